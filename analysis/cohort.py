@@ -1,0 +1,275 @@
+"""Cohort statistics: rates with Wilson intervals, mean trajectories, breakdowns, attrition.
+
+* Rates: ``k / n`` over the courses where the outcome is defined, with the Wilson score interval
+  (Wilson 1927; Newcombe 1998), computed in closed form (cross-checked against
+  ``scipy.stats.binomtest(...).proportion_ci(method="wilson")`` in the tests).
+* Means: t-intervals ``mean ± t_{n-1} * sd / sqrt(n)``, one value per course per bin (the mean of
+  the course's scores in that bin), so a patient assessed often does not weigh more.
+* Breakdowns: any of ``clinic_id``, ``clinician_id``, ``route``, ``indication``, ``course_type``
+  (first course vs. returning patient) or ``start_month``, from :func:`course_attributes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis import schemas as S
+from analysis.alignment import Alignment
+from analysis.settings import Settings
+
+__all__ = ["RATE_OUTCOMES", "BREAKDOWNS", "wilson_interval", "summarize_rates",
+           "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel",
+           "FUNNEL_STAGES"]
+
+#: Binary per-course outcomes summarised as rates.
+RATE_OUTCOMES = ("endpoint_response", "endpoint_remission", "rapid_response",
+                 "reliable_improvement", "reliable_deterioration",
+                 "clinically_significant_improvement")
+
+#: Course attributes a breakdown may use.
+BREAKDOWNS = (S.CLINIC_ID, S.CLINICIAN_ID, S.ROUTE, S.INDICATION, "course_type", "start_month")
+
+FUNNEL_STAGES = ("started", "completed_induction", "assessed_at_endpoint", "responded",
+                 "in_response_at_90_days")
+
+
+def wilson_interval(k: int | np.ndarray, n: int | np.ndarray, *,
+                    confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for ``k`` successes out of ``n`` (vectorised; NaN where n = 0).
+
+    .. math:: \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
+
+    >>> low, high = wilson_interval(6, 10)
+    >>> round(float(low), 5), round(float(high), 5)
+    (0.31267, 0.83182)
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    z = stats.norm.ppf(0.5 + confidence_level / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        low = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
+        high = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+    return low, high
+
+
+def course_attributes(alignment: Alignment, patients: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Attributes of each course for breakdowns.
+
+    Parameters
+    ----------
+    alignment : Alignment
+    patients : DataFrame, optional
+        ``patient_id`` with optional ``clinic_id``, ``clinician_id``, ``indication``.
+
+    Returns
+    -------
+    DataFrame, one row per (patient, course): ``patient_id``, ``course_id``, ``course_number``,
+    ``course_type`` (``first`` / ``returning``), ``route`` (of the first dose), ``clinic_id``
+    (``main`` when unknown), ``clinician_id`` (the patient's primary clinician, else the first
+    dose's), ``indication`` (``unknown`` when not given), ``start_month`` (``YYYY-MM``),
+    ``first_dose_at``, ``induction_doses``, ``booster_count``.
+    """
+    c = alignment.courses
+    out = c[[S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, S.ROUTE, S.CLINICIAN_ID, "first_dose_at",
+             "induction_doses", "booster_count"]].copy()
+    out["course_type"] = np.where(out[S.COURSE_NUMBER] == 1, "first", "returning")
+    out["start_month"] = out["first_dose_at"].dt.strftime("%Y-%m")
+    if patients is not None and len(patients):
+        p = patients.copy()
+        p[S.PATIENT_ID] = p[S.PATIENT_ID].astype(str)
+        cols = [col for col in (S.CLINIC_ID, S.CLINICIAN_ID, S.INDICATION) if col in p.columns]
+        p = p[[S.PATIENT_ID] + cols].drop_duplicates(S.PATIENT_ID)
+        out = out.merge(p.rename(columns={S.CLINICIAN_ID: "_primary"}), on=S.PATIENT_ID,
+                        how="left")
+        if "_primary" in out.columns:
+            out[S.CLINICIAN_ID] = out["_primary"].fillna(out[S.CLINICIAN_ID])
+            out = out.drop(columns="_primary")
+    for col, default in ((S.CLINIC_ID, "main"), (S.INDICATION, "unknown"),
+                         (S.CLINICIAN_ID, "unknown"), (S.ROUTE, "unknown")):
+        if col not in out.columns:
+            out[col] = default
+        out[col] = out[col].astype("string").fillna(default)
+    return out
+
+
+def _validate_by(by: Sequence[str]) -> list[str]:
+    by = list(by)
+    bad = [b for b in by if b not in BREAKDOWNS]
+    if bad:
+        raise ValueError(f"unknown breakdown {bad}; choose from {BREAKDOWNS}")
+    return by
+
+
+def summarize_rates(outcomes: pd.DataFrame, *, attributes: pd.DataFrame | None = None,
+                    by: Sequence[str] = (), settings: Settings | None = None,
+                    outcomes_to_rate: Sequence[str] = RATE_OUTCOMES) -> pd.DataFrame:
+    """Rates of the binary outcomes with Wilson intervals, per instrument and group.
+
+    Parameters
+    ----------
+    outcomes : DataFrame
+        :func:`analysis.outcomes.per_course_outcomes`.
+    attributes : DataFrame, keyword-only
+        :func:`course_attributes`; required when ``by`` is given.
+    by : sequence of str, keyword-only
+        Breakdown columns (see :data:`BREAKDOWNS`).
+
+    Returns
+    -------
+    DataFrame with ``by`` columns, ``instrument``, ``outcome``, ``k`` (courses with the outcome),
+    ``n`` (courses where it is defined), ``n_patients`` (distinct patients among those ``n``),
+    ``rate``, ``ci_low``, ``ci_high``.
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"patient_id": list("abcd"), "course_id": "1", "instrument": "PHQ9",
+    ...                   "endpoint_response": pd.array([True, False, True, None], "boolean")})
+    >>> r = summarize_rates(o, outcomes_to_rate=["endpoint_response"])
+    >>> int(r.k[0]), int(r.n[0]), round(float(r.rate[0]), 4)
+    (2, 3, 0.6667)
+    """
+    settings = settings or Settings()
+    by = _validate_by(by)
+    frame = outcomes
+    if by:
+        if attributes is None:
+            raise ValueError("attributes are needed for a breakdown")
+        frame = outcomes.merge(attributes[[S.PATIENT_ID, S.COURSE_ID] + by],
+                               on=[S.PATIENT_ID, S.COURSE_ID], how="left")
+    keys = by + [S.INSTRUMENT]
+    long = frame[keys + [S.PATIENT_ID] + list(outcomes_to_rate)].melt(
+        id_vars=keys + [S.PATIENT_ID], var_name="outcome", value_name="_v")
+    long = long[long["_v"].notna()]
+    long["_v"] = long["_v"].astype(bool)
+    if long.empty:
+        return pd.DataFrame(columns=keys + ["outcome", "k", "n", "n_patients", "rate",
+                                            "ci_low", "ci_high"])
+    agg = long.groupby(keys + ["outcome"], sort=True, observed=True).agg(
+        k=("_v", "sum"), n=("_v", "size"), n_patients=(S.PATIENT_ID, "nunique")).reset_index()
+    agg["k"] = agg["k"].astype(int)
+    agg["rate"] = agg["k"] / agg["n"]
+    agg["ci_low"], agg["ci_high"] = wilson_interval(agg["k"].to_numpy(), agg["n"].to_numpy(),
+                                                    confidence_level=settings.confidence_level)
+    return agg
+
+
+def week_bins(max_weeks: int = 12) -> tuple[tuple[float, float, str], ...]:
+    """Bins of whole weeks since the first dose: ``(0, 7] → "week 1"`` and so on."""
+    return tuple((7.0 * (w - 1), 7.0 * w, f"week {w}") for w in range(1, max_weeks + 1))
+
+
+def mean_trajectory(alignment: Alignment, *, instrument: str, value: str = "total",
+                    bins: Sequence[tuple[float, float, str]] | None = None,
+                    attributes: pd.DataFrame | None = None, by: Sequence[str] = ()
+                    ) -> pd.DataFrame:
+    """Mean score (or change, or response share) by bins of days since the first dose.
+
+    Parameters
+    ----------
+    alignment : Alignment
+    instrument : str, keyword-only
+    value : ``"total"``, ``"pct_change"`` or ``"is_response"``, keyword-only
+        For ``is_response`` the mean is a share with a Wilson interval; otherwise a t-interval.
+    bins : sequence of (low, high, label), keyword-only
+        Half-open ``(low, high]`` day bins; default ``settings.trajectory_bins`` (0, 1–3, 4–7,
+        8–14, 15–28, 29–56, 57–90, 91–180). The first bin (day <= 0) holds the baseline score.
+    attributes, by : optional breakdown, as in :func:`summarize_rates`.
+
+    Returns
+    -------
+    DataFrame with ``by`` columns, ``bin`` (label), ``bin_order``, ``day_mid`` (bin centre, days),
+    ``n_courses``, ``n_patients``, ``mean``, ``ci_low``, ``ci_high``.
+
+    Notes
+    -----
+    Every usable score counts, boosters included: it is the course as patients lived it. Each
+    course contributes one value per bin (its mean in the bin).
+    """
+    settings = alignment.settings
+    if value not in ("total", "pct_change", "is_response"):
+        raise ValueError(f"value must be total, pct_change or is_response, got {value!r}")
+    bins = list(bins or settings.trajectory_bins)
+    by = _validate_by(by)
+    a = alignment.assessments
+    a = a[a["usable"] & (a[S.INSTRUMENT] == instrument)]
+    if value != "total":
+        a = a[a[S.BASELINE_TOTAL].notna() & a[S.PCT_CHANGE].notna()]
+    a = a[[S.PATIENT_ID, S.COURSE_ID, S.DAY, value, S.BASELINE_DAY]].copy()
+    # the day <= 0 bin holds the baseline score only (one per course)
+    a = a[(a[S.DAY] > 0) | (a[S.DAY] == a[S.BASELINE_DAY])]
+    a["_v"] = a[value].astype(float)
+    edges_low = np.array([b[0] for b in bins], dtype=float)
+    edges_high = np.array([b[1] for b in bins], dtype=float)
+    day = a[S.DAY].to_numpy(dtype=float)
+    idx = np.searchsorted(edges_high, day, side="left")
+    inside = (idx < len(bins))
+    inside[inside] &= day[inside] > edges_low[idx[inside]]
+    if bins[0][0] == -np.inf:
+        inside |= day <= edges_high[0]
+        idx = np.where(day <= edges_high[0], 0, idx)
+    a = a[inside].assign(bin_order=idx[inside])
+    if by:
+        if attributes is None:
+            raise ValueError("attributes are needed for a breakdown")
+        a = a.merge(attributes[[S.PATIENT_ID, S.COURSE_ID] + by], on=[S.PATIENT_ID, S.COURSE_ID])
+    per_course = a.groupby(by + [S.PATIENT_ID, S.COURSE_ID, "bin_order"], sort=False)["_v"].mean()
+    per_course = per_course.reset_index()
+    g = per_course.groupby(by + ["bin_order"], sort=True)
+    out = g.agg(n_courses=("_v", "size"), n_patients=(S.PATIENT_ID, "nunique"),
+                mean=("_v", "mean"), sd=("_v", "std"), _k=("_v", "sum")).reset_index()
+    n = out["n_courses"].to_numpy(dtype=float)
+    if value == "is_response":
+        out["ci_low"], out["ci_high"] = wilson_interval(out["_k"].to_numpy(), n,
+                                                        confidence_level=settings.confidence_level)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tq = stats.t.ppf(0.5 + settings.confidence_level / 2, np.maximum(n - 1, 1))
+            half = np.where(n > 1, tq * out["sd"].to_numpy() / np.sqrt(n), np.nan)
+        out["ci_low"] = out["mean"] - half
+        out["ci_high"] = out["mean"] + half
+    labels = np.array([b[2] for b in bins], dtype=object)
+    lows = np.where(np.isinf(edges_low), edges_high, edges_low)
+    out["bin"] = labels[out["bin_order"].to_numpy()]
+    out["day_mid"] = ((lows + edges_high) / 2)[out["bin_order"].to_numpy()]
+    return out[by + ["bin", "bin_order", "day_mid", "n_courses", "n_patients", "mean",
+                     "ci_low", "ci_high"]]
+
+
+def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
+                     settings: Settings | None = None) -> pd.DataFrame:
+    """From courses started to patients still in response at 90 days, for one instrument.
+
+    Stages (each a subset of the one before): ``started`` (every course assessed with the
+    instrument), ``completed_induction`` (at least ``min_induction_doses_completed`` induction
+    doses), ``assessed_at_endpoint`` (endpoint score with a baseline), ``responded`` (endpoint
+    response), ``in_response_at_90_days`` (response lasted at least 90 days from the first
+    response; those censored earlier are counted in ``unknown``, not as losses).
+
+    Returns
+    -------
+    DataFrame with ``stage``, ``n_courses``, ``share_of_started``, ``unknown``.
+    """
+    settings = settings or Settings()
+    o = outcomes[outcomes[S.INSTRUMENT] == instrument]
+    started = np.ones(len(o), dtype=bool)
+    completed = started & (o["induction_doses"].to_numpy() >= settings.min_induction_doses_completed)
+    assessed = completed & o["endpoint_response"].notna().to_numpy()
+    responded = assessed & o["endpoint_response"].fillna(False).to_numpy(dtype=bool)
+    dur = o["durability_days"].to_numpy(dtype=float)
+    cens = o["durability_censored"].fillna(True).to_numpy(dtype=bool)
+    lasting = responded & (dur >= 90)
+    unknown = responded & ~lasting & cens
+    counts = [started.sum(), completed.sum(), assessed.sum(), responded.sum(), lasting.sum()]
+    n0 = max(int(started.sum()), 1)
+    return pd.DataFrame({"stage": FUNNEL_STAGES, "n_courses": [int(c) for c in counts],
+                         "share_of_started": [c / n0 for c in counts],
+                         "unknown": [0, 0, 0, 0, int(unknown.sum())]})
+
