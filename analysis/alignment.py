@@ -206,13 +206,16 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     a, s = _validate(assessments, sessions)
 
     s["_order"] = np.arange(len(s))
-    s = s.sort_values([S.PATIENT_ID, S.SESSION_AT, "_order"], kind="stable")
+    # ties at one timestamp: a dosing session before a booster, so input order never matters
+    s["_kind_rank"] = s[S.KIND].map({k: i for i, k in enumerate(S.SESSION_KINDS)})
+    s = s.sort_values([S.PATIENT_ID, S.SESSION_AT, "_kind_rank", "_order"], kind="stable")
     is_dose = s[S.KIND].isin(S.DOSING_KINDS).to_numpy()
     doses = _infer_courses(s[is_dose], settings)
 
     # --- per-course dose structure -------------------------------------------------------
     key = [S.PATIENT_ID, S.COURSE_ID]
-    doses = doses.sort_values([S.PATIENT_ID, S.COURSE_ID, S.SESSION_AT, "_order"], kind="stable")
+    doses = doses.sort_values([S.PATIENT_ID, S.COURSE_ID, S.SESSION_AT, "_kind_rank", "_order"],
+                              kind="stable")
     grp = doses.groupby(key, sort=False)
     idx = grp.cumcount().to_numpy()
     dose_ns = _ns(doses[S.SESSION_AT])
@@ -257,7 +260,9 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     # A non-dosing session imported with a course_id of a known course keeps that course.
     given = other[[S.PATIENT_ID, S.COURSE_ID]].astype({S.COURSE_ID: "string"}).merge(
         courses[key + ["_course"]].astype({S.COURSE_ID: "string"}), on=key, how="left")
-    other["_course"] = given["_course"].fillna(other["_course"]).to_numpy()
+    given_course = given["_course"].to_numpy(dtype=float)
+    other["_course"] = np.where(np.isnan(given_course), other["_course"].to_numpy(dtype=float),
+                                given_course)
     doses = doses.merge(courses[key + ["_course"]], on=key, how="left")
     sess = pd.concat([doses, other], ignore_index=True, sort=False)
     sess = _attach_course(sess, courses)

@@ -176,10 +176,9 @@ def _durability(out: pd.DataFrame, post: pd.DataFrame, k: int) -> pd.DataFrame:
     r = r.sort_values(_KEY + [S.DAY], kind="stable")
     group = r.groupby(_KEY, sort=False).ngroup().to_numpy()
     nonresp = ~r[S.IS_RESPONSE].fillna(False).to_numpy(dtype=bool)
-    start = np.r_[True, (group[1:] != group[:-1]) | (nonresp[1:] != nonresp[:-1])]
+    start = np.r_[True, (group[1:] != group[:-1]) | (nonresp[1:] != nonresp[:-1])][:len(r)]
     run = np.cumsum(start)
-    run_s = pd.Series(run)
-    run_len = run_s.groupby(run).cumcount().to_numpy() + 1
+    run_len = pd.Series(run).groupby(run).cumcount().to_numpy() + 1
     run_first_day = r[S.DAY].groupby(run).transform("first").to_numpy()
     event = nonresp & (run_len == k)
     ev = r.loc[event, _KEY].assign(relapse_day=run_first_day[event])
@@ -209,7 +208,8 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
 
     Returns
     -------
-    DataFrame, one row per (patient, course, instrument) like the outcomes, with
+    DataFrame, one row per (patient, course, instrument) like the outcomes, plus one row with
+    instrument ``<NA>`` for each course of a patient never assessed at all, with
     ``n_assessments`` (assigned to the course), ``n_usable``, ``n_unscored`` (no total: missing
     items), ``n_superseded`` (same-day repeats), ``completed_induction`` (at least
     ``min_induction_doses_completed`` induction doses), ``baseline_status``, ``rapid_status``,
@@ -252,5 +252,15 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
          (out["booster_count"] > 0) & (out["_n_after"] == 0)],
         ["no_assessments", "no_baseline", "ok", "lost_to_follow_up", "booster_before_endpoint"],
         "no_endpoint_assessment")
-    return out.drop(columns=["_n_after", "_n_later", "baseline_total", "rapid_response",
-                             "endpoint_total"])
+    out = out.drop(columns=["_n_after", "_n_later", "baseline_total", "rapid_response",
+                            "endpoint_total"])
+    # courses of patients never assessed at all: one row each, instrument unknown
+    silent = alignment.courses[~alignment.courses[S.PATIENT_ID].isin(out[S.PATIENT_ID])]
+    if len(silent):
+        extra = silent[[S.PATIENT_ID, S.COURSE_ID, "induction_doses", "booster_count"]].assign(
+            instrument=pd.NA, n_assessments=0, n_usable=0, n_unscored=0, n_superseded=0,
+            completed_induction=silent["induction_doses"] >= settings.min_induction_doses_completed,
+            baseline_status="no_assessments", rapid_status="no_assessments",
+            endpoint_status="no_assessments")
+        out = pd.concat([out, extra[out.columns]], ignore_index=True)
+    return out

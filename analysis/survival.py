@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -144,13 +145,16 @@ def kaplan_meier(durations: object, censored: object, *, confidence_level: float
         data = stats.CensoredData.right_censored(d, c)
         sf = stats.ecdf(data).sf
         surv = sf.evaluate(times)
-        ci = sf.confidence_interval(confidence_level, method=ci_method)
-        low = np.nan_to_num(ci.low.evaluate(times), nan=0.0)
-        high = np.nan_to_num(ci.high.evaluate(times), nan=1.0)
-        if ci_method == "log-log":
-            # Where S = 0 the log-log interval is undefined; it collapses to 0 (as lifelines).
-            low = np.where(surv == 0, 0.0, low)
-            high = np.where(surv == 0, 0.0, high)
+        with warnings.catch_warnings():
+            # scipy warns where the log-log interval is undefined (S = 1 or S = 0); handled below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ci = sf.confidence_interval(confidence_level, method=ci_method)
+            low = ci.low.evaluate(times)
+            high = ci.high.evaluate(times)
+        # Undefined where S = 1 (before the first event) or S = 0: the interval collapses onto
+        # the estimate there, as in lifelines and R's survfit.
+        low = np.where(np.isnan(low), surv, low)
+        high = np.where(np.isnan(high), surv, high)
     curve = pd.DataFrame({"time": times, "survival": surv, "ci_low": low, "ci_high": high,
                           "at_risk": at_risk, "events": events, "censored": n_cens})
     if times[0] > 0:

@@ -1,0 +1,131 @@
+"""Kaplan–Meier and log-rank against hand values, scipy examples and lifelines."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lifelines import KaplanMeierFitter
+from lifelines.statistics import logrank_test as lifelines_logrank
+from lifelines.statistics import multivariate_logrank_test
+
+from analysis.exceptions import InsufficientDataError
+from analysis.survival import kaplan_meier, logrank_test
+
+# setup-notes.md §6: events at 3, 5, 5, 8, 12, 15; censored at 6, 10, 20, 20
+D = [3, 5, 5, 8, 12, 15, 6, 10, 20, 20]
+C = [False] * 6 + [True] * 4
+
+
+def test_km_by_hand():
+    km = kaplan_meier(D, C)
+    # S(3) = 9/10; S(5) = .9 * 7/9 = .7; S(8) = .7 * 5/6 = .58333; S(12) = .58333 * 3/4 = .4375;
+    # S(15) = .4375 * 2/3 = .29167
+    curve = km.curve.set_index("time")["survival"]
+    assert curve[[3, 5, 8, 12, 15]].tolist() == pytest.approx([0.9, 0.7, 0.583333, 0.4375,
+                                                               0.291667], abs=1e-6)
+    assert km.curve["time"].iloc[0] == 0 and km.curve["survival"].iloc[0] == 1
+    assert (km.n, km.n_events, km.median) == (10, 6, 12.0)
+    assert km.survival_at(9)[0] == pytest.approx(0.583333, abs=1e-6)
+    assert np.isnan(km.survival_at(21)[0])  # not extrapolated past the last time
+
+
+def test_km_linear_ci_matches_setup_notes():
+    km = kaplan_meier(D, C, ci_method="linear")
+    c = km.curve.set_index("time")
+    # setup-notes.md §6 (scipy 1.17.1, Greenwood): low .7141 .416 .2677 .095 0; high 1 .984 .8989
+    assert c.loc[[3, 5, 8, 12, 15], "ci_low"].tolist() == pytest.approx(
+        [0.7141, 0.416, 0.2677, 0.095, 0.0], abs=1e-4)
+    assert c.loc[[3, 5, 8, 12], "ci_high"].tolist() == pytest.approx(
+        [1.0, 0.984, 0.8989, 0.78], abs=1e-4)
+
+
+def test_km_matches_lifelines_log_log_ci_and_median_ci():
+    rng = np.random.default_rng(7)
+    d = np.round(rng.exponential(30, 200), 1)
+    c = rng.random(200) < 0.3
+    km = kaplan_meier(d, c)
+    kmf = KaplanMeierFitter().fit(d, event_observed=~c)
+    ours = km.curve.set_index("time")
+    theirs = kmf.survival_function_["KM_estimate"]
+    np.testing.assert_allclose(ours["survival"].to_numpy(), theirs.loc[ours.index].to_numpy())
+    ci = kmf.confidence_interval_survival_function_
+    low = ci.iloc[:, 0].loc[ours.index].to_numpy()
+    high = ci.iloc[:, 1].loc[ours.index].to_numpy()
+    np.testing.assert_allclose(ours["ci_low"].to_numpy()[1:], low[1:], atol=1e-6)
+    np.testing.assert_allclose(ours["ci_high"].to_numpy()[1:], high[1:], atol=1e-6)
+    assert km.median == pytest.approx(kmf.median_survival_time_)
+    from lifelines.utils import median_survival_times
+    med_ci = median_survival_times(kmf.confidence_interval_)
+    assert km.median_ci.low == pytest.approx(med_ci.iloc[0, 0])
+    assert km.median_ci.high == pytest.approx(med_ci.iloc[0, 1])
+
+
+def test_km_median_not_reached():
+    km = kaplan_meier([5, 10, 20, 30], [False, True, True, True])
+    assert km.median is None and km.median_ci.high is None
+
+
+def test_km_all_censored():
+    km = kaplan_meier([5, 10], [True, True])
+    assert km.curve["survival"].tolist() == [1, 1, 1] and km.n_events == 0
+
+
+def test_km_empty_and_bad_input():
+    with pytest.raises(InsufficientDataError):
+        kaplan_meier([], [])
+    with pytest.raises(ValueError, match=">= 0"):
+        kaplan_meier([-1], [False])
+    with pytest.raises(ValueError, match="NaN"):
+        kaplan_meier([np.nan], [False])
+
+
+def test_logrank_two_groups_matches_scipy_example_and_lifelines():
+    # setup-notes.md §6: logrank(x, y) -> statistic -1.8527, p 0.0639; chi-square = Z**2
+    y_d = [1, 2, 2, 4, 5, 3, 6, 7]
+    y_c = [False] * 5 + [True] * 3
+    res = logrank_test(D + y_d, C + y_c, ["x"] * 10 + ["y"] * 8)
+    assert res.z == pytest.approx(-1.8527, abs=1e-4)
+    assert res.chi2 == pytest.approx(1.8527 ** 2, abs=1e-3) and res.df == 1
+    assert res.pvalue == pytest.approx(0.0639, abs=1e-4)
+    ll = lifelines_logrank(D, y_d, event_observed_A=~np.array(C), event_observed_B=~np.array(y_c))
+    assert res.chi2 == pytest.approx(ll.test_statistic, rel=1e-6)
+
+
+def test_logrank_k_groups_matches_lifelines():
+    rng = np.random.default_rng(3)
+    n = 300
+    g = rng.choice(["IV", "IM", "IN", "SL"], n)
+    d = np.round(rng.exponential(np.where(g == "IV", 40, 25)), 0)
+    c = rng.random(n) < 0.25
+    res = logrank_test(d, c, g)
+    ll = multivariate_logrank_test(d, g, event_observed=~c)
+    assert res.df == 3
+    assert res.chi2 == pytest.approx(ll.test_statistic, rel=1e-8)
+    assert res.pvalue == pytest.approx(ll.p_value, rel=1e-6)
+    assert res.table["observed"].sum() == (~c).sum()
+
+
+def test_k_group_formula_equals_z_squared_for_two_groups():
+    rng = np.random.default_rng(11)
+    d = np.round(rng.exponential(20, 80))
+    c = rng.random(80) < 0.2
+    g = np.where(rng.random(80) < 0.5, "a", "b")
+    two = logrank_test(d, c, g)
+    three = logrank_test(np.append(d, 1000.0), np.append(c, True), np.append(g, "z"))
+    assert two.chi2 == pytest.approx(multivariate_logrank_test(d, g, ~c).test_statistic)
+    assert three.df == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 365, allow_nan=False), st.booleans()), min_size=1,
+                max_size=60))
+def test_km_is_monotone_and_bounded(data):
+    d, c = zip(*data, strict=True)
+    km = kaplan_meier(d, c)
+    s = km.curve["survival"].to_numpy()
+    assert (np.diff(s) <= 1e-12).all() and ((s >= 0) & (s <= 1)).all()
+    assert ((km.curve["ci_low"] <= s + 1e-9) & (s <= km.curve["ci_high"] + 1e-9)).all()
+    if km.median is not None:
+        assert km.survival_at(km.median)[0] <= 0.5
+        assert pd.Series(s)[km.curve["time"] < km.median].gt(0.5).all()
