@@ -190,7 +190,11 @@ def _durability(out: pd.DataFrame, post: pd.DataFrame, k: int) -> pd.DataFrame:
     relapsed = out["relapse_day"].notna()
     booster_in_response = (out["first_booster_day"].notna()
                            & out["_last_is_response"].fillna(False).astype(bool))
-    censor_day = np.where(booster_in_response, out["first_booster_day"], out["_last_post_day"])
+    # An untimed score on a booster's date counts as before it but carries the whole calendar
+    # day, which can exceed a timed booster's fractional day: censor at the later of the two.
+    censor_day = np.where(booster_in_response,
+                          np.fmax(out["first_booster_day"], out["_last_post_day"]),
+                          out["_last_post_day"])
     end = np.where(relapsed, out["relapse_day"], censor_day)
     out["durability_days"] = np.where(responded, end - out["first_response_day"], np.nan)
     out["durability_censored"] = _nullable(~relapsed.to_numpy(), responded.to_numpy())

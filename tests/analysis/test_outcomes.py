@@ -198,7 +198,7 @@ def _reference(al, settings):
                 if relapse is not None:
                     dur = relapse - first
                 elif not math.isnan(fb) and resp[-1][1]:
-                    dur = fb - first
+                    dur = max(fb, resp[-1][0]) - first
                 else:
                     dur = resp[-1][0] - first
             else:
@@ -233,3 +233,11 @@ def test_completeness_lists_courses_never_assessed():
     c = completeness(align(scores((0, 20)), s)).set_index("patient_id")
     assert c.loc["silent", "endpoint_status"] == "no_assessments"
     assert pd.isna(c.loc["silent", "instrument"])
+
+
+def test_untimed_score_on_booster_date_never_gives_negative_durability():
+    # day 0 at 15:30; an untimed score on day 30 counts as before the 12:00 booster that day,
+    # with day 30 (calendar) while the booster is day 29.85: durability is censored at 30
+    s = sessions((0, "dosing", "15:30"), (30, "booster", "12:00"))
+    o = outcome(scores((-1, 20), (10, 8), (30, 7)), s)
+    assert (o.first_response_day, o.durability_days, o.durability_censored) == (10, 20, True)

@@ -1,0 +1,1 @@
+"""KAP Outcomes application: storage, importers, Streamlit pages, exports and the CLI."""
