@@ -152,17 +152,6 @@ def _infer_courses(doses: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     return out
 
 
-def _assign_windows(frame: pd.DataFrame, time_col: str, starts: pd.DataFrame) -> pd.DataFrame:
-    """Attach the course whose window holds each row (merge_asof backward on window start)."""
-    left = frame.assign(_t=frame[time_col].to_numpy(dtype="datetime64[ns]"),
-                        _row=np.arange(len(frame)))
-    left = left.sort_values("_t", kind="stable")
-    right = starts[[S.PATIENT_ID, "window_start", "_course"]].sort_values("window_start")
-    merged = pd.merge_asof(left, right, left_on="_t", right_on="window_start",
-                           by=S.PATIENT_ID, direction="backward")
-    return merged.sort_values("_row").drop(columns=["_t", "_row", "window_start"])
-
-
 def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
           settings: Settings | None = None) -> Alignment:
     """Line assessments up against each patient's treatment courses.
@@ -255,8 +244,14 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     courses["_day0_ns"] = pd.array(_ns(courses["first_dose_at"]), dtype="Int64")
 
     # --- sessions: course, day ------------------------------------------------------------
+    codes, _ = pd.factorize(pd.concat([courses[S.PATIENT_ID], s[S.PATIENT_ID],
+                                       a[S.PATIENT_ID]], ignore_index=True), sort=True)
+    n_c, n_s = len(courses), len(s)
+    c_pc = codes[:n_c]
+    c_ws_ns = _ns(courses["window_start"])
     other = s[~is_dose].copy()
-    other = _assign_windows(other, S.SESSION_AT, courses)
+    other["_course"] = _locate(codes[n_c:n_c + n_s][~is_dose], _ns(other[S.SESSION_AT]),
+                               c_pc, c_ws_ns)
     # A non-dosing session imported with a course_id of a known course keeps that course.
     given = other[[S.PATIENT_ID, S.COURSE_ID]].astype({S.COURSE_ID: "string"}).merge(
         courses[key + ["_course"]].astype({S.COURSE_ID: "string"}), on=key, how="left")
@@ -274,24 +269,8 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
         sess[col] = sess[col].astype("boolean").fillna(False).astype(bool)
     sess["unassigned_reason"] = _unassigned(sess, courses)
 
-    # --- assessments ---------------------------------------------------------------------
-    a["_order"] = np.arange(len(a))
-    a = _assign_windows(a, S.ADMINISTERED_AT, courses)
-    a = _attach_course(a, courses)
-    a["unassigned_reason"] = _unassigned(a, courses)
-    assigned = a["_course"].notna().to_numpy()
-    a_ns = _ns(a[S.ADMINISTERED_AT])
-    a[S.DAY] = np.where(assigned, _days_between(a_ns, a["_day0_ns"].fillna(0).to_numpy("int64")),
-                        np.nan)
-    a = _count_doses_before(a, doses)
-    ind_end = a["induction_end_day"].to_numpy(dtype=float)
-    day = a[S.DAY].to_numpy(dtype=float)
-    phase = np.select(
-        [~assigned, a["booster_number"].to_numpy() > 0, day <= 0, day <= ind_end],
-        [None, "maintenance", "baseline", "induction"], "follow_up")
-    a[S.PHASE] = pd.Series(phase, index=a.index, dtype="string")
-    a = _mark_superseded(a)
-    a = _baseline_and_change(a, settings)
+    # --- assessments (numpy on the rows' arrays; the wide frame is never merged) ----------
+    a = _align_assessments(a, codes[n_c + n_s:], courses, doses, c_pc, c_ws_ns, settings)
 
     courses_out = courses.drop(columns=["window_start", "_day0_ns"])
     courses_out = _last_contact(courses_out, sess, a)
@@ -301,10 +280,122 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
         columns=[c for c in sess.columns if c.startswith("_") or c in (
             "first_dose_at", "induction_end_day", "course_id_inferred")])
         .reset_index(drop=True))
-    a_out = a.sort_values("_order").drop(
-        columns=[c for c in a.columns if c.startswith("_") or c == "induction_end_day"])
-    a_out = a_out.reset_index(drop=True)
-    return Alignment(courses=courses_out, sessions=sess_out, assessments=a_out, settings=settings)
+    return Alignment(courses=courses_out, sessions=sess_out, assessments=a.drop(columns="_course"),
+                     settings=settings)
+
+
+_KEY_DAYS = 1 << 24   # room for day numbers (days since 1970, offset by half)
+_KEY_SECONDS = 1 << 31  # room for seconds since a course's window opened (68 years)
+
+
+def _locate(pc: np.ndarray, t_ns: np.ndarray, c_pc: np.ndarray, c_ws_ns: np.ndarray) -> np.ndarray:
+    """Index of the course whose window holds each time (NaN for none).
+
+    Courses are sorted by (patient code, window start); a window runs until the next one opens.
+    """
+    day = t_ns // _DAY_NS + _KEY_DAYS // 2
+    c_day = c_ws_ns // _DAY_NS + _KEY_DAYS // 2
+    ckey = c_pc.astype(np.int64) * _KEY_DAYS + c_day
+    akey = pc.astype(np.int64) * _KEY_DAYS + day
+    pos = np.searchsorted(ckey, akey, side="right") - 1
+    ok = pos >= 0
+    ok[ok] = c_pc[pos[ok]] == pc[ok]
+    return np.where(ok, pos, np.nan)
+
+
+def _count_before(ci: np.ndarray, t_ns: np.ndarray, d_ci: np.ndarray, d_key_ns: np.ndarray,
+                  c_ws_ns: np.ndarray) -> np.ndarray:
+    """For each (course, time), how many of the course's events have a key strictly earlier."""
+    d_key = np.sort(d_ci * _KEY_SECONDS + (d_key_ns - c_ws_ns[d_ci]) // 10**9)
+    a_key = ci * _KEY_SECONDS + (t_ns - c_ws_ns[ci]) // 10**9
+    return (np.searchsorted(d_key, a_key, side="left")
+            - np.searchsorted(d_key, ci * _KEY_SECONDS, side="left"))
+
+
+def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
+                       doses: pd.DataFrame, c_pc: np.ndarray, c_ws_ns: np.ndarray,
+                       settings: Settings) -> pd.DataFrame:
+    """Course, day, dose counts, phase, repeats, baseline and change of every assessment."""
+    n = len(a)
+    t_ns = _ns(a[S.ADMINISTERED_AT])
+    course = _locate(pc, t_ns, c_pc, c_ws_ns)
+    assigned = ~np.isnan(course)
+    ci = np.where(assigned, course, 0).astype(np.int64)
+    c_day0 = courses["_day0_ns"].to_numpy(dtype="int64")
+    day = np.where(assigned, _days_between(t_ns, c_day0[ci]), np.nan)
+
+    d_ci = doses["_course"].to_numpy(dtype="int64")
+    d_key = doses["_key"].to_numpy(dtype="int64")
+    boost = doses["is_booster"].to_numpy(dtype=bool)
+    dose_number = _count_before(ci, t_ns, d_ci, d_key, c_ws_ns)
+    booster_number = _count_before(ci, t_ns, d_ci[boost], d_key[boost], c_ws_ns)
+    ind_end = courses["induction_end_day"].to_numpy(dtype=float)[ci]
+    phase = np.select([~assigned, booster_number > 0, day <= 0, day <= ind_end],
+                      [None, "maintenance", "baseline", "induction"], "follow_up")
+
+    # same-day repeats: the later (by time, then input order) of equal keys counts
+    total = a[S.TOTAL].to_numpy(dtype=float)
+    ic = pd.Categorical(a[S.INSTRUMENT], categories=["PHQ9", "GAD7", "PCL5"]).codes.astype(np.int64)
+    scored = assigned & ~np.isnan(total)
+    order = np.arange(n)
+    date = t_ns // _DAY_NS
+    idx = np.nonzero(scored)[0]
+    keys = (ci[idx], ic[idx], date[idx], dose_number[idx], booster_number[idx])
+    srt = idx[np.lexsort((order[idx], t_ns[idx]) + keys[::-1])]
+    same_next = np.ones(srt.size, dtype=bool)
+    same_next[-1:] = False
+    for k in (ci, ic, date, dose_number, booster_number):
+        same_next[:-1] &= k[srt[:-1]] == k[srt[1:]]
+    superseded = np.zeros(n, dtype=bool)
+    superseded[srt[same_next]] = True
+    usable = scored & ~superseded
+
+    # baseline: the latest usable score with day <= 0 of each (course, instrument)
+    group = ci * 3 + ic
+    cand = np.nonzero(usable & (np.nan_to_num(day, nan=1.0) <= 0))[0]
+    srt = cand[np.lexsort((order[cand], t_ns[cand], group[cand]))]
+    last = np.r_[group[srt][1:] != group[srt][:-1], True] if srt.size else np.zeros(0, bool)
+    base_total = np.full(len(courses) * 3, np.nan)
+    base_day = np.full(len(courses) * 3, np.nan)
+    base_total[group[srt[last]]] = total[srt[last]]
+    base_day[group[srt[last]]] = day[srt[last]]
+    baseline_total = np.where(assigned, base_total[group], np.nan)
+    baseline_day = np.where(assigned, base_day[group], np.nan)
+    change = total - baseline_total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(baseline_total > 0, change / baseline_total, np.nan)
+    known = usable & ~np.isnan(pct)
+    # A tiny tolerance keeps exact halves (e.g. 18 -> 9) a response despite float rounding.
+    resp = pd.array(pct <= -settings.response_reduction + 1e-12, dtype="boolean")
+    resp[~known] = pd.NA
+    cut = a[S.INSTRUMENT].map(dict(settings.remission_below)).to_numpy(dtype=float)
+    rem = pd.array(total < cut, dtype="boolean")
+    rem[~usable] = pd.NA
+
+    out = a
+    info = courses[[S.COURSE_ID, S.COURSE_NUMBER]].iloc[ci]
+    out[S.COURSE_ID] = pd.Series(info[S.COURSE_ID].to_numpy(), index=out.index).where(assigned)
+    out[S.COURSE_NUMBER] = pd.array(info[S.COURSE_NUMBER].to_numpy(), dtype="Int64")
+    out.loc[~assigned, S.COURSE_NUMBER] = pd.NA
+    out[S.DAY] = day
+    out[S.PHASE] = pd.array(phase, dtype="string")
+    out[S.DOSE_NUMBER] = pd.array(dose_number, dtype="Int64")
+    out[S.BOOSTER_NUMBER] = pd.array(booster_number, dtype="Int64")
+    out.loc[~assigned, [S.DOSE_NUMBER, S.BOOSTER_NUMBER]] = pd.NA
+    out[S.SUPERSEDED] = superseded
+    out["usable"] = usable
+    out[S.BASELINE_TOTAL] = baseline_total
+    out[S.BASELINE_DAY] = baseline_day
+    out[S.CHANGE] = change
+    out[S.PCT_CHANGE] = pct
+    out[S.IS_RESPONSE] = resp
+    out[S.IS_REMISSION] = rem
+    patient_has = np.isin(pc, c_pc)
+    out[S.UNASSIGNED_REASON] = pd.array(np.select(
+        [assigned, patient_has], [None, "before_first_course"], "no_dosing_sessions"),
+        dtype="string")
+    out["_course"] = course
+    return out.reset_index(drop=True)
 
 
 def _attach_course(frame: pd.DataFrame, courses: pd.DataFrame) -> pd.DataFrame:
@@ -324,65 +415,6 @@ def _unassigned(frame: pd.DataFrame, courses: pd.DataFrame) -> pd.Series:
     reason = np.select([has_course, patient_has], [None, "before_first_course"],
                        "no_dosing_sessions")
     return pd.Series(reason, index=frame.index, dtype="string")
-
-
-def _count_doses_before(a: pd.DataFrame, doses: pd.DataFrame) -> pd.DataFrame:
-    """``dose_number`` / ``booster_number``: doses of the course strictly before the assessment."""
-    d = doses[["_course", "_key", "dose_index", "_booster_index"]].dropna(subset=["_course"])
-    d = d.assign(_course=d["_course"].astype("int64")).sort_values("_key")
-    left = a.assign(_c=a["_course"].fillna(-1).astype("int64"), _t=_ns(a[S.ADMINISTERED_AT]))
-    left = left.sort_values("_t", kind="stable")
-    merged = pd.merge_asof(left, d.rename(columns={"_course": "_c", "_key": "_t"}),
-                           on="_t", by="_c", direction="backward", allow_exact_matches=False)
-    merged.index = left.index
-    merged = merged.loc[a.index]
-    a[S.DOSE_NUMBER] = merged["dose_index"].fillna(0).astype(int).to_numpy()
-    a["booster_number"] = merged["_booster_index"].fillna(0).astype(int).to_numpy()
-    unassigned = a["_course"].isna().to_numpy()
-    a[S.DOSE_NUMBER] = a[S.DOSE_NUMBER].astype("Int64").mask(unassigned)
-    a["booster_number"] = a["booster_number"].astype("Int64").mask(unassigned)
-    return a
-
-
-def _mark_superseded(a: pd.DataFrame) -> pd.DataFrame:
-    scored = a["_course"].notna() & a[S.TOTAL].notna()
-    sub = a.loc[scored, ["_course", S.INSTRUMENT, S.ADMINISTERED_AT, S.DOSE_NUMBER,
-                         "booster_number", "_order"]]
-    sub = sub.assign(_date=_ns(sub[S.ADMINISTERED_AT]) // _DAY_NS)
-    sub = sub.sort_values(["_course", S.INSTRUMENT, "_date", S.DOSE_NUMBER, "booster_number",
-                           S.ADMINISTERED_AT, "_order"], kind="stable")
-    later_same = sub.duplicated(["_course", S.INSTRUMENT, "_date", S.DOSE_NUMBER,
-                                 "booster_number"], keep="last")
-    a[S.SUPERSEDED] = False
-    a.loc[later_same[later_same].index, S.SUPERSEDED] = True
-    a["usable"] = scored & ~a[S.SUPERSEDED]
-    return a
-
-
-def _baseline_and_change(a: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    base = a[a["usable"] & (a[S.DAY] <= 0)]
-    base = base.sort_values([S.ADMINISTERED_AT, "_order"], kind="stable")
-    base = base.groupby(["_course", S.INSTRUMENT], sort=False).agg(
-        baseline_total=(S.TOTAL, "last"), baseline_day=(S.DAY, "last")).reset_index()
-    a = a.drop(columns=[c for c in (S.BASELINE_TOTAL, S.BASELINE_DAY) if c in a.columns])
-    idx = a.index
-    a = a.merge(base, on=["_course", S.INSTRUMENT], how="left")
-    a.index = idx
-    a[S.CHANGE] = a[S.TOTAL] - a[S.BASELINE_TOTAL]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pct = a[S.CHANGE] / a[S.BASELINE_TOTAL].where(a[S.BASELINE_TOTAL] > 0)
-    a[S.PCT_CHANGE] = pct
-    usable = a["usable"].to_numpy()
-    known = usable & pct.notna().to_numpy()
-    # A tiny tolerance keeps exact halves (e.g. 18 -> 9) a response despite float rounding.
-    resp = pct.to_numpy() <= -settings.response_reduction + 1e-12
-    a[S.IS_RESPONSE] = pd.array(np.where(known, resp, False), dtype="boolean")
-    a.loc[~known, S.IS_RESPONSE] = pd.NA
-    cut = a[S.INSTRUMENT].map(dict(settings.remission_below)).to_numpy(dtype=float)
-    rem = a[S.TOTAL].to_numpy() < cut
-    a[S.IS_REMISSION] = pd.array(rem, dtype="boolean")
-    a.loc[~usable, S.IS_REMISSION] = pd.NA
-    return a
 
 
 def _last_contact(courses: pd.DataFrame, sess: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
