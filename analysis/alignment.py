@@ -53,7 +53,7 @@ _DAY_NS = 86_400 * 10**9
 
 #: Columns of :attr:`Alignment.courses`.
 COURSE_COLUMNS = (
-    S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, "course_id_inferred", "first_dose_at",
+    "course_index", S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, "course_id_inferred", "first_dose_at",
     "induction_doses", "induction_end_at", "induction_end_day", "booster_count",
     "first_booster_day", "last_contact_day", S.ROUTE, S.CLINICIAN_ID,
 )
@@ -66,15 +66,16 @@ class Alignment:
     Attributes
     ----------
     courses : DataFrame
-        One row per (patient, course): ``COURSE_COLUMNS``. ``route`` and ``clinician_id`` are
+        One row per (patient, course): ``COURSE_COLUMNS``; ``course_index`` is the row number,
+        which the other two frames carry to refer to their course. ``route`` and ``clinician_id`` are
         those of the first dose; ``*_day`` are days since day 0; ``first_booster_day`` is NaN
         without a booster; ``last_contact_day`` is the latest session or assessment of the course.
     sessions : DataFrame
-        Every input session with ``course_id``, ``day``, ``is_dose``, ``is_induction``,
+        Every input session with ``course_id``, ``course_index``, ``day``, ``is_dose``, ``is_induction``,
         ``is_booster``, ``dose_index`` (1-based among the course's doses) and
         ``unassigned_reason``.
     assessments : DataFrame
-        Every input assessment with ``course_id``, ``course_number``, ``day``, ``phase``,
+        Every input assessment with ``course_id``, ``course_index``, ``course_number``, ``day``, ``phase``,
         ``dose_number``, ``booster_number``, ``superseded``, ``usable``, ``baseline_total``,
         ``baseline_day``, ``change``, ``pct_change``, ``is_response``, ``is_remission`` and
         ``unassigned_reason``.
@@ -113,6 +114,7 @@ def _validate(assessments: pd.DataFrame, sessions: pd.DataFrame) -> tuple[pd.Dat
                     what="assessments")
     require_columns(sessions, (S.PATIENT_ID, S.SESSION_AT, S.KIND), what="sessions")
     a = assessments.copy()
+    a.index = pd.RangeIndex(len(a))
     s = sessions.copy()
     a[S.PATIENT_ID] = a[S.PATIENT_ID].astype(str)
     s[S.PATIENT_ID] = s[S.PATIENT_ID].astype(str)
@@ -274,14 +276,17 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
 
     courses_out = courses.drop(columns=["window_start", "_day0_ns"])
     courses_out = _last_contact(courses_out, sess, a)
-    courses_out = courses_out.drop(columns=["_course"]).reset_index(drop=True)
+    courses_out = courses_out.rename(columns={"_course": "course_index"}).reset_index(drop=True)
     courses_out = courses_out[list(COURSE_COLUMNS)]
+    sess["course_index"] = pd.array(sess["_course"], dtype="Int64")
     sess_out = (sess.sort_values("_order").drop(
         columns=[c for c in sess.columns if c.startswith("_") or c in (
             "first_dose_at", "induction_end_day", "course_id_inferred")])
         .reset_index(drop=True))
-    return Alignment(courses=courses_out, sessions=sess_out, assessments=a.drop(columns="_course"),
-                     settings=settings)
+    a["course_index"] = pd.arrays.IntegerArray(np.nan_to_num(a.pop("_course").to_numpy(),
+                                                             nan=0).astype(np.int64),
+                                               a[S.COURSE_ID].isna().to_numpy())
+    return Alignment(courses=courses_out, sessions=sess_out, assessments=a, settings=settings)
 
 
 _KEY_DAYS = 1 << 24   # room for day numbers (days since 1970, offset by half)
@@ -330,8 +335,9 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     dose_number = _count_before(ci, t_ns, d_ci, d_key, c_ws_ns)
     booster_number = _count_before(ci, t_ns, d_ci[boost], d_key[boost], c_ws_ns)
     ind_end = courses["induction_end_day"].to_numpy(dtype=float)[ci]
-    phase = np.select([~assigned, booster_number > 0, day <= 0, day <= ind_end],
-                      [None, "maintenance", "baseline", "induction"], "follow_up")
+    with np.errstate(invalid="ignore"):
+        phase_code = np.select([~assigned, booster_number > 0, day <= 0, day <= ind_end],
+                               [-1, 3, 0, 1], 2)
 
     # same-day repeats: the later (by time, then input order) of equal keys counts
     total = a[S.TOTAL].to_numpy(dtype=float)
@@ -373,15 +379,16 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     rem[~usable] = pd.NA
 
     out = a
-    info = courses[[S.COURSE_ID, S.COURSE_NUMBER]].iloc[ci]
-    out[S.COURSE_ID] = pd.Series(info[S.COURSE_ID].to_numpy(), index=out.index).where(assigned)
-    out[S.COURSE_NUMBER] = pd.array(info[S.COURSE_NUMBER].to_numpy(), dtype="Int64")
-    out.loc[~assigned, S.COURSE_NUMBER] = pd.NA
+    course_ids = courses[S.COURSE_ID].to_numpy(dtype=object)
+    out[S.COURSE_ID] = np.where(assigned, course_ids[ci], None)
+    unassigned = ~assigned
+    out[S.COURSE_NUMBER] = pd.arrays.IntegerArray(
+        courses[S.COURSE_NUMBER].to_numpy(dtype=np.int64)[ci], unassigned)
     out[S.DAY] = day
-    out[S.PHASE] = pd.array(phase, dtype="string")
-    out[S.DOSE_NUMBER] = pd.array(dose_number, dtype="Int64")
-    out[S.BOOSTER_NUMBER] = pd.array(booster_number, dtype="Int64")
-    out.loc[~assigned, [S.DOSE_NUMBER, S.BOOSTER_NUMBER]] = pd.NA
+    out[S.PHASE] = pd.Categorical.from_codes(phase_code, categories=list(S.PHASES))
+    out[S.DOSE_NUMBER] = pd.arrays.IntegerArray(dose_number.astype(np.int64), unassigned.copy())
+    out[S.BOOSTER_NUMBER] = pd.arrays.IntegerArray(booster_number.astype(np.int64),
+                                                   unassigned.copy())
     out[S.SUPERSEDED] = superseded
     out["usable"] = usable
     out[S.BASELINE_TOTAL] = baseline_total
@@ -391,11 +398,11 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     out[S.IS_RESPONSE] = resp
     out[S.IS_REMISSION] = rem
     patient_has = np.isin(pc, c_pc)
-    out[S.UNASSIGNED_REASON] = pd.array(np.select(
-        [assigned, patient_has], [None, "before_first_course"], "no_dosing_sessions"),
-        dtype="string")
+    out[S.UNASSIGNED_REASON] = pd.Categorical.from_codes(
+        np.select([assigned, patient_has], [-1, 0], 1),
+        categories=["before_first_course", "no_dosing_sessions"])
     out["_course"] = course
-    return out.reset_index(drop=True)
+    return out
 
 
 def _attach_course(frame: pd.DataFrame, courses: pd.DataFrame) -> pd.DataFrame:

@@ -58,9 +58,15 @@ def test_each_assessment_in_at_most_one_course_and_inside_its_window(data):
 @given(clinic())
 def test_baseline_is_inside_the_window(data):
     a, s = data
-    out = align(a, s).assessments
-    b = out["baseline_day"].dropna()
-    assert ((b >= -30) & (b <= 0)).all()
+    al = align(a, s)
+    out = al.assessments
+    base = out[out["usable"] & (out["day"] == out["baseline_day"])]
+    m = base.merge(al.courses, on=["patient_id", "course_id"])
+    # the window is counted in calendar days: a timed score at 08:00 thirty days before a 10:00
+    # first dose is inside it (day -30.08)
+    calendar = (m["administered_at"].dt.normalize() - m["first_dose_at"].dt.normalize()).dt.days
+    assert ((calendar >= -30) & (m["baseline_day"] <= 0)).all()
+    assert (out["baseline_day"].dropna() <= 0).all()
 
 
 @FAST

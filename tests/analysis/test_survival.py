@@ -127,5 +127,5 @@ def test_km_is_monotone_and_bounded(data):
     assert (np.diff(s) <= 1e-12).all() and ((s >= 0) & (s <= 1)).all()
     assert ((km.curve["ci_low"] <= s + 1e-9) & (s <= km.curve["ci_high"] + 1e-9)).all()
     if km.median is not None:
-        assert km.survival_at(km.median)[0] <= 0.5
+        assert km.survival_at(km.median)[0] <= 0.5 + 1e-12  # S computed as a float product
         assert pd.Series(s)[km.curve["time"] < km.median].gt(0.5).all()
