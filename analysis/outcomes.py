@@ -37,6 +37,7 @@ from analysis.alignment import Alignment
 __all__ = ["per_course_outcomes", "completeness", "COMPLETENESS_REASONS"]
 
 _KEY = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
+_CODES = ("PHQ9", "GAD7", "PCL5")
 
 #: Why an outcome is missing, in the order they are checked.
 COMPLETENESS_REASONS = {
@@ -50,18 +51,84 @@ COMPLETENESS_REASONS = {
 }
 
 
-def _universe(alignment: Alignment) -> pd.DataFrame:
-    """(patient, course, instrument) for every course and every instrument the patient was given."""
+def _starts(g: np.ndarray) -> np.ndarray:
+    """True at the first element of each run of equal values (empty input gives empty output)."""
+    m = np.ones(g.size, dtype=bool)
+    m[1:] = g[1:] != g[:-1]
+    return m
+
+
+def _ends(g: np.ndarray) -> np.ndarray:
+    """True at the last element of each run of equal values."""
+    m = np.ones(g.size, dtype=bool)
+    m[:-1] = g[1:] != g[:-1]
+    return m
+
+
+class _Rows:
+    """The usable assessments as flat arrays keyed by ``group = course_index * 3 + instrument``."""
+
+    def __init__(self, alignment: Alignment):
+        a = alignment.assessments
+        usable = a["usable"].to_numpy(dtype=bool)
+        self.n_groups = len(alignment.courses) * 3
+        ic = pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+        cidx = a["course_index"].to_numpy(dtype="float64", na_value=np.nan)
+        sel = np.nonzero(usable)[0]
+        self.group = (cidx[sel].astype(np.int64) * 3 + ic[sel])
+        self.day = a[S.DAY].to_numpy(dtype=float)[sel]
+        self.total = a[S.TOTAL].to_numpy(dtype=float)[sel]
+        self.change = a[S.CHANGE].to_numpy(dtype=float)[sel]
+        self.pct = a[S.PCT_CHANGE].to_numpy(dtype=float)[sel]
+        self.base = a[S.BASELINE_TOTAL].to_numpy(dtype=float)[sel]
+        self.base_day = a[S.BASELINE_DAY].to_numpy(dtype=float)[sel]
+        self.resp = a[S.IS_RESPONSE].to_numpy(dtype="float64", na_value=np.nan)[sel]
+        self.rem = a[S.IS_REMISSION].to_numpy(dtype="float64", na_value=np.nan)[sel]
+        self.boosters = a[S.BOOSTER_NUMBER].to_numpy(dtype="float64", na_value=np.nan)[sel]
+        # sorted by (group, day) once; every "last" / "first" below relies on it
+        order = np.lexsort((self.day, self.group))
+        for name in ("group", "day", "total", "change", "pct", "base", "base_day", "resp",
+                     "rem", "boosters"):
+            setattr(self, name, getattr(self, name)[order])
+
+    def last(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per group, the value at the last (latest-day) selected row; NaN where none."""
+        out = np.full(self.n_groups, np.nan)
+        idx = np.nonzero(mask)[0]
+        if idx.size:
+            g = self.group[idx]
+            keep = _ends(g)
+            out[g[keep]] = values[idx[keep]]
+        return out
+
+    def first(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per group, the value at the first (earliest-day) selected row; NaN where none."""
+        out = np.full(self.n_groups, np.nan)
+        idx = np.nonzero(mask)[0]
+        if idx.size:
+            g = self.group[idx]
+            keep = _starts(g)
+            out[g[keep]] = values[idx[keep]]
+        return out
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.group[mask], minlength=self.n_groups)
+
+
+def _grid(alignment: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """(course_index, instrument code) for every course and every instrument its patient had."""
     a = alignment.assessments
-    used = a[[S.PATIENT_ID, S.INSTRUMENT]].drop_duplicates()
-    grid = alignment.courses.merge(used, on=S.PATIENT_ID, how="inner")
-    return grid
+    used = pd.DataFrame({S.PATIENT_ID: a[S.PATIENT_ID].to_numpy(),
+                         "_ic": pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes})
+    used = used.drop_duplicates()
+    c = alignment.courses[["course_index", S.PATIENT_ID]]
+    grid = c.merge(used, on=S.PATIENT_ID, how="inner")
+    grid = grid.sort_values(["course_index", "_ic"], kind="stable")
+    return grid["course_index"].to_numpy(dtype=np.int64), grid["_ic"].to_numpy(dtype=np.int64)
 
 
-def _last_by(frame: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
-    """Last row (by day) of each (patient, course, instrument) group, renamed."""
-    last = frame.sort_values(S.DAY, kind="stable").drop_duplicates(_KEY, keep="last")
-    return last[_KEY + list(cols)].rename(columns=cols)
+def _nullable(values: np.ndarray, defined: np.ndarray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(np.where(defined, values, False).astype(bool), ~defined)
 
 
 def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
@@ -76,8 +143,9 @@ def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
     -------
     DataFrame with exactly :data:`analysis.schemas.OUTCOME_FIELDS` as columns, one row per
     (patient, course, instrument) for every course of a patient and every instrument that
-    patient was given. Booleans are nullable (``<NA>`` = undefined); ``*_day`` fields are days
-    since day 0; ``durability_days`` and ``days_to_first_booster`` are durations.
+    patient was given, ordered by patient, course start and instrument. Booleans are nullable
+    (``<NA>`` = undefined); ``*_day`` fields are days since day 0; ``durability_days`` and
+    ``days_to_first_booster`` are durations in days.
 
     Examples
     --------
@@ -93,111 +161,112 @@ def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
     [2.0, 16.0, 14.0, 16.0, 14.0]
     """
     settings = alignment.settings
-    a = alignment.assessments
-    a = a[a["usable"]]
-    grid = _universe(alignment)
-    a = a.merge(grid[[S.PATIENT_ID, S.COURSE_ID, "induction_end_day", "first_booster_day"]]
-                .drop_duplicates([S.PATIENT_ID, S.COURSE_ID]),
-                on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
-    pre_booster_post = a[(a[S.DAY] > 0) & (a["booster_number"] == 0)]
-    has_base = pre_booster_post[S.BASELINE_TOTAL].notna()
-    post = pre_booster_post[has_base]
+    courses = alignment.courses
+    r = _Rows(alignment)
+    ci_of_row = r.group // 3
+    ind_end_c = courses["induction_end_day"].to_numpy(dtype=float)
+    booster_c = courses["first_booster_day"].to_numpy(dtype=float)
+    ind_end = ind_end_c[ci_of_row]
 
-    out = grid[[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "first_dose_at", "induction_doses",
-                "induction_end_day", "booster_count", "first_booster_day", "last_contact_day"]]
-    baseline = a.drop_duplicates(_KEY)[_KEY + [S.BASELINE_TOTAL, S.BASELINE_DAY]]
-    out = out.merge(baseline, on=_KEY, how="left")
+    pre_booster_post = (r.day > 0) & (r.boosters == 0)
+    post = pre_booster_post & ~np.isnan(r.base)
+    is_resp = r.resp == 1
 
-    # rapid onset
-    rapid = post[post[S.DAY] <= settings.rapid_window_days]
-    r_any = rapid.groupby(_KEY, sort=False)[S.IS_RESPONSE].any().rename("rapid_response")
-    r_last = _last_by(rapid, {S.PCT_CHANGE: "early_pct_change"})
-    out = out.merge(r_any.reset_index(), on=_KEY, how="left").merge(r_last, on=_KEY, how="left")
+    base_total = r.last(~np.isnan(r.base), r.base)
+    base_day = r.last(~np.isnan(r.base), r.base_day)
 
-    # time to response
-    first_resp = (post[post[S.IS_RESPONSE].fillna(False).astype(bool)].groupby(_KEY, sort=False)
-                  [S.DAY].min().rename("first_response_day"))
-    last_post = post.groupby(_KEY, sort=False)[S.DAY].max().rename("_last_post_day")
-    out = out.merge(first_resp.reset_index(), on=_KEY, how="left")
-    out = out.merge(last_post.reset_index(), on=_KEY, how="left")
-    responded = out["first_response_day"].notna()
-    out["days_to_response"] = out["first_response_day"].fillna(out["_last_post_day"])
-    out["response_censored"] = pd.array(~responded, dtype="boolean")
-    out.loc[out["days_to_response"].isna(), "response_censored"] = pd.NA
+    rapid = post & (r.day <= settings.rapid_window_days)
+    n_rapid = r.count(rapid)
+    rapid_any = r.count(rapid & is_resp) > 0
+    early = r.last(rapid, r.pct)
 
-    # endpoint (usable scores after the first dose, before any booster, in the window)
-    ep_rows = pre_booster_post[
-        (pre_booster_post[S.DAY] >= pre_booster_post["induction_end_day"])
-        & (pre_booster_post[S.DAY] <= pre_booster_post["induction_end_day"]
-           + settings.endpoint_window_days)]
-    ep = _last_by(ep_rows, {S.TOTAL: "endpoint_total", S.DAY: "endpoint_day",
-                            S.PCT_CHANGE: "endpoint_pct_change", S.CHANGE: "_ep_change",
-                            S.IS_RESPONSE: "endpoint_response",
-                            S.IS_REMISSION: "endpoint_remission"})
-    out = out.merge(ep, on=_KEY, how="left")
-    for col in ("rapid_response", "endpoint_response", "endpoint_remission"):
-        out[col] = out[col].astype("boolean")
-    rc = out[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy(dtype=float)
-    case = out[S.INSTRUMENT].map(dict(settings.caseness_at)).to_numpy(dtype=float)
-    change = out["_ep_change"].to_numpy(dtype=float)
+    first_resp = r.first(post & is_resp, r.day)
+    last_post = r.last(post, r.day)
+    last_post_resp = r.last(post, r.resp)
+
+    ep = pre_booster_post & (r.day >= ind_end) & (r.day <= ind_end + settings.endpoint_window_days)
+    ep_total, ep_day, ep_pct = r.last(ep, r.total), r.last(ep, r.day), r.last(ep, r.pct)
+    ep_change, ep_resp, ep_rem = r.last(ep, r.change), r.last(ep, r.resp), r.last(ep, r.rem)
+
+    relapse = _relapse_days(r, post, is_resp, first_resp, settings.relapse_confirmations)
+
+    gi, gc = _grid(alignment)
+    g = gi * 3 + gc
+    codes = np.array(_CODES, dtype=object)[gc]
+    rc = np.array([dict(settings.reliable_change_points)[c] for c in _CODES])[gc]
+    case = np.array([dict(settings.caseness_at)[c] for c in _CODES])[gc]
+
+    responded = ~np.isnan(first_resp[g])
+    relapsed = ~np.isnan(relapse[g])
+    fb = booster_c[gi]
+    in_resp_at_booster = ~np.isnan(fb) & (last_post_resp[g] == 1)
+    # An untimed score on a booster's date counts as before it but carries the whole calendar
+    # day, which can exceed a timed booster's fractional day: censor at the later of the two.
+    censor = np.where(in_resp_at_booster, np.fmax(fb, last_post[g]), last_post[g])
+    end = np.where(relapsed, relapse[g], censor)
+    change = ep_change[g]
     defined = ~np.isnan(change)
     improved = change <= -rc
-    out["reliable_improvement"] = _nullable(improved, defined)
-    out["reliable_deterioration"] = _nullable(change >= rc, defined)
-    csi = (improved & (out[S.BASELINE_TOTAL].to_numpy(dtype=float) >= case)
-           & (out["endpoint_total"].to_numpy(dtype=float) < case))
-    out["clinically_significant_improvement"] = _nullable(csi, defined)
+    has_booster = ~np.isnan(fb)
+    ind_end_g = ind_end_c[gi]
+    last_contact = courses["last_contact_day"].to_numpy(dtype=float)[gi]
+    days_to_response = np.where(responded, first_resp[g], last_post[g])
 
-    # durability
-    out = _durability(out, post, settings.relapse_confirmations)
-
-    # boosters
-    has_booster = out["first_booster_day"].notna()
-    ind_end = out["induction_end_day"]
-    out["days_to_first_booster"] = np.where(
-        has_booster, out["first_booster_day"] - ind_end,
-        np.maximum(out["last_contact_day"] - ind_end, 0.0))
-    out["booster_censored"] = pd.array(~has_booster.to_numpy(), dtype="boolean")
-
+    out = pd.DataFrame({
+        S.PATIENT_ID: courses[S.PATIENT_ID].to_numpy()[gi],
+        S.COURSE_ID: courses[S.COURSE_ID].to_numpy()[gi],
+        S.INSTRUMENT: codes,
+        "baseline_total": base_total[g],
+        "baseline_day": base_day[g],
+        "first_dose_at": courses["first_dose_at"].to_numpy()[gi],
+        "induction_doses": courses["induction_doses"].to_numpy()[gi],
+        "induction_end_day": ind_end_g,
+        "rapid_response": _nullable(rapid_any[g], n_rapid[g] > 0),
+        "early_pct_change": early[g],
+        "days_to_response": days_to_response,
+        "response_censored": _nullable(~responded, ~np.isnan(days_to_response)),
+        "endpoint_total": ep_total[g],
+        "endpoint_day": ep_day[g],
+        "endpoint_pct_change": ep_pct[g],
+        "endpoint_response": _nullable(ep_resp[g] == 1, ~np.isnan(ep_resp[g])),
+        "endpoint_remission": _nullable(ep_rem[g] == 1, ~np.isnan(ep_rem[g])),
+        "reliable_improvement": _nullable(improved, defined),
+        "reliable_deterioration": _nullable(change >= rc, defined),
+        "clinically_significant_improvement": _nullable(
+            improved & (base_total[g] >= case) & (ep_total[g] < case), defined),
+        "first_response_day": first_resp[g],
+        "relapse_day": relapse[g],
+        "durability_days": np.where(responded, end - first_resp[g], np.nan),
+        "durability_censored": _nullable(~relapsed, responded),
+        "booster_count": courses["booster_count"].to_numpy()[gi],
+        "days_to_first_booster": np.where(has_booster, fb - ind_end_g,
+                                          np.maximum(last_contact - ind_end_g, 0.0)),
+        "booster_censored": _nullable(~has_booster, np.ones(len(g), dtype=bool)),
+    })
     out = out.sort_values([S.PATIENT_ID, "first_dose_at", S.INSTRUMENT], kind="stable")
     return out[list(S.OUTCOME_FIELDS)].reset_index(drop=True)
 
 
-def _nullable(values: np.ndarray, defined: np.ndarray) -> pd.arrays.BooleanArray:
-    arr = pd.array(values.astype(bool), dtype="boolean")
-    arr[~defined] = pd.NA
-    return arr
-
-
-def _durability(out: pd.DataFrame, post: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Relapse day and durability (see the module notes); vectorised run-length detection."""
-    r = post.merge(out[_KEY + ["first_response_day"]], on=_KEY, how="inner")
-    r = r[r[S.DAY] >= r["first_response_day"]]
-    r = r.sort_values(_KEY + [S.DAY], kind="stable")
-    group = r.groupby(_KEY, sort=False).ngroup().to_numpy()
-    nonresp = ~r[S.IS_RESPONSE].fillna(False).to_numpy(dtype=bool)
-    start = np.r_[True, (group[1:] != group[:-1]) | (nonresp[1:] != nonresp[:-1])][:len(r)]
-    run = np.cumsum(start)
-    run_len = pd.Series(run).groupby(run).cumcount().to_numpy() + 1
-    run_first_day = r[S.DAY].groupby(run).transform("first").to_numpy()
+def _relapse_days(r: _Rows, post: np.ndarray, is_resp: np.ndarray, first_resp: np.ndarray,
+                  k: int) -> np.ndarray:
+    """Day of the first of ``k`` consecutive non-responses after the first response, per group."""
+    fr = first_resp[r.group]
+    sel = np.nonzero(post & (r.day >= np.nan_to_num(fr, nan=np.inf)))[0]
+    out = np.full(r.n_groups, np.nan)
+    if sel.size == 0:
+        return out
+    group = r.group[sel]
+    nonresp = ~is_resp[sel]
+    day = r.day[sel]
+    start = _starts(group) | _starts(nonresp)
+    run = np.cumsum(start) - 1
+    run_start = np.nonzero(start)[0]
+    run_len = np.arange(sel.size) - run_start[run] + 1
     event = nonresp & (run_len == k)
-    ev = r.loc[event, _KEY].assign(relapse_day=run_first_day[event])
-    ev = ev.drop_duplicates(_KEY, keep="first")
-    last_resp = r.drop_duplicates(_KEY, keep="last")[_KEY + [S.IS_RESPONSE]].rename(
-        columns={S.IS_RESPONSE: "_last_is_response"})
-    out = out.merge(ev, on=_KEY, how="left").merge(last_resp, on=_KEY, how="left")
-    responded = out["first_response_day"].notna()
-    relapsed = out["relapse_day"].notna()
-    booster_in_response = (out["first_booster_day"].notna()
-                           & out["_last_is_response"].fillna(False).astype(bool))
-    # An untimed score on a booster's date counts as before it but carries the whole calendar
-    # day, which can exceed a timed booster's fractional day: censor at the later of the two.
-    censor_day = np.where(booster_in_response,
-                          np.fmax(out["first_booster_day"], out["_last_post_day"]),
-                          out["_last_post_day"])
-    end = np.where(relapsed, out["relapse_day"], censor_day)
-    out["durability_days"] = np.where(responded, end - out["first_response_day"], np.nan)
-    out["durability_censored"] = _nullable(~relapsed.to_numpy(), responded.to_numpy())
+    ev_groups = group[event]
+    ev_days = day[run_start[run[event]]]
+    first_ev = _starts(ev_groups)
+    out[ev_groups[first_ev]] = ev_days[first_ev]
     return out
 
 
@@ -222,44 +291,49 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
     settings = alignment.settings
     if outcomes is None:
         outcomes = per_course_outcomes(alignment)
-    a = alignment.assessments[alignment.assessments[S.COURSE_ID].notna()]
-    counts = a.assign(_unscored=a[S.TOTAL].isna()).groupby(_KEY, sort=False).agg(
-        n_assessments=(S.TOTAL, "size"), n_usable=("usable", "sum"),
-        n_unscored=("_unscored", "sum"),
-        n_superseded=(S.SUPERSEDED, "sum")).reset_index()
-    usable = a[a["usable"]]
-    post = usable[(usable[S.DAY] > 0) & (usable["booster_number"] == 0)]
-    post = post.merge(alignment.courses[[S.PATIENT_ID, S.COURSE_ID, "induction_end_day"]],
-                      on=[S.PATIENT_ID, S.COURSE_ID], how="left")
-    after_ind = post[post[S.DAY] >= post["induction_end_day"]]
-    any_after = after_ind.groupby(_KEY, sort=False).size().rename("_n_after").reset_index()
-    any_later = (usable[usable[S.DAY] > 0].merge(
-        alignment.courses[[S.PATIENT_ID, S.COURSE_ID, "induction_end_day"]],
-        on=[S.PATIENT_ID, S.COURSE_ID]).query("day >= induction_end_day")
-        .groupby(_KEY, sort=False).size().rename("_n_later").reset_index())
-    out = outcomes[_KEY + ["induction_doses", "baseline_total", "rapid_response",
-                           "endpoint_total", "booster_count"]]
-    out = (out.merge(counts, on=_KEY, how="left").merge(any_after, on=_KEY, how="left")
-           .merge(any_later, on=_KEY, how="left"))
-    for col in ("n_assessments", "n_usable", "n_unscored", "n_superseded", "_n_after", "_n_later"):
-        out[col] = out[col].fillna(0).astype(int)
+    courses = alignment.courses
+    n_groups = len(courses) * 3
+    a = alignment.assessments
+    assigned = a["course_index"].notna().to_numpy()
+    ic_all = pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+    g_all = (a["course_index"].to_numpy(dtype="float64", na_value=0).astype(np.int64) * 3
+             + ic_all)[assigned]
+    n_assess = np.bincount(g_all, minlength=n_groups)
+    n_unscored = np.bincount(g_all[a[S.TOTAL].isna().to_numpy()[assigned]], minlength=n_groups)
+    n_superseded = np.bincount(g_all[a[S.SUPERSEDED].to_numpy(dtype=bool)[assigned]],
+                               minlength=n_groups)
+    r = _Rows(alignment)
+    ind_end = courses["induction_end_day"].to_numpy(dtype=float)[r.group // 3]
+    later = (r.day > 0) & (r.day >= ind_end)
+    n_usable = r.count(np.ones(r.group.size, dtype=bool))
+    n_later = r.count(later)
+    n_after = r.count(later & (r.boosters == 0))
+
+    key = courses.set_index([S.PATIENT_ID, S.COURSE_ID])["course_index"]
+    ci = key.reindex(pd.MultiIndex.from_arrays([outcomes[S.PATIENT_ID],
+                                                outcomes[S.COURSE_ID]])).to_numpy()
+    ic = pd.Categorical(outcomes[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+    g = ci.astype(np.int64) * 3 + ic
+    out = outcomes[_KEY + ["induction_doses", "booster_count"]].copy()
+    out["n_assessments"] = n_assess[g]
+    out["n_usable"] = n_usable[g]
+    out["n_unscored"] = n_unscored[g]
+    out["n_superseded"] = n_superseded[g]
     out["completed_induction"] = out["induction_doses"] >= settings.min_induction_doses_completed
-    none = out["n_usable"] == 0
-    no_base = out["baseline_total"].isna()
+    none = n_usable[g] == 0
+    no_base = outcomes["baseline_total"].isna().to_numpy()
+    has_ep = outcomes["endpoint_total"].notna().to_numpy()
     out["baseline_status"] = np.select([none, no_base], ["no_assessments", "no_baseline"], "ok")
     out["rapid_status"] = np.select(
-        [none, no_base, out["rapid_response"].isna()],
+        [none, no_base, outcomes["rapid_response"].isna().to_numpy()],
         ["no_assessments", "no_baseline", "no_rapid_assessment"], "ok")
-    has_ep = out["endpoint_total"].notna()
     out["endpoint_status"] = np.select(
-        [none, has_ep & no_base, has_ep, out["_n_later"] == 0,
-         (out["booster_count"] > 0) & (out["_n_after"] == 0)],
+        [none, has_ep & no_base, has_ep, n_later[g] == 0,
+         (out["booster_count"].to_numpy() > 0) & (n_after[g] == 0)],
         ["no_assessments", "no_baseline", "ok", "lost_to_follow_up", "booster_before_endpoint"],
         "no_endpoint_assessment")
-    out = out.drop(columns=["_n_after", "_n_later", "baseline_total", "rapid_response",
-                            "endpoint_total"])
     # courses of patients never assessed at all: one row each, instrument unknown
-    silent = alignment.courses[~alignment.courses[S.PATIENT_ID].isin(out[S.PATIENT_ID])]
+    silent = courses[~courses[S.PATIENT_ID].isin(out[S.PATIENT_ID])]
     if len(silent):
         extra = silent[[S.PATIENT_ID, S.COURSE_ID, "induction_doses", "booster_count"]].assign(
             instrument=pd.NA, n_assessments=0, n_usable=0, n_unscored=0, n_superseded=0,
@@ -267,4 +341,4 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
             baseline_status="no_assessments", rapid_status="no_assessments",
             endpoint_status="no_assessments")
         out = pd.concat([out, extra[out.columns]], ignore_index=True)
-    return out
+    return out.reset_index(drop=True)
