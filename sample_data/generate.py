@@ -43,7 +43,7 @@ _CLINICS = {  # clinic -> (route probabilities IV, IM, IN, SL; number of clinici
 _ROUTES = np.array(["IV", "IM", "IN", "SL"])
 _ROUTE_GAP = {"IV": (2, 4), "IM": (3, 7), "IN": (3, 4), "SL": (3, 7)}  # days between doses
 _ROUTE_DOSE = {"IV": (0.5, 35.0), "IM": (0.75, 50.0), "IN": (84.0, 0.0), "SL": (200.0, 0.0)}
-_INDICATIONS = np.array(["TRD", "MDD", "GAD", "PTSD", "COMORBID"])
+_INDICATIONS = np.array(["TRD", "MDD", "GAD", "PTSD", "COMORBID"])  # comorbid: TRD + PTSD
 _INDICATION_P = np.array([0.38, 0.15, 0.12, 0.2, 0.15])
 _INSTR = {"PHQ9": (9, 3), "GAD7": (7, 3), "PCL5": (20, 4)}  # items, item max
 
@@ -81,7 +81,9 @@ def _patients(n: int, rng: np.random.Generator) -> pd.DataFrame:
         "patient_id": [f"P{i:06d}" for i in range(1, n + 1)],
         "clinic_id": clinic,
         "clinician_id": clinician,
-        "indication": indication,
+        # comorbid patients are exported with their primary indication (TRD); they get PCL-5 too
+        "indication": np.where(indication == "COMORBID", "TRD", indication),
+        "_group": indication,
         "birth_year": rng.integers(1950, 2004, n),
         "sex": rng.choice(np.array(["F", "M", "X"]), size=n, p=[0.55, 0.43, 0.02]),
     })
@@ -124,7 +126,7 @@ def generate(n_patients: int = 300, *, seed: int | np.random.Generator | None = 
     for name, (p, _) in _CLINICS.items():
         sel = clinic == name
         route[sel] = rng.choice(_ROUTES, size=sel.sum(), p=p)
-    indication = pats["indication"].to_numpy()[course_patient]
+    indication = pats["_group"].to_numpy()[course_patient]
 
     # induction schedule (day offsets of up to 8 doses)
     completes = rng.random(n_c) < 0.55
@@ -290,7 +292,8 @@ def generate(n_patients: int = 300, *, seed: int | np.random.Generator | None = 
         "loss_day": loss_day,
         "booster_days": [tuple(x for x in row if not np.isnan(x)) for row in boosters],
     })
-    return SampleData(patients=pats, sessions=sessions, assessments=assessments, truth=truth)
+    return SampleData(patients=pats.drop(columns="_group"), sessions=sessions,
+                      assessments=assessments, truth=truth)
 
 
 def _effect(day: np.ndarray, e_max: np.ndarray, tau: np.ndarray, loss: np.ndarray,

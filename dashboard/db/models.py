@@ -1,0 +1,179 @@
+"""SQLAlchemy 2 models: clinics, clinicians, patients, courses, sessions, assessments, imports, audit.
+
+Constraints live in the database, not only in Python: natural keys are unique, ranges and codes
+are CHECKed (per-instrument total and item ranges included), foreign keys are enforced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from analysis.instruments import INSTRUMENTS
+from analysis.schemas import INDICATIONS, ROUTES, SESSION_KINDS
+
+__all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment",
+           "assessments_table",
+           "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH"]
+
+MAX_ITEMS = 20
+ID_LENGTH = 64
+
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _instrument_checks() -> list[CheckConstraint]:
+    """Totals and items within each instrument's range; items past n_items must be empty."""
+    total = " OR ".join(
+        f"(instrument = '{c}' AND total >= 0 AND total <= {s.total_max})"
+        for c, s in INSTRUMENTS.items())
+    checks = [CheckConstraint(f"total IS NULL OR {total}", name="total_range"),
+              CheckConstraint(_in("instrument", tuple(INSTRUMENTS)), name="instrument_code")]
+    for i in range(1, MAX_ITEMS + 1):
+        parts = []
+        for c, s in INSTRUMENTS.items():
+            if i <= s.n_items:
+                parts.append(f"(instrument = '{c}' AND item_{i} >= {s.item_min} "
+                             f"AND item_{i} <= {s.item_max})")
+        checks.append(CheckConstraint(f"item_{i} IS NULL OR {' OR '.join(parts)}",
+                                      name=f"item_{i}_range"))
+    return checks
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+    clinic_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class Clinician(Base):
+    __tablename__ = "clinicians"
+    clinician_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    clinic_id: Mapped[str | None] = mapped_column(ForeignKey("clinics.clinic_id"))
+
+
+class ImportBatch(Base):
+    """One import of one file (provenance): what came in, what was added, skipped, rejected."""
+
+    __tablename__ = "import_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    imported_by: Mapped[str | None] = mapped_column(String(200))
+    rows_total: Mapped[int] = mapped_column(Integer)
+    rows_added: Mapped[int] = mapped_column(Integer)
+    rows_skipped: Mapped[int] = mapped_column(Integer)
+    patients_created: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint(_in("kind", ("patients", "sessions", "assessments")), name="kind"),
+        CheckConstraint("rows_total >= 0 AND rows_added >= 0 AND rows_skipped >= 0", name="counts"),
+    )
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.clinic_id"), index=True)
+    clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.clinician_id"))
+    indication: Mapped[str | None] = mapped_column(String(20))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(20))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    __table_args__ = (
+        CheckConstraint(f"indication IS NULL OR {_in('indication', INDICATIONS)}",
+                        name="indication"),
+        CheckConstraint("birth_year IS NULL OR (birth_year >= 1900 AND birth_year <= 2100)",
+                        name="birth_year"),
+    )
+
+
+class Course(Base):
+    """A course id as the clinic gave it (courses without one are inferred by the analysis)."""
+
+    __tablename__ = "courses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
+    course_key: Mapped[str] = mapped_column(String(ID_LENGTH))
+    __table_args__ = (UniqueConstraint("patient_id", "course_key", name="patient_course"),)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"), index=True)
+    session_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(20))
+    route: Mapped[str | None] = mapped_column(String(4))
+    dose_mg: Mapped[float | None] = mapped_column(Float)
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    clinician_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    __table_args__ = (
+        UniqueConstraint("patient_id", "session_at", "kind", name="natural_key"),
+        CheckConstraint(_in("kind", SESSION_KINDS), name="kind"),
+        CheckConstraint(f"route IS NULL OR {_in('route', ROUTES)}", name="route"),
+        CheckConstraint("dose_mg IS NULL OR dose_mg >= 0", name="dose"),
+    )
+
+
+assessments_table = Table(
+    "assessments", Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_id", ForeignKey("patients.patient_id"), nullable=False, index=True),
+    Column("instrument", String(8), nullable=False),
+    Column("administered_at", DateTime, nullable=False),
+    Column("total", Float),
+    Column("prorated", Boolean, nullable=False, default=False),
+    Column("import_id", ForeignKey("import_batches.id")),
+    *[Column(f"item_{i}", SmallInteger) for i in range(1, MAX_ITEMS + 1)],
+    UniqueConstraint("patient_id", "instrument", "administered_at", name="natural_key"),
+    *_instrument_checks(),
+)
+
+
+class Assessment(Base):
+    """One administered questionnaire: total (may be prorated) and items ``item_1 … item_20``."""
+
+    __table__ = assessments_table
+
+
+class AuditEvent(Base):
+    """Who viewed which patient, who imported or exported what, and when (no scores, no PHI)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    target_kind: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(255))
+    detail: Mapped[str | None] = mapped_column(Text)

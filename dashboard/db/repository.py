@@ -1,0 +1,304 @@
+"""Repository: tidy frames out of the database, validated imports into it (one transaction each).
+
+The only SQL of the project lives here. Reads return the canonical tidy frames of
+``architecture.md``; writes take the typed records of :mod:`dashboard.importers.parse`.
+Bulk inserts use each driver's fast path (``executemany`` on SQLite, ``COPY`` on PostgreSQL)
+inside the same transaction, so an import is still all or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, func, insert, select
+
+from dashboard.db.models import (
+    MAX_ITEMS,
+    AuditEvent,
+    Clinic,
+    Clinician,
+    Course,
+    ImportBatch,
+    Patient,
+    Session,
+    assessments_table,
+)
+
+__all__ = ["Frames", "load_frames", "existing_rows", "write_records", "record_audit",
+           "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
+
+ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
+Progress = Callable[[int, int], None]
+_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The tidy frames: ``patients``, ``sessions``, ``assessments`` (see architecture.md)."""
+
+    patients: pd.DataFrame
+    sessions: pd.DataFrame
+    assessments: pd.DataFrame
+
+
+def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield list(values[i:i + size])
+
+
+def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
+                patient_ids: Sequence[str] | None = None) -> Frames:
+    """Patients, sessions (with their given course ids) and assessments, optionally filtered.
+
+    Timestamps are naive ``datetime64[ns]``; items are nullable integers; ``total`` is float.
+    """
+    p = Patient.__table__
+    s = Session.__table__
+    c = Course.__table__
+    a = assessments_table
+    pq = select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id, p.c.indication, p.c.birth_year,
+                p.c.sex)
+    if clinic_ids is not None:
+        pq = pq.where(p.c.clinic_id.in_(list(clinic_ids)))
+    if patient_ids is not None:
+        pq = pq.where(p.c.patient_id.in_(list(patient_ids)))
+    with engine.connect() as conn:
+        patients = pd.read_sql(pq, conn)
+        ids = select(p.c.patient_id)
+        if clinic_ids is not None:
+            ids = ids.where(p.c.clinic_id.in_(list(clinic_ids)))
+        if patient_ids is not None:
+            ids = ids.where(p.c.patient_id.in_(list(patient_ids)))
+        sq = (select(s.c.patient_id, s.c.session_at, s.c.kind, s.c.route, s.c.dose_mg,
+                     c.c.course_key.label("course_id"), s.c.clinician_id)
+              .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
+        aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
+                    *[a.c[n] for n in ITEM_COLUMNS])
+        if clinic_ids is not None or patient_ids is not None:
+            sq = sq.where(s.c.patient_id.in_(ids))
+            aq = aq.where(a.c.patient_id.in_(ids))
+        sessions = pd.read_sql(sq.order_by(s.c.patient_id, s.c.session_at), conn)
+        assessments = pd.read_sql(aq.order_by(a.c.patient_id, a.c.administered_at), conn)
+    sessions["session_at"] = pd.to_datetime(sessions["session_at"]).astype("datetime64[ns]")
+    assessments["administered_at"] = pd.to_datetime(
+        assessments["administered_at"]).astype("datetime64[ns]")
+    assessments["total"] = assessments["total"].astype(float)
+    assessments["prorated"] = assessments["prorated"].astype(bool)
+    for col in ITEM_COLUMNS:
+        assessments[col] = assessments[col].astype("Int64")
+    patients["birth_year"] = patients["birth_year"].astype("Int64")
+    return Frames(patients=patients, sessions=sessions, assessments=assessments)
+
+
+_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
+         "assessments": ["patient_id", "instrument", "administered_at"]}
+
+
+def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
+    """Stored rows of ``kind`` for these patients (natural key and compared values)."""
+    if kind == "patients":
+        t = Patient.__table__
+        cols = [t.c.patient_id, t.c.clinic_id, t.c.clinician_id, t.c.indication, t.c.birth_year,
+                t.c.sex]
+    elif kind == "sessions":
+        t = Session.__table__
+        c = Course.__table__
+        cols = [t.c.patient_id, t.c.session_at, t.c.kind, t.c.route, t.c.dose_mg,
+                c.c.course_key.label("course_id")]
+    else:
+        t = assessments_table
+        cols = [t.c.patient_id, t.c.instrument, t.c.administered_at, t.c.total,
+                *[t.c[n] for n in ITEM_COLUMNS]]
+    parts = []
+    for chunk in _chunks(list(patient_ids)):
+        q = select(*cols).where(t.c.patient_id.in_(chunk))
+        if kind == "sessions":
+            q = q.select_from(t.outerjoin(Course.__table__, t.c.course_id == Course.__table__.c.id))
+        parts.append(pd.read_sql(q, conn))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=[c.name for c in cols])
+    for col in ("session_at", "administered_at"):
+        if col in out.columns:
+            out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
+    return out
+
+
+def _dbapi_rows(frame: pd.DataFrame, columns: list[str], sqlite: bool) -> list[tuple]:
+    """Plain Python tuples for the DBAPI (None for missing, str datetimes on SQLite)."""
+    cols = []
+    for name in columns:
+        s = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            text = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f" if sqlite else "%Y-%m-%d %H:%M:%S.%f")
+            cols.append(text.where(s.notna(), None).to_numpy(dtype=object))
+        elif pd.api.types.is_bool_dtype(s):
+            cols.append(s.astype(object).where(s.notna(), None).to_numpy(dtype=object))
+        elif pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s):
+            arr = s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
+            if name.startswith("item_") or name == "birth_year":
+                arr = np.array([None if v is None else int(v) for v in arr], dtype=object)
+            cols.append(arr)
+        else:
+            cols.append(s.astype(object).where(s.notna(), None).to_numpy(dtype=object))
+    return list(zip(*cols, strict=True)) if cols else []
+
+
+def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame,
+                 progress: Progress | None = None) -> None:
+    """Insert ``frame`` (columns named as the table's) in chunks on the open transaction."""
+    if frame.empty:
+        return
+    columns = list(frame.columns)
+    dialect = conn.dialect.name
+    raw = conn.connection.driver_connection
+    total = len(frame)
+    for start in range(0, total, _CHUNK * 5):
+        part = frame.iloc[start:start + _CHUNK * 5]
+        rows = _dbapi_rows(part, columns, sqlite=dialect == "sqlite")
+        if dialect == "postgresql":
+            cur = raw.cursor()
+            with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.close()
+        elif dialect == "sqlite":
+            cur = raw.cursor()
+            marks = ", ".join("?" * len(columns))
+            cur.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",
+                            rows)
+            cur.close()
+        else:  # any other SQLAlchemy dialect: portable executemany
+            conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        if progress:
+            progress(min(start + len(part), total), total)
+
+
+def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_name: str,
+                  sha256: str, actor: str | None, rows_total: int, rows_skipped: int,
+                  new_patients: Sequence[str], progress: Progress | None = None) -> int:
+    """Write one validated file inside the caller's transaction; returns the import batch id."""
+    batch = conn.execute(insert(ImportBatch.__table__).values(
+        file_name=file_name[:255], sha256=sha256, kind=kind,
+        imported_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), imported_by=actor,
+        rows_total=rows_total, rows_added=len(records), rows_skipped=rows_skipped,
+        patients_created=len(new_patients)).returning(ImportBatch.__table__.c.id)).scalar_one()
+    clinics = set()
+    clinicians: dict[str, str | None] = {}
+    if kind == "patients":
+        clinics |= set(records["clinic_id"].dropna())
+        for cid, clinic in records[["clinician_id", "clinic_id"]].dropna(
+                subset=["clinician_id"]).itertuples(index=False):
+            clinicians.setdefault(cid, clinic)
+    if new_patients:
+        clinics.add("main")
+    _ensure(conn, Clinic.__table__, "clinic_id", sorted(clinics), {})
+    _ensure(conn, Clinician.__table__, "clinician_id", sorted(clinicians), clinicians)
+    if kind == "patients":
+        frame = records.drop(columns=["line"]).assign(import_id=batch)
+        _bulk_insert(conn, Patient.__table__, frame, progress)
+        return int(batch)
+    if new_patients:
+        _bulk_insert(conn, Patient.__table__, pd.DataFrame(
+            {"patient_id": list(new_patients), "clinic_id": "main", "import_id": batch}))
+    if kind == "sessions":
+        frame = records.drop(columns=["line"]).copy()
+        frame["course_id"] = _course_ids(conn, frame)
+        frame["import_id"] = batch
+        frame["course_id"] = frame["course_id"].astype("Int64")
+        _bulk_insert(conn, Session.__table__, frame, progress)
+    else:
+        cols = ["patient_id", "instrument", "administered_at", "total", "prorated", *ITEM_COLUMNS]
+        frame = records[cols].assign(import_id=batch)
+        for col in ITEM_COLUMNS:
+            frame[col] = frame[col].astype("Int64")
+        frame["prorated"] = frame["prorated"].astype(bool)
+        _bulk_insert(conn, assessments_table, frame, progress)
+    return int(batch)
+
+
+def _ensure(conn: Connection, table: Table, key: str, values: list[str],
+            clinics: dict[str, str | None]) -> None:
+    if not values:
+        return
+    have = set(conn.execute(select(table.c[key]).where(table.c[key].in_(values))).scalars())
+    missing = [v for v in values if v not in have]
+    if not missing:
+        return
+    if table.name == "clinicians":
+        known = set(conn.execute(select(Clinic.__table__.c.clinic_id)).scalars())
+        rows = [{"clinician_id": v, "clinic_id": clinics.get(v) if clinics.get(v) in known
+                 else None} for v in missing]
+    else:
+        rows = [{key: v} for v in missing]
+    conn.execute(insert(table), rows)
+
+
+def _course_ids(conn: Connection, frame: pd.DataFrame) -> pd.Series:
+    """Database ids of the (patient, course key) pairs, creating the missing ones."""
+    pairs = frame[["patient_id", "course_id"]].dropna().drop_duplicates()
+    if pairs.empty:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    t = Course.__table__
+    existing = existing_courses = pd.DataFrame(columns=["id", "patient_id", "course_key"])
+    parts = [pd.read_sql(select(t.c.id, t.c.patient_id, t.c.course_key).where(
+        t.c.patient_id.in_(chunk)), conn) for chunk in _chunks(pairs["patient_id"].unique())]
+    if parts:
+        existing_courses = pd.concat(parts, ignore_index=True)
+    known = set(zip(existing_courses["patient_id"], existing_courses["course_key"], strict=True))
+    new = [{"patient_id": p, "course_key": k} for p, k in pairs.itertuples(index=False)
+           if (p, k) not in known]
+    if new:
+        conn.execute(insert(t), new)
+        existing = pd.concat([pd.read_sql(select(t.c.id, t.c.patient_id, t.c.course_key).where(
+            t.c.patient_id.in_(chunk)), conn) for chunk in _chunks(pairs["patient_id"].unique())],
+            ignore_index=True)
+    else:
+        existing = existing_courses
+    lookup = {(p, k): i for i, p, k in existing[["id", "patient_id", "course_key"]]
+              .itertuples(index=False)}
+    return pd.Series([lookup.get((p, k)) for p, k in zip(frame["patient_id"], frame["course_id"],
+                                                          strict=True)],
+                     index=frame.index, dtype=object)
+
+
+def record_audit(engine: Engine | Connection, *, actor: str, action: str,
+                 target_kind: str | None = None, target_id: str | None = None,
+                 detail: str | None = None) -> None:
+    """Append one audit event (who did what to which target, and when, in UTC)."""
+    values = dict(at=dt.datetime.now(dt.UTC).replace(tzinfo=None), actor=actor, action=action,
+                  target_kind=target_kind, target_id=target_id, detail=detail)
+    stmt = insert(AuditEvent.__table__).values(**values)
+    if isinstance(engine, Connection):
+        engine.execute(stmt)
+    else:
+        with engine.begin() as conn:
+            conn.execute(stmt)
+
+
+def import_history(engine: Engine) -> pd.DataFrame:
+    """Every import, newest first."""
+    t = ImportBatch.__table__
+    with engine.connect() as conn:
+        return pd.read_sql(select(t).order_by(t.c.id.desc()), conn)
+
+
+def audit_events(engine: Engine, *, limit: int = 1000) -> pd.DataFrame:
+    """The latest audit events, newest first."""
+    t = AuditEvent.__table__
+    with engine.connect() as conn:
+        return pd.read_sql(select(t).order_by(t.c.id.desc()).limit(limit), conn)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Row counts of the main tables (for status lines and tests)."""
+    tables = {"patients": Patient.__table__, "sessions": Session.__table__,
+              "assessments": assessments_table, "courses": Course.__table__,
+              "import_batches": ImportBatch.__table__, "clinics": Clinic.__table__,
+              "clinicians": Clinician.__table__, "audit_log": AuditEvent.__table__}
+    with engine.connect() as conn:
+        return {name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for name, t in tables.items()}

@@ -1,0 +1,437 @@
+"""Turning a file's text cells into typed records, with every bad cell reported.
+
+Rules (``data-formats.md``): headers matched case-insensitively ignoring spaces, dashes and
+underscores; instrument aliases (``PHQ-9``, ``phq 9``…); ISO 8601 dates, with or without time and
+offset (an offset is dropped: times are the clinic's wall-clock time); slash dates only with an
+explicit ``dayfirst``/``monthfirst`` choice, never guessed. Each problem is a :class:`RowIssue`
+with the file line, the column and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis.exceptions import UnknownInstrumentError
+from analysis.instruments import INSTRUMENTS, normalize_instrument
+from analysis.scoring import find_score_problems, score_items
+from dashboard.db.models import ID_LENGTH, MAX_ITEMS
+from dashboard.importers.reading import FileError, RawFile, normalize_header
+
+__all__ = ["RowIssue", "Parsed", "parse", "detect_kind", "Kind", "DateOrder"]
+
+Kind = Literal["patients", "sessions", "assessments"]
+DateOrder = Literal["iso", "dayfirst", "monthfirst"]
+
+_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "patients": {
+        "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
+        "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist"),
+        "indication": ("indication", "diagnosis", "dx", "primaryindication"),
+        "birth_year": ("birthyear", "yearofbirth", "yob"),
+        "sex": ("sex", "gender"),
+    },
+    "sessions": {
+        "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "session_at": ("sessionat", "sessiondate", "sessiondatetime", "date", "datetime",
+                       "visitdate", "start", "startedat"),
+        "kind": ("kind", "sessionkind", "sessiontype", "type", "visittype"),
+        "route": ("route", "administrationroute"),
+        "dose_mg": ("dosemg", "dose", "dosemilligrams"),
+        "course_id": ("courseid", "course", "series", "episode"),
+        "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist"),
+    },
+    "assessments": {
+        "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "instrument": ("instrument", "measure", "questionnaire", "scale"),
+        "administered_at": ("administeredat", "date", "datetime", "completedat", "completed",
+                            "assessedat", "visitdate", "submittedat"),
+        "total": ("total", "score", "totalscore"),
+        **{f"item_{i}": (f"item{i}", f"q{i}", f"question{i}") for i in range(1, MAX_ITEMS + 1)},
+    },
+}
+_WIDE = {code: (code.lower() + "total", code.lower(), code.lower() + "score")
+         for code in INSTRUMENTS}
+
+_KINDS = {"dosing": "dosing", "infusion": "dosing", "ketamine": "dosing", "dose": "dosing",
+          "dosingsession": "dosing", "booster": "booster", "boosterinfusion": "booster",
+          "integration": "integration", "integrationsession": "integration",
+          "preparation": "preparation", "prep": "preparation", "intake": "preparation"}
+_ROUTES = {"iv": "IV", "intravenous": "IV", "im": "IM", "intramuscular": "IM", "in": "IN",
+           "intranasal": "IN", "nasal": "IN", "esketamine": "IN", "spravato": "IN", "sl": "SL",
+           "sublingual": "SL", "lozenge": "SL", "troche": "SL", "rdt": "SL", "po": "PO",
+           "oral": "PO"}
+_INDICATIONS = {"trd": "TRD", "treatmentresistantdepression": "TRD", "mdd": "MDD",
+                "depression": "MDD", "majordepressivedisorder": "MDD", "gad": "GAD",
+                "anxiety": "GAD", "generalizedanxietydisorder": "GAD",
+                "generalisedanxietydisorder": "GAD", "ptsd": "PTSD",
+                "posttraumaticstressdisorder": "PTSD", "sud": "SUD",
+                "substanceusedisorder": "SUD", "aud": "SUD", "ocd": "OCD",
+                "obsessivecompulsivedisorder": "OCD"}
+
+_ISO_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?"
+                     r"(?:Z|[+-]\d{2}:?\d{2})?$")
+_SLASH_RE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, order=True)
+class RowIssue:
+    """A rejected cell: file line, column and reason."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, {self.column}: {self.reason}"
+
+
+@dataclass
+class Parsed:
+    """Typed records of one file plus everything wrong with it.
+
+    ``records`` carries a ``line`` column (file line of each row). ``duplicates`` counts rows
+    repeated identically inside the file (kept once).
+    """
+
+    kind: Kind
+    records: pd.DataFrame
+    issues: list[RowIssue] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    rows_total: int = 0
+    duplicates: int = 0
+
+
+def _keys(raw: RawFile) -> dict[str, str]:
+    return {normalize_header(c): c for c in raw.frame.columns if normalize_header(c)}
+
+
+def detect_kind(raw: RawFile) -> Kind:
+    """Guess what a file holds from its headers."""
+    keys = set(_keys(raw))
+    if "instrument" in keys or "measure" in keys or "questionnaire" in keys or \
+            any(k in keys for names in _WIDE.values() for k in names):
+        return "assessments"
+    if keys & {"kind", "sessiontype", "route", "sessionat", "sessiondate", "dosemg", "visittype"}:
+        return "sessions"
+    return "patients"
+
+
+def _columns(raw: RawFile, kind: Kind) -> tuple[dict[str, str], list[str]]:
+    """Canonical name -> original header, and the headers that matched nothing."""
+    keys = _keys(raw)
+    found: dict[str, str] = {}
+    used = set()
+    for canonical, aliases in _ALIASES[kind].items():
+        for alias in aliases:
+            if alias in keys:
+                if canonical in found:
+                    raise FileError(f"columns {found[canonical]!r} and {keys[alias]!r} both "
+                                    f"mean {canonical}; keep one")
+                found[canonical] = keys[alias]
+                used.add(alias)
+    unused = [orig for key, orig in keys.items() if key not in used]
+    return found, unused
+
+
+def _text(raw: RawFile, column: str | None) -> pd.Series:
+    if column is None:
+        return pd.Series([""] * len(raw.frame), dtype=object)
+    return raw.frame[column].astype(str).str.strip()
+
+
+class _Issues:
+    def __init__(self, raw: RawFile):
+        self.lines = np.asarray(raw.lines)
+        self.items: list[RowIssue] = []
+
+    def add(self, mask: np.ndarray | pd.Series, column: str, reasons: object) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        idx = np.nonzero(mask)[0]
+        if isinstance(reasons, str):
+            reasons = [reasons] * len(mask)
+        reasons = list(reasons) if not isinstance(reasons, list) else reasons
+        for i in idx:
+            self.items.append(RowIssue(int(self.lines[i]), column, str(reasons[i])))
+
+
+def _ids(values: pd.Series, issues: _Issues, column: str, *, required: bool) -> pd.Series:
+    empty = values == ""
+    if required:
+        issues.add(empty, column, "missing")
+    issues.add(values.str.len() > ID_LENGTH, column, f"longer than {ID_LENGTH} characters")
+    issues.add(values.str.contains(_CONTROL_RE), column, "contains control characters")
+    return values.where(~empty, None)
+
+
+def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, list[str | None]]:
+    """Naive timestamps and a reason (or None) per value; blank gives NaT with reason "missing"."""
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    reasons: list[str | None] = [None] * len(values)
+    iso = values.str.extract(_ISO_RE)
+    is_iso = iso[0].notna().to_numpy()
+    if is_iso.any():
+        text = iso.loc[is_iso, 0] + " " + iso.loc[is_iso, 1].fillna("00:00")
+        out[is_iso] = pd.to_datetime(text, format="mixed", errors="coerce")
+    slash = values.str.extract(_SLASH_RE)
+    is_slash = slash[0].notna().to_numpy()
+    if is_slash.any() and order != "iso":
+        day, month = (slash[0], slash[1]) if order == "dayfirst" else (slash[1], slash[0])
+        text = (slash[2] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + " "
+                + slash[3].fillna("00:00"))
+        out[is_slash] = pd.to_datetime(text[is_slash], format="mixed", errors="coerce")
+    vals = values.to_numpy()
+    parsed = out.notna().to_numpy()
+    for i in np.nonzero(~parsed)[0]:
+        v = vals[i]
+        if v == "":
+            reasons[i] = "missing"
+        elif is_slash[i] and order == "iso":
+            reasons[i] = (f"{v!r} is a slash date: say whether it is day-first or month-first "
+                          "(--dayfirst / --monthfirst); it is never guessed")
+        elif is_iso[i] or is_slash[i]:
+            reasons[i] = f"{v!r} is not a real date"
+        else:
+            reasons[i] = f"{v!r} is not a date (expected ISO 8601, e.g. 2025-03-14 or 2025-03-14T09:30)"
+    return out, reasons
+
+
+def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
+    num = pd.to_numeric(values.str.replace(",", ".", regex=False).where(values != ""),
+                        errors="coerce")
+    bad = (values != "") & (num.isna() | ~np.isfinite(num.fillna(0)))
+    issues.add(bad, column, [f"{v!r} is not a number" for v in values])
+    return num.where(~bad)
+
+
+def _dates(raw: RawFile, col: str | None, issues: _Issues, name: str,
+           order: DateOrder) -> pd.Series:
+    values, reasons = parse_datetimes(_text(raw, col), order)
+    issues.add(np.array([r is not None for r in reasons]), name, reasons)
+    return values
+
+
+def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "iso",
+          max_missing_items: int = 0) -> Parsed:
+    """Typed records and every problem of a file (nothing is written anywhere).
+
+    Raises
+    ------
+    FileError
+        When a required column is missing or the headers are contradictory.
+    """
+    kind = kind or detect_kind(raw)
+    if kind == "assessments" and any(normalize_header(c) in {k for names in _WIDE.values()
+                                                             for k in names}
+                                     for c in raw.frame.columns):
+        return _parse_wide(raw, date_order, max_missing_items)
+    cols, unused = _columns(raw, kind)
+    required = {"patients": ("patient_id",), "sessions": ("patient_id", "session_at", "kind"),
+                "assessments": ("patient_id", "instrument", "administered_at")}[kind]
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise FileError(f"a {kind} file needs column(s) {missing}; found {list(raw.frame.columns)}")
+    if kind == "assessments" and "total" not in cols and not any(
+            c.startswith("item_") for c in cols):
+        raise FileError("an assessments file needs a total column or item columns")
+    issues = _Issues(raw)
+    parser = {"patients": _patients, "sessions": _sessions, "assessments": _assessments}[kind]
+    records = parser(raw, cols, issues, date_order, max_missing_items)
+    warnings = [f"column {c!r} is not used" for c in unused]
+    return _finish(kind, raw, records, issues, warnings)
+
+
+def _finish(kind: Kind, raw: RawFile, records: pd.DataFrame, issues: _Issues,
+            warnings: list[str]) -> Parsed:
+    records["line"] = np.asarray(raw.lines)[records.pop("_pos").to_numpy()] \
+        if "_pos" in records else raw.lines
+    parsed = Parsed(kind=kind, records=records, issues=sorted(issues.items), warnings=warnings,
+                    rows_total=len(raw.frame))
+    _within_file_duplicates(parsed)
+    return parsed
+
+
+_NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
+                 "assessments": ["patient_id", "instrument", "administered_at"]}
+
+
+def _within_file_duplicates(parsed: Parsed) -> None:
+    """Identical repeats are kept once; repeats that disagree are errors."""
+    rec = parsed.records
+    key = _NATURAL_KEYS[parsed.kind]
+    if rec.empty:
+        return
+    dup = rec.duplicated(key, keep=False)
+    if not dup.any():
+        return
+    values = [c for c in rec.columns if c != "line"]
+    exact = rec.duplicated(values, keep="first")
+    first_line = rec[dup].groupby(key, dropna=False)["line"].transform("min")
+    clash = dup & ~rec.duplicated(values, keep=False)
+    for pos in np.nonzero(clash.to_numpy())[0]:
+        line = int(rec["line"].iloc[pos])
+        other = int(first_line.loc[rec.index[pos]])
+        if line != other:
+            parsed.issues.append(RowIssue(line, key[-1], f"contradicts line {other} (same "
+                                          f"{', '.join(key)}, different values)"))
+    parsed.duplicates = int(exact.sum())
+    parsed.records = rec[~exact].reset_index(drop=True)
+    parsed.issues.sort()
+
+
+def _patients(raw, cols, issues, order, max_missing):
+    out = pd.DataFrame({"patient_id": _ids(_text(raw, cols.get("patient_id")), issues,
+                                           "patient_id", required=True)})
+    clinic = _ids(_text(raw, cols.get("clinic_id")), issues, "clinic_id", required=False)
+    out["clinic_id"] = clinic.fillna("main")
+    out["clinician_id"] = _ids(_text(raw, cols.get("clinician_id")), issues, "clinician_id",
+                               required=False)
+    ind = _text(raw, cols.get("indication"))
+    out["indication"] = [(_INDICATIONS.get(normalize_header(v), "OTHER") if v else None)
+                         for v in ind]
+    by = _numbers(_text(raw, cols.get("birth_year")), issues, "birth_year")
+    bad = by.notna() & ((by < 1900) | (by > 2100) | (by != by.round()))
+    issues.add(bad, "birth_year", [f"{v:g} is not a plausible birth year" if v == v else ""
+                                   for v in by])
+    out["birth_year"] = by.where(~bad).astype("Int64")
+    sex = _text(raw, cols.get("sex"))
+    issues.add(sex.str.len() > 20, "sex", "longer than 20 characters")
+    out["sex"] = sex.where(sex != "", None)
+    return out
+
+
+def _sessions(raw, cols, issues, order, max_missing):
+    out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
+                                           required=True)})
+    out["session_at"] = _dates(raw, cols["session_at"], issues, "session_at", order)
+    kind = _text(raw, cols["kind"])
+    norm = kind.map(lambda v: _KINDS.get(normalize_header(v)))
+    issues.add(norm.isna(), "kind", [
+        ("missing" if not v else f"{v!r} is not a session kind (dosing, booster, integration, "
+                                 "preparation)") for v in kind])
+    out["kind"] = norm
+    route = _text(raw, cols.get("route"))
+    rnorm = route.map(lambda v: _ROUTES.get(normalize_header(v)) if v else None)
+    issues.add((route != "") & rnorm.isna(), "route",
+               [f"{v!r} is not a route (IV, IM, IN, SL, PO)" for v in route])
+    dosing = norm.isin(["dosing", "booster"])
+    out["route"] = rnorm.where(dosing, None)
+    dose = _numbers(_text(raw, cols.get("dose_mg")), issues, "dose_mg")
+    issues.add(dose < 0, "dose_mg", [f"{v:g} is negative" if v == v else "" for v in dose])
+    out["dose_mg"] = dose.where(dosing)
+    out["course_id"] = _ids(_text(raw, cols.get("course_id")), issues, "course_id",
+                            required=False)
+    out["clinician_id"] = _ids(_text(raw, cols.get("clinician_id")), issues, "clinician_id",
+                               required=False)
+    return out
+
+
+def _assessments(raw, cols, issues, order, max_missing):
+    n = len(raw.frame)
+    out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
+                                           required=True)})
+    instr_text = _text(raw, cols["instrument"])
+    codes = {}
+    for v in instr_text.unique():
+        try:
+            codes[v] = normalize_instrument(v) if v else None
+        except UnknownInstrumentError:
+            codes[v] = None
+    instrument = instr_text.map(codes)
+    issues.add(instrument.isna(), "instrument",
+               [("missing" if not v else f"{v!r} is not PHQ9, GAD7 or PCL5") for v in instr_text])
+    out["instrument"] = instrument
+    out["administered_at"] = _dates(raw, cols["administered_at"], issues, "administered_at",
+                                    order)
+    out["total"] = _numbers(_text(raw, cols.get("total")), issues, "total")
+    for i in range(1, MAX_ITEMS + 1):
+        name = f"item_{i}"
+        out[name] = _numbers(_text(raw, cols.get(name)), issues, name) if name in cols \
+            else np.nan
+    _score(out, issues, max_missing, np.arange(n))
+    return out
+
+
+def _score(out: pd.DataFrame, issues: _Issues, max_missing: int, positions: np.ndarray) -> None:
+    """Check items/totals per instrument (analysis.scoring rules) and fill totals from items."""
+    items = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
+    has_any = out[["total"] + items].notna().any(axis=1)
+    issues.add(~has_any.to_numpy() & out["instrument"].notna().to_numpy(), "total",
+               "no total and no items")
+    out["prorated"] = False
+    for code, spec in INSTRUMENTS.items():
+        rows = np.nonzero((out["instrument"] == code).to_numpy())[0]
+        if rows.size == 0:
+            continue
+        part = out.iloc[rows]
+        extra = [c for c in items[spec.n_items:] if part[c].notna().any()]
+        for c in extra:
+            mask = np.zeros(len(out), dtype=bool)
+            mask[rows[part[c].notna().to_numpy()]] = True
+            issues.add(mask, c, f"{code} has {spec.n_items} items")
+        problems = find_score_problems(part.reset_index(drop=True), spec)
+        for r, column, reason in problems:
+            mask = np.zeros(len(out), dtype=bool)
+            mask[rows[int(r)]] = True
+            issues.add(mask, column, reason)
+        ok = ~np.isin(np.arange(rows.size), [int(r) for r, _, _ in problems])
+        if ok.any():
+            scored = score_items(part.iloc[ok].reset_index(drop=True), spec,
+                                 max_missing_items=max_missing)
+            out.iloc[rows[ok], out.columns.get_loc("total")] = scored["total"].to_numpy()
+            out.iloc[rows[ok], out.columns.get_loc("prorated")] = scored["prorated"].to_numpy()
+    out["_pos"] = positions
+
+
+def _parse_wide(raw: RawFile, order: DateOrder, max_missing: int) -> Parsed:
+    """Wide form: one visit per row, ``<instr>_total`` and ``<instr>_item_<n>`` columns."""
+    keys = _keys(raw)
+    issues = _Issues(raw)
+    pid_col = next((keys[a] for a in _ALIASES["assessments"]["patient_id"] if a in keys), None)
+    at_col = next((keys[a] for a in _ALIASES["assessments"]["administered_at"] if a in keys), None)
+    if pid_col is None or at_col is None:
+        raise FileError("a wide assessments file needs patient_id and administered_at columns")
+    pid = _ids(_text(raw, pid_col), issues, "patient_id", required=True)
+    when = _dates(raw, at_col, issues, "administered_at", order)
+    parts = []
+    used = {normalize_header(pid_col), normalize_header(at_col)}
+    for code, spec in INSTRUMENTS.items():
+        total_col = next((keys[a] for a in _WIDE[code] if a in keys), None)
+        item_cols = {}
+        for i in range(1, spec.n_items + 1):
+            for alias in (f"{code.lower()}item{i}", f"{code.lower()}q{i}"):
+                if alias in keys:
+                    item_cols[i] = keys[alias]
+                    used.add(alias)
+        if total_col is None and not item_cols:
+            continue
+        if total_col:
+            used.add(normalize_header(total_col))
+        block = pd.DataFrame({"patient_id": pid, "instrument": code, "administered_at": when})
+        block["total"] = (_numbers(_text(raw, total_col), issues, normalize_header(total_col))
+                          if total_col else np.nan)
+        for i in range(1, MAX_ITEMS + 1):
+            block[f"item_{i}"] = (_numbers(_text(raw, item_cols[i]), issues,
+                                           f"{code.lower()}_item_{i}")
+                                  if i in item_cols else np.nan)
+        given = block[["total"] + [f"item_{i}" for i in item_cols]].notna().any(axis=1)
+        block["_pos"] = np.arange(len(block))
+        parts.append(block[given.to_numpy()])
+    if not parts:
+        raise FileError("no PHQ9/GAD7/PCL5 total or item columns found")
+    out = pd.concat(parts, ignore_index=True)
+    positions = out.pop("_pos").to_numpy()
+    sub = _Issues(raw)
+    sub.lines = np.asarray(raw.lines)[positions]
+    _score(out, sub, max_missing, positions)
+    issues.items.extend(sub.items)
+    warnings = [f"column {orig!r} is not used" for key, orig in keys.items() if key not in used]
+    return _finish("assessments", raw, out, issues, warnings)
