@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh machine, then run all of it.
+# Install everything the test suite needs on a fresh machine, then run all of it:
+# a PostgreSQL server (apt-get, started locally with a password role) and the Python packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+if [ -z "${KAP_TEST_PG_URL:-}" ] && [ "${KAP_TEST_SQLITE_ONLY:-}" != "1" ]; then
+  KAP_TEST_PG_URL=$(bash scripts/postgres-for-tests.sh)
+  export KAP_TEST_PG_URL
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -123,7 +123,7 @@ class Course(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
     course_key: Mapped[str] = mapped_column(String(ID_LENGTH))
-    __table_args__ = (UniqueConstraint("patient_id", "course_key", name="patient_course"),)
+    __table_args__ = (UniqueConstraint("patient_id", "course_key", name="uq_courses_patient_course"),)
 
 
 class Session(Base):
@@ -138,7 +138,7 @@ class Session(Base):
     clinician_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
     __table_args__ = (
-        UniqueConstraint("patient_id", "session_at", "kind", name="natural_key"),
+        UniqueConstraint("patient_id", "session_at", "kind", name="uq_sessions_natural_key"),
         CheckConstraint(_in("kind", SESSION_KINDS), name="kind"),
         CheckConstraint(f"route IS NULL OR {_in('route', ROUTES)}", name="route"),
         CheckConstraint("dose_mg IS NULL OR dose_mg >= 0", name="dose"),
@@ -155,7 +155,7 @@ assessments_table = Table(
     Column("prorated", Boolean, nullable=False, default=False),
     Column("import_id", ForeignKey("import_batches.id")),
     *[Column(f"item_{i}", SmallInteger) for i in range(1, MAX_ITEMS + 1)],
-    UniqueConstraint("patient_id", "instrument", "administered_at", name="natural_key"),
+    UniqueConstraint("patient_id", "instrument", "administered_at", name="uq_assessments_natural_key"),
     *_instrument_checks(),
 )
 

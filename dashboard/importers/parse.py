@@ -356,16 +356,24 @@ def _assessments(raw, cols, issues, order, max_missing):
         name = f"item_{i}"
         out[name] = _numbers(_text(raw, cols.get(name)), issues, name) if name in cols \
             else np.nan
-    _score(out, issues, max_missing, np.arange(n))
+    texts = [_text(raw, cols[c]) for c in ["total"] + [f"item_{i}" for i in
+                                                       range(1, MAX_ITEMS + 1)] if c in cols]
+    given = np.logical_or.reduce([t.to_numpy() != "" for t in texts])
+    _score(out, issues, max_missing, np.arange(n), given)
     return out
 
 
-def _score(out: pd.DataFrame, issues: _Issues, max_missing: int, positions: np.ndarray) -> None:
-    """Check items/totals per instrument (analysis.scoring rules) and fill totals from items."""
+def _score(out: pd.DataFrame, issues: _Issues, max_missing: int, positions: np.ndarray,
+           given: np.ndarray | None = None) -> None:
+    """Check items/totals per instrument (analysis.scoring rules) and fill totals from items.
+
+    ``given`` marks rows with any total or item cell filled in (even if unparseable); by default
+    the parsed values decide.
+    """
     items = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
-    has_any = out[["total"] + items].notna().any(axis=1)
-    issues.add(~has_any.to_numpy() & out["instrument"].notna().to_numpy(), "total",
-               "no total and no items")
+    if given is None:
+        given = out[["total"] + items].notna().any(axis=1).to_numpy()
+    issues.add(~given & out["instrument"].notna().to_numpy(), "total", "no total and no items")
     out["prorated"] = False
     for code, spec in INSTRUMENTS.items():
         rows = np.nonzero((out["instrument"] == code).to_numpy())[0]

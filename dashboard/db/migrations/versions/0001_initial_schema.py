@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:00:29.209253
+Create Date: 2026-11-23 12:05:49.834015
 """
 
 import sqlalchemy as sa
@@ -129,7 +129,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['import_id'], ['import_batches.id'], name=op.f('fk_assessments_import_id_import_batches')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.patient_id'], name=op.f('fk_assessments_patient_id_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assessments')),
-    sa.UniqueConstraint('patient_id', 'instrument', 'administered_at', name='natural_key')
+    sa.UniqueConstraint('patient_id', 'instrument', 'administered_at', name='uq_assessments_natural_key')
     )
     with op.batch_alter_table('assessments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_assessments_patient_id'), ['patient_id'], unique=False)
@@ -140,7 +140,7 @@ def upgrade() -> None:
     sa.Column('course_key', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.patient_id'], name=op.f('fk_courses_patient_id_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_courses')),
-    sa.UniqueConstraint('patient_id', 'course_key', name='patient_course')
+    sa.UniqueConstraint('patient_id', 'course_key', name='uq_courses_patient_course')
     )
     op.create_table('sessions',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -159,7 +159,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['import_id'], ['import_batches.id'], name=op.f('fk_sessions_import_id_import_batches')),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.patient_id'], name=op.f('fk_sessions_patient_id_patients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sessions')),
-    sa.UniqueConstraint('patient_id', 'session_at', 'kind', name='natural_key')
+    sa.UniqueConstraint('patient_id', 'session_at', 'kind', name='uq_sessions_natural_key')
     )
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sessions_patient_id'), ['patient_id'], unique=False)

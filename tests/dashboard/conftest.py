@@ -1,0 +1,54 @@
+"""Database fixtures: every storage test runs on SQLite and on a real PostgreSQL server.
+
+``scripts/test.sh`` starts PostgreSQL and sets ``KAP_TEST_PG_URL``. Without it the PostgreSQL
+half fails (it is never skipped silently) unless ``KAP_TEST_SQLITE_ONLY=1`` is set on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from dashboard.db import make_engine, upgrade
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get("KAP_TEST_PG_URL")
+    if not url and os.environ.get("KAP_TEST_SQLITE_ONLY") != "1":
+        pytest.fail("KAP_TEST_PG_URL is not set: run ./scripts/test.sh, which starts PostgreSQL "
+                    "(or set KAP_TEST_SQLITE_ONLY=1 to run the SQLite half alone)")
+    return url
+
+
+def fresh_engine(backend: str, tmp_path):
+    """An empty, migrated database of ``backend``."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'kap.db'}")
+    else:
+        url = _pg_url()
+        if url is None:
+            pytest.skip("PostgreSQL half disabled by KAP_TEST_SQLITE_ONLY=1")
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    eng = fresh_engine(request.param, tmp_path)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    eng = fresh_engine("sqlite", tmp_path)
+    yield eng
+    eng.dispose()
