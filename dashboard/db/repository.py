@@ -12,7 +12,6 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, func, insert, select
 
@@ -133,15 +132,15 @@ def _dbapi_rows(frame: pd.DataFrame, columns: list[str], sqlite: bool) -> list[t
     for name in columns:
         s = frame[name]
         if pd.api.types.is_datetime64_any_dtype(s):
-            text = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f" if sqlite else "%Y-%m-%d %H:%M:%S.%f")
+            # SQLAlchemy's SQLite DateTime storage format; PostgreSQL's COPY reads the same text
+            text = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
             cols.append(text.where(s.notna(), None).to_numpy(dtype=object))
         elif pd.api.types.is_bool_dtype(s):
             cols.append(s.astype(object).where(s.notna(), None).to_numpy(dtype=object))
         elif pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s):
-            arr = s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
             if name.startswith("item_") or name == "birth_year":
-                arr = np.array([None if v is None else int(v) for v in arr], dtype=object)
-            cols.append(arr)
+                s = s.astype("Int64")  # Python ints (or None) for SMALLINT/INTEGER columns
+            cols.append(s.astype(object).where(s.notna(), None).to_numpy(dtype=object))
         else:
             cols.append(s.astype(object).where(s.notna(), None).to_numpy(dtype=object))
     return list(zip(*cols, strict=True)) if cols else []

@@ -197,7 +197,7 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
         values = merged[col]
         num = pd.to_numeric(values, errors="coerce")
         bad = values.notna() & num.isna()
-        issues.add(bad.to_numpy(), col, [f"{v!r} is not a number" for v in values])
+        issues.add(bad.to_numpy(), col, lambda i, v=values: f"{v.iloc[i]!r} is not a number")
         out[col] = num.astype(float)
     _score(out, issues, max_missing_items, np.arange(len(out)))
     return _finish("assessments", raw, out, issues, [])

@@ -140,10 +140,11 @@ def _columns(raw: RawFile, kind: Kind) -> tuple[dict[str, str], list[str]]:
     return found, unused
 
 
-def _text(raw: RawFile, column: str | None) -> pd.Series:
+def _text(raw: RawFile, column: str | None, *, strip: bool = True) -> pd.Series:
     if column is None:
         return pd.Series([""] * len(raw.frame), dtype=object)
-    return raw.frame[column].astype(str).str.strip()
+    values = raw.frame[column].astype(str)
+    return values.str.strip() if strip else values
 
 
 class _Issues:
@@ -151,16 +152,14 @@ class _Issues:
         self.lines = np.asarray(raw.lines)
         self.items: list[RowIssue] = []
 
-    def add(self, mask: np.ndarray | pd.Series, column: str, reasons: object) -> None:
+    def add(self, mask: np.ndarray | pd.Series, column: str, reason: object) -> None:
+        """Report ``column`` on every masked row; ``reason`` is a string or ``f(position)``."""
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
-        idx = np.nonzero(mask)[0]
-        if isinstance(reasons, str):
-            reasons = [reasons] * len(mask)
-        reasons = list(reasons) if not isinstance(reasons, list) else reasons
-        for i in idx:
-            self.items.append(RowIssue(int(self.lines[i]), column, str(reasons[i])))
+        for i in np.nonzero(mask)[0]:
+            text = reason(int(i)) if callable(reason) else reason
+            self.items.append(RowIssue(int(self.lines[i]), column, str(text)))
 
 
 def _ids(values: pd.Series, issues: _Issues, column: str, *, required: bool) -> pd.Series:
@@ -205,17 +204,24 @@ def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, lis
 
 
 def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
-    num = pd.to_numeric(values.str.replace(",", ".", regex=False).where(values != ""),
-                        errors="coerce")
-    bad = (values != "") & (num.isna() | ~np.isfinite(num.fillna(0)))
-    issues.add(bad, column, [f"{v!r} is not a number" for v in values])
-    return num.where(~bad)
+    """Floats of a text column: blank is missing; a decimal comma is accepted; bad is reported."""
+    num = pd.to_numeric(values, errors="coerce")  # accepts surrounding white space
+    failed = num.isna().to_numpy() & (values.to_numpy() != "")
+    if failed.any():
+        sub = values[failed].str.strip()
+        retry = pd.to_numeric(sub.str.replace(",", ".", regex=False), errors="coerce")
+        num[failed] = retry.to_numpy()
+        failed[failed] = (sub != "").to_numpy() & retry.isna().to_numpy()
+    bad = failed | ~np.isfinite(num.fillna(0).to_numpy())
+    vals = values.to_numpy()
+    issues.add(bad, column, lambda i: f"{vals[i].strip()!r} is not a number")
+    return num.where(~bad).astype(float)
 
 
 def _dates(raw: RawFile, col: str | None, issues: _Issues, name: str,
            order: DateOrder) -> pd.Series:
     values, reasons = parse_datetimes(_text(raw, col), order)
-    issues.add(np.array([r is not None for r in reasons]), name, reasons)
+    issues.add(np.array([r is not None for r in reasons]), name, reasons.__getitem__)
     return values
 
 
@@ -299,8 +305,7 @@ def _patients(raw, cols, issues, order, max_missing):
                          for v in ind]
     by = _numbers(_text(raw, cols.get("birth_year")), issues, "birth_year")
     bad = by.notna() & ((by < 1900) | (by > 2100) | (by != by.round()))
-    issues.add(bad, "birth_year", [f"{v:g} is not a plausible birth year" if v == v else ""
-                                   for v in by])
+    issues.add(bad, "birth_year", lambda i: f"{by.iloc[i]:g} is not a plausible birth year")
     out["birth_year"] = by.where(~bad).astype("Int64")
     sex = _text(raw, cols.get("sex"))
     issues.add(sex.str.len() > 20, "sex", "longer than 20 characters")
@@ -314,18 +319,18 @@ def _sessions(raw, cols, issues, order, max_missing):
     out["session_at"] = _dates(raw, cols["session_at"], issues, "session_at", order)
     kind = _text(raw, cols["kind"])
     norm = kind.map(lambda v: _KINDS.get(normalize_header(v)))
-    issues.add(norm.isna(), "kind", [
-        ("missing" if not v else f"{v!r} is not a session kind (dosing, booster, integration, "
-                                 "preparation)") for v in kind])
+    issues.add(norm.isna(), "kind", lambda i: (
+        "missing" if not kind.iloc[i] else f"{kind.iloc[i]!r} is not a session kind (dosing, "
+                                           "booster, integration, preparation)"))
     out["kind"] = norm
     route = _text(raw, cols.get("route"))
     rnorm = route.map(lambda v: _ROUTES.get(normalize_header(v)) if v else None)
     issues.add((route != "") & rnorm.isna(), "route",
-               [f"{v!r} is not a route (IV, IM, IN, SL, PO)" for v in route])
+               lambda i: f"{route.iloc[i]!r} is not a route (IV, IM, IN, SL, PO)")
     dosing = norm.isin(["dosing", "booster"])
     out["route"] = rnorm.where(dosing, None)
     dose = _numbers(_text(raw, cols.get("dose_mg")), issues, "dose_mg")
-    issues.add(dose < 0, "dose_mg", [f"{v:g} is negative" if v == v else "" for v in dose])
+    issues.add(dose < 0, "dose_mg", lambda i: f"{dose.iloc[i]:g} is negative")
     out["dose_mg"] = dose.where(dosing)
     out["course_id"] = _ids(_text(raw, cols.get("course_id")), issues, "course_id",
                             required=False)
@@ -346,19 +351,20 @@ def _assessments(raw, cols, issues, order, max_missing):
         except UnknownInstrumentError:
             codes[v] = None
     instrument = instr_text.map(codes)
-    issues.add(instrument.isna(), "instrument",
-               [("missing" if not v else f"{v!r} is not PHQ9, GAD7 or PCL5") for v in instr_text])
+    issues.add(instrument.isna(), "instrument", lambda i: (
+        "missing" if not instr_text.iloc[i] else f"{instr_text.iloc[i]!r} is not PHQ9, GAD7 or PCL5"))
     out["instrument"] = instrument
     out["administered_at"] = _dates(raw, cols["administered_at"], issues, "administered_at",
                                     order)
-    out["total"] = _numbers(_text(raw, cols.get("total")), issues, "total")
+    out["total"] = _numbers(_text(raw, cols.get("total"), strip=False), issues, "total")
     for i in range(1, MAX_ITEMS + 1):
         name = f"item_{i}"
-        out[name] = _numbers(_text(raw, cols.get(name)), issues, name) if name in cols \
-            else np.nan
-    texts = [_text(raw, cols[c]) for c in ["total"] + [f"item_{i}" for i in
-                                                       range(1, MAX_ITEMS + 1)] if c in cols]
-    given = np.logical_or.reduce([t.to_numpy() != "" for t in texts])
+        out[name] = _numbers(_text(raw, cols.get(name), strip=False), issues, name) \
+            if name in cols else np.nan
+    given = np.zeros(n, dtype=bool)
+    for c in ["total"] + [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]:
+        if c in cols:
+            given |= out[c].notna().to_numpy() | (raw.frame[cols[c]].to_numpy() != "")
     _score(out, issues, max_missing, np.arange(n), given)
     return out
 
