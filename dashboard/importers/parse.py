@@ -175,6 +175,29 @@ def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, lis
     """Naive timestamps and a reason (or None) per value; blank gives NaT with reason "missing"."""
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     reasons: list[str | None] = [None] * len(values)
+    # fast path: plain ISO dates / date-times without offset, checked by shape, in C
+    lengths = values.str.len().to_numpy()
+    plain = np.isin(lengths, (10, 16, 19)) & values.str[4:5].eq("-").to_numpy() & \
+        values.str[7:8].eq("-").to_numpy()
+    if plain.any():
+        fast = pd.to_datetime(values[plain].str.replace("T", " ", regex=False),
+                              format="ISO8601", errors="coerce")
+        if fast.dtype == "datetime64[ns]" or str(fast.dtype).startswith("datetime64"):
+            out[plain] = fast.astype("datetime64[ns]")
+    rest = ~out.notna().to_numpy()
+    if not rest.any():
+        return out, reasons
+    sub_out, sub_reasons = _parse_datetimes_slow(values[rest], order)
+    out[rest] = sub_out.to_numpy()
+    for pos, r in zip(np.nonzero(rest)[0], sub_reasons, strict=True):
+        reasons[pos] = r
+    return out, reasons
+
+
+def _parse_datetimes_slow(values: pd.Series, order: DateOrder
+                          ) -> tuple[pd.Series, list[str | None]]:
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    reasons: list[str | None] = [None] * len(values)
     iso = values.str.extract(_ISO_RE)
     is_iso = iso[0].notna().to_numpy()
     if is_iso.any():
@@ -205,6 +228,8 @@ def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, lis
 
 def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
     """Floats of a text column: blank is missing; a decimal comma is accepted; bad is reported."""
+    if (values.to_numpy() == "").all():
+        return pd.Series(np.nan, index=values.index)
     num = pd.to_numeric(values, errors="coerce")  # accepts surrounding white space
     failed = num.isna().to_numpy() & (values.to_numpy() != "")
     if failed.any():
