@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the dashboard on the bundled sample data (SQLite), on a fresh machine.
+# Run the dashboard on the bundled sample data (a SQLite file, kap_outcomes.db), on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
-exec .venv/bin/python -m streamlit run streamlit_app.py --server.headless true \
-  --server.address "${KAP_OUTCOMES_ADDRESS:-localhost}" --server.port "${KAP_OUTCOMES_PORT:-8501}" \
-  --browser.gatherUsageStats false "$@"
+export KAP_OUTCOMES_DB=${KAP_OUTCOMES_DB:-sqlite:///kap_outcomes.db}
+.venv/bin/kap-outcomes demo
+exec .venv/bin/kap-outcomes serve --address "${KAP_OUTCOMES_ADDRESS:-localhost}" \
+  --port "${KAP_OUTCOMES_PORT:-8501}"

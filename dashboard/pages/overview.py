@@ -1,4 +1,4 @@
-"""Clinic overview (placeholder until the dashboard issue lands): headline rates on sample data."""
+"""Clinic overview (first version): headline rates from the database, with n and 95% CIs."""
 
 import streamlit as st
 
@@ -6,10 +6,14 @@ from analysis import Settings
 from dashboard import data
 
 settings = Settings()
+url = data.current_url()
 st.title("KAP Outcomes — clinic overview")
-st.caption("Bundled synthetic sample data (no real patients). Rates are per treatment course, "
-           "with Wilson 95% intervals and their n.")
-rates = data.sample_rates(settings)
+if data.frames(url).assessments.empty:
+    st.info("No data yet. Load the bundled demo with `kap-outcomes demo`, or import your "
+            "clinic's files with `kap-outcomes import FILE`.")
+    st.stop()
+st.caption("Rates are per treatment course, with Wilson 95% intervals and their n.")
+rates = data.rates(url, settings)
 instrument = st.selectbox("Instrument", ["PHQ9", "GAD7", "PCL5"], key="overview_instrument")
 shown = rates[rates["instrument"] == instrument]
 cols = st.columns(3)
