@@ -1,7 +1,16 @@
-"""KAP Outcomes: the Streamlit entry point (page config and navigation only)."""
+"""KAP Outcomes: the Streamlit entry point (page config, shared filters, navigation)."""
 
 import streamlit as st
 
-st.set_page_config(page_title="KAP Outcomes", layout="wide")
-page = st.navigation([st.Page("dashboard/pages/overview.py", title="Overview", default=True)])
+from analysis import Settings
+from dashboard import components, data
+
+st.set_page_config(page_title="KAP Outcomes", page_icon=":material/monitoring:", layout="wide")
+url = data.current_url()
+if not data.frames(url).assessments.empty:
+    components.sidebar_filters(data.attributes(url, Settings()))
+page = st.navigation([
+    st.Page("dashboard/pages/overview.py", title="Clinic overview", icon=":material/monitoring:",
+            default=True),
+])
 page.run()

@@ -7,21 +7,32 @@ force. Cached per database URL and settings; :func:`clear` after imports.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from analysis import schemas as S
 from analysis import (
     Alignment,
+    InsufficientDataError,
     Settings,
+    SurvivalSummary,
     align,
+    attrition_funnel,
     course_attributes,
+    mean_trajectory,
     per_course_outcomes,
     score_assessments,
     summarize_rates,
+    summarize_survival,
+    week_bins,
 )
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import Frames, load_frames
+from dashboard.state import Filters
 
 
 @st.cache_resource
@@ -69,6 +80,119 @@ def rates(url: str, settings: Settings, by: tuple[str, ...] = ()) -> pd.DataFram
                            by=list(by), settings=settings)
 
 
+@st.cache_data(ttl="10m")
+def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
+    """Per-course outcomes of the courses that pass ``filters`` (all instruments)."""
+    o = outcomes(url, settings)
+    keep = _course_mask(attributes(url, settings), filters)
+    keys = keep[[S.PATIENT_ID, S.COURSE_ID]]
+    return o.merge(keys, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+
+
+def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
+    m = pd.Series(True, index=attrs.index)
+    for col, values in ((S.CLINIC_ID, f.clinics), (S.CLINICIAN_ID, f.clinicians),
+                        (S.ROUTE, f.routes), (S.INDICATION, f.indications)):
+        if values:
+            m &= attrs[col].isin(values)
+    if f.start:
+        m &= attrs["first_dose_at"] >= pd.Timestamp(f.start)
+    if f.end:
+        m &= attrs["first_dose_at"] < pd.Timestamp(f.end) + pd.Timedelta(days=1)
+    return attrs[m]
+
+
+@st.cache_data(ttl="10m")
+def filtered_alignment(url: str, settings: Settings, filters: Filters) -> Alignment:
+    """The alignment restricted to the courses that pass ``filters``."""
+    al = alignment(url, settings)
+    keep = _course_mask(attributes(url, settings), filters)
+    idx = al.courses.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID])
+    chosen = np.sort(idx["course_index"].to_numpy())
+    renumber = np.full(len(al.courses), -1)
+    renumber[chosen] = np.arange(chosen.size)  # keep course_index = row number of courses
+
+    def subset(frame: pd.DataFrame) -> pd.DataFrame:
+        ci = frame["course_index"].to_numpy(dtype="float64", na_value=np.nan)
+        keep = ~np.isnan(ci)
+        keep[keep] = renumber[ci[keep].astype(int)] >= 0
+        out = frame[keep].copy()
+        out["course_index"] = pd.array(renumber[ci[keep].astype(int)], dtype="Int64")
+        return out
+
+    courses = al.courses.iloc[chosen].copy()
+    courses["course_index"] = np.arange(chosen.size)
+    return Alignment(courses=courses.reset_index(drop=True), sessions=subset(al.sessions),
+                     assessments=subset(al.assessments), settings=settings)
+
+
+@dataclass(frozen=True)
+class OverviewData:
+    """Everything the overview shows, for one set of filters."""
+
+    n_patients: int
+    n_courses: int
+    rates: pd.DataFrame
+    trajectories: dict[str, pd.DataFrame]
+    weekly: pd.DataFrame
+    monthly: pd.DataFrame
+    funnel: pd.DataFrame
+    durability: SurvivalSummary | None
+    boosters: SurvivalSummary | None
+
+
+@st.cache_data(ttl="10m", show_spinner="Computing outcomes…")
+def overview(url: str, settings: Settings, filters: Filters) -> OverviewData:
+    """Headline rates, trajectories, KM curves, trend and funnel under ``filters``."""
+    o = filtered_outcomes(url, settings, filters)
+    al = filtered_alignment(url, settings, filters)
+    attrs = attributes(url, settings)
+    instr = filters.instrument
+    oi = o[o[S.INSTRUMENT] == instr]
+    rates_all = summarize_rates(oi, settings=settings)
+    weekly = mean_trajectory(al, instrument=instr, value="is_response", bins=week_bins(12))
+    weekly = weekly.rename(columns={"mean": "rate", "bin": "start_month"}).assign(
+        instrument=instr, outcome="share", n=weekly["n_courses"])
+    monthly = summarize_rates(oi, attributes=attrs, by=["start_month"], settings=settings)
+    return OverviewData(
+        n_patients=int(o[S.PATIENT_ID].nunique()),
+        n_courses=int(len(o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
+        rates=rates_all,
+        trajectories={c: mean_trajectory(al, instrument=c) for c in ("PHQ9", "GAD7", "PCL5")},
+        weekly=weekly, monthly=monthly,
+        funnel=attrition_funnel(o, instrument=instr, settings=settings),
+        durability=_survival(oi, "durability", instr, settings),
+        boosters=_survival(o, "time_to_booster", None, settings),
+    )
+
+
+def _survival(o: pd.DataFrame, endpoint: str, instrument: str | None, settings: Settings,
+              attrs: pd.DataFrame | None = None, by: str | None = None
+              ) -> SurvivalSummary | None:
+    try:
+        return summarize_survival(o, endpoint=endpoint, instrument=instrument, attributes=attrs,
+                                  by=by, settings=settings)
+    except InsufficientDataError:
+        return None
+
+
+@dataclass(frozen=True)
+class BreakdownData:
+    rates: pd.DataFrame
+    durability: SurvivalSummary | None
+
+
+@st.cache_data(ttl="10m")
+def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> BreakdownData:
+    """Rates and durability by ``by`` under ``filters``."""
+    o = filtered_outcomes(url, settings, filters)
+    oi = o[o[S.INSTRUMENT] == filters.instrument]
+    attrs = attributes(url, settings)
+    return BreakdownData(
+        rates=summarize_rates(oi, attributes=attrs, by=[by], settings=settings),
+        durability=_survival(oi, "durability", filters.instrument, settings, attrs, by))
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
@@ -76,3 +200,7 @@ def clear() -> None:
     outcomes.clear()
     attributes.clear()
     rates.clear()
+    filtered_outcomes.clear()
+    filtered_alignment.clear()
+    overview.clear()
+    breakdown.clear()

@@ -1,32 +1,70 @@
-"""Clinic overview (first version): headline rates from the database, with n and 95% CIs."""
+"""Clinic overview for directors: headline rates, onset, durability, breakdowns, attrition."""
 
 import streamlit as st
 
 from analysis import Settings
-from dashboard import data
+from dashboard import charts, components, data, state
 
 settings = Settings()
 url = data.current_url()
-st.title("KAP Outcomes — clinic overview")
+filters = state.get_filters()
+st.title("Clinic overview")
 if data.frames(url).assessments.empty:
-    st.info("No data yet. Load the bundled demo with `kap-outcomes demo`, or import your "
-            "clinic's files with `kap-outcomes import FILE`.")
+    components.empty_state()
     st.stop()
-st.caption("Rates are per treatment course, with Wilson 95% intervals and their n.")
-rates = data.rates(url, settings)
-instrument = st.selectbox("Instrument", ["PHQ9", "GAD7", "PCL5"], key="overview_instrument")
-shown = rates[rates["instrument"] == instrument]
-cols = st.columns(3)
-for col, outcome, label in zip(cols, ["endpoint_response", "endpoint_remission",
-                                      "rapid_response"],
-                               ["Response at endpoint", "Remission at endpoint",
-                                "Rapid response (≤7 days)"], strict=True):
-    row = shown[shown["outcome"] == outcome]
-    if row.empty:
-        col.metric(label, "–")
-        continue
-    r = row.iloc[0]
-    col.metric(label, f"{r.rate:.0%}", help=f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%}, n = {r.n}",
-               border=True)
-    col.caption(f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · n = {r.n} courses")
-st.dataframe(shown, hide_index=True)
+view = data.overview(url, settings, filters)
+st.caption(f"{filters.describe()} · {view.n_courses} courses of {view.n_patients} patients · "
+           "rates per course with Wilson 95% intervals")
+
+cards = st.columns(5)
+cards[0].metric("Patients", view.n_patients, border=True,
+                help="Patients with a course in the filtered data")
+cards[1].metric("Courses started", view.n_courses, border=True)
+components.rate_metric(cards[2], view.rates, "endpoint_response", "Response at endpoint")
+components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission at endpoint")
+components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response (≤7 days)")
+
+onset, durability, breakdowns, trends, attrition = st.tabs(
+    ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])
+with onset:
+    st.plotly_chart(charts.trajectory_figure(view.trajectories), key="overview_trajectory")
+    st.plotly_chart(charts.trend_figure(view.weekly, outcome="share", title=(
+        "Share in response by week of treatment")), key="overview_weekly")
+    components.definitions_note(settings, "response_reduction", "rapid_window_days",
+                                "trajectory_bins")
+with durability:
+    left, right = st.columns(2)
+    if view.durability is not None:
+        left.plotly_chart(charts.km_figure(view.durability, title="Still in response",
+                                           xaxis_title="Days since first response"),
+                          key="overview_km_durability")
+    else:
+        left.info("No responders yet: durability is not estimable.")
+    if view.boosters is not None:
+        right.plotly_chart(charts.km_figure(view.boosters, title="Not yet boosted",
+                                            xaxis_title="Days since induction end",
+                                            yaxis_title="Share without a booster"),
+                           key="overview_km_boosters")
+    components.definitions_note(settings, "relapse_confirmations", "endpoint_window_days")
+with breakdowns:
+    by = st.segmented_control("Break down by", ["route", "indication", "clinic_id",
+                                                "clinician_id", "course_type"],
+                              default="route", key="overview_breakdown",
+                              format_func=lambda v: v.replace("_id", "").replace("_", " "))
+    by = by or "route"
+    parts = data.breakdown(url, settings, filters, by)
+    st.plotly_chart(charts.rates_figure(parts.rates, by=by, outcome="endpoint_response",
+                                        title=f"Response at endpoint by {by}",
+                                        suppress_below=settings.min_cell_size),
+                    key="overview_rates_by")
+    if parts.durability is not None:
+        st.plotly_chart(charts.km_figure(parts.durability, title=f"Still in response, by {by}",
+                                         xaxis_title="Days since first response"),
+                        key="overview_km_by")
+with trends:
+    st.plotly_chart(charts.trend_figure(view.monthly, outcome="endpoint_response",
+                                        title="Response at endpoint by month of course start"),
+                    key="overview_trend")
+with attrition:
+    st.plotly_chart(charts.funnel_figure(view.funnel), key="overview_funnel")
+    components.definitions_note(settings, "min_induction_doses_completed")

@@ -1,11 +1,14 @@
 """The app renders from a database (Streamlit AppTest)."""
 
+import json
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from analysis import per_course_outcomes
+from dashboard import state
 from dashboard.cli import main
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
@@ -21,14 +24,38 @@ def demo_db(tmp_path, monkeypatch):
     return db
 
 
-def test_overview_renders_with_rates(demo_db):
+def _charts(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def test_overview_renders_with_rates_and_charts(demo_db, sample_alignment):
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
-    assert at.title[0].value.startswith("KAP Outcomes")
+    assert at.title[0].value == "Clinic overview"
     labels = [m.label for m in at.metric]
-    assert "Response at endpoint" in labels
-    assert all("%" in m.value for m in at.metric)
-    at.selectbox(key="overview_instrument").select("GAD7").run()
+    assert labels[:2] == ["Patients", "Courses started"]
+    assert "Response at endpoint" in labels and "Rapid response (≤7 days)" in labels
+    expected = per_course_outcomes(sample_alignment)
+    assert at.metric[0].value == str(expected["patient_id"].nunique())
+    assert at.metric[1].value == str(len(expected.drop_duplicates(["patient_id", "course_id"])))
+    titles = [c["layout"]["title"]["text"] for c in _charts(at)]
+    assert any(t.startswith("Mean score by days") for t in titles)
+    assert any(t.startswith("Still in response") for t in titles)
+    assert any("by route" in t for t in titles)
+    assert any(t.startswith("From course start") for t in titles)
+
+
+def test_overview_filters_change_the_numbers(demo_db):
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    patients_all = int(at.metric[0].value)
+    at.multiselect(key=state.CLINIC_KEY).select("coast").run()
+    assert not at.exception
+    patients_coast = int(at.metric[0].value)
+    assert 0 < patients_coast < patients_all
+    assert "clinic: coast" in at.caption[0].value
+    at.selectbox(key=state.INSTRUMENT_KEY).select("GAD7").run()
+    assert not at.exception and at.caption[0].value.startswith("GAD7")
+    at.multiselect(key=state.ROUTE_KEY).select("SL").run()   # coast has no SL: empty cohort
     assert not at.exception
 
 

@@ -1,0 +1,57 @@
+"""Reusable Streamlit pieces (st.* calls only; no arithmetic beyond formatting)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analysis import Settings
+from dashboard import state
+
+__all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state"]
+
+
+def sidebar_filters(attrs: pd.DataFrame) -> None:
+    """The shared filters (instrument, clinic, clinician, route, indication, start dates)."""
+    with st.sidebar:
+        st.header("Filters")
+        st.selectbox("Instrument", ["PHQ9", "GAD7", "PCL5"], key=state.INSTRUMENT_KEY,
+                     format_func={"PHQ9": "PHQ-9 (depression)", "GAD7": "GAD-7 (anxiety)",
+                                  "PCL5": "PCL-5 (PTSD)"}.get)
+        for key, col, label in ((state.CLINIC_KEY, "clinic_id", "Clinic"),
+                                (state.CLINICIAN_KEY, "clinician_id", "Clinician"),
+                                (state.ROUTE_KEY, "route", "Route"),
+                                (state.INDICATION_KEY, "indication", "Indication")):
+            options = sorted(attrs[col].dropna().astype(str).unique()) if len(attrs) else []
+            st.multiselect(label, options, key=key, placeholder="All")
+        if len(attrs):
+            lo = attrs["first_dose_at"].min().date()
+            hi = attrs["first_dose_at"].max().date()
+            st.date_input("Courses started from", value=None, min_value=lo, max_value=hi,
+                          key=state.START_KEY)
+            st.date_input("Courses started until", value=None, min_value=lo, max_value=hi,
+                          key=state.END_KEY)
+
+
+def rate_metric(container, rates: pd.DataFrame, outcome: str, label: str) -> None:
+    """A metric card: the rate, its Wilson 95% CI and n (or a dash when undefined)."""
+    row = rates[rates["outcome"] == outcome]
+    if row.empty:
+        container.metric(label, "–", help="No course has this outcome defined.", border=True)
+        return
+    r = row.iloc[0]
+    container.metric(label, f"{r.rate:.0%}", border=True,
+                     help=f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} (Wilson), n = {r.n} courses")
+    container.caption(f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · n = {r.n}")
+
+
+def definitions_note(settings: Settings, *names: str) -> None:
+    """A caption stating the definitions a figure depends on."""
+    rows = {n: (v, m) for n, v, m in settings.as_rows()}
+    st.caption(" · ".join(f"{rows[n][1]} ({rows[n][0]})" for n in names if n in rows))
+
+
+def empty_state() -> None:
+    """What a new user sees before any data is loaded."""
+    st.info("No data yet. Load the bundled demo with `kap-outcomes demo`, or import your "
+            "clinic's files on the **Data** page or with `kap-outcomes import FILE`.")
