@@ -16,7 +16,8 @@ from analysis.durability import SurvivalSummary
 from analysis.instruments import INSTRUMENTS
 
 __all__ = ["INSTRUMENT_COLOURS", "GROUP_COLOURS", "trajectory_figure", "km_figure",
-           "rates_figure", "funnel_figure", "trend_figure", "patient_figure"]
+           "rates_figure", "funnel_figure", "trend_figure", "weekly_response_figure",
+           "patient_figure"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -36,7 +37,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 
 def _band(fig: go.Figure, x, low, high, colour: str, name: str, **kw) -> None:
     fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=list(high) + list(low)[::-1],
-                             fill="toself", fillcolor=_rgba(colour, 0.18),
+                             fill="toself", fillcolor=_rgba(colour, 0.18), mode="lines",
                              line=dict(width=0), hoverinfo="skip", showlegend=False,
                              name=f"{name} 95% CI", **kw))
 
@@ -89,6 +90,15 @@ def km_figure(summary: SurvivalSummary, *, title: str, xaxis_title: str,
                           "%{customdata[2]:.0%}), at risk %{customdata[0]}"
                           f"<br>median {med}<extra>{label}</extra>"))
     subtitle = ""
+    if len(summary.curves) == 1:
+        km = summary.curves[0].km
+        if km.median is None:
+            subtitle = "<br><sup>median not reached"
+        else:
+            lo, hi = km.median_ci
+            ci = f"{lo:.0f}–{hi:.0f}" if hi is not None else f"{lo:.0f}–not reached"
+            subtitle = f"<br><sup>median {km.median:.0f} days (95% CI {ci})"
+        subtitle += f", n = {km.n}, events = {km.n_events}</sup>"
     if summary.logrank is not None:
         lr = summary.logrank
         subtitle = f"<br><sup>log-rank χ²={lr.chi2:.2f}, df={lr.df}, p={lr.pvalue:.3f}</sup>"
@@ -153,6 +163,29 @@ def trend_figure(rates: pd.DataFrame, *, outcome: str, title: str) -> go.Figure:
             hovertemplate="%{x}: %{y:.0%}, n = %{customdata[0]}<extra>%{fullData.name}</extra>"))
     fig.update_layout(title=title, xaxis_title="Month of course start",
                       yaxis_title="Rate (95% CI)", **_LAYOUT)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    return fig
+
+
+def weekly_response_figure(weekly: pd.DataFrame, *, instrument: str) -> go.Figure:
+    """Share of courses in response by week since the first dose, with Wilson 95% bands.
+
+    Args:
+        weekly: :func:`analysis.mean_trajectory` with ``value="is_response"`` and week bins.
+    """
+    w = weekly.sort_values("bin_order")
+    colour = INSTRUMENT_COLOURS.get(instrument, OKABE_ITO[0])
+    fig = go.Figure()
+    _band(fig, w["bin"], w["ci_low"], w["ci_high"], colour, instrument)
+    fig.add_trace(go.Scatter(
+        x=w["bin"], y=w["mean"], mode="lines+markers", name=_NAMES.get(instrument, instrument),
+        line=dict(color=colour, width=3), customdata=w[["n_courses"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.0%} in response, n = %{customdata[0]} courses<extra></extra>"))
+    fig.update_layout(title=f"Share of courses in response by week of treatment "
+                            f"({_NAMES.get(instrument, instrument)})",
+                      xaxis_title="Week since first dose", yaxis_title="In response (95% CI)",
+                      **_LAYOUT)
+    fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig
 

@@ -11,6 +11,14 @@ from dashboard import state
 __all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state"]
 
 
+_MEANING = {
+    "endpoint_response": "At least 50% lower than baseline at the end of induction (last score "
+                         "up to 14 days after the last induction dose).",
+    "endpoint_remission": "Below the remission cut-off at the end of induction.",
+    "rapid_response": "A response within 7 days of the first dose.",
+}
+
+
 def sidebar_filters(attrs: pd.DataFrame) -> None:
     """The shared filters (instrument, clinic, clinician, route, indication, start dates)."""
     with st.sidebar:
@@ -41,7 +49,8 @@ def rate_metric(container, rates: pd.DataFrame, outcome: str, label: str) -> Non
         return
     r = row.iloc[0]
     container.metric(label, f"{r.rate:.0%}", border=True,
-                     help=f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} (Wilson), n = {r.n} courses")
+                     help=f"{_MEANING.get(outcome, '')} 95% CI {r.ci_low:.0%}–{r.ci_high:.0%} "
+                          f"(Wilson), n = {r.n} courses")
     container.caption(f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · n = {r.n}")
 
 

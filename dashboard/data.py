@@ -14,7 +14,6 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis import schemas as S
 from analysis import (
     Alignment,
     InsufficientDataError,
@@ -30,6 +29,7 @@ from analysis import (
     summarize_survival,
     week_bins,
 )
+from analysis import schemas as S
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import Frames, load_frames
 from dashboard.state import Filters
@@ -151,14 +151,13 @@ def overview(url: str, settings: Settings, filters: Filters) -> OverviewData:
     oi = o[o[S.INSTRUMENT] == instr]
     rates_all = summarize_rates(oi, settings=settings)
     weekly = mean_trajectory(al, instrument=instr, value="is_response", bins=week_bins(12))
-    weekly = weekly.rename(columns={"mean": "rate", "bin": "start_month"}).assign(
-        instrument=instr, outcome="share", n=weekly["n_courses"])
     monthly = summarize_rates(oi, attributes=attrs, by=["start_month"], settings=settings)
     return OverviewData(
         n_patients=int(o[S.PATIENT_ID].nunique()),
         n_courses=int(len(o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
         rates=rates_all,
-        trajectories={c: mean_trajectory(al, instrument=c) for c in ("PHQ9", "GAD7", "PCL5")},
+        trajectories={c: mean_trajectory(al, instrument=c, value="pct_change")
+                      for c in ("PHQ9", "GAD7", "PCL5")},
         weekly=weekly, monthly=monthly,
         funnel=attrition_funnel(o, instrument=instr, settings=settings),
         durability=_survival(oi, "durability", instr, settings),

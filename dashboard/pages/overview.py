@@ -20,16 +20,19 @@ cards = st.columns(5)
 cards[0].metric("Patients", view.n_patients, border=True,
                 help="Patients with a course in the filtered data")
 cards[1].metric("Courses started", view.n_courses, border=True)
-components.rate_metric(cards[2], view.rates, "endpoint_response", "Response at endpoint")
-components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission at endpoint")
-components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response (≤7 days)")
+components.rate_metric(cards[2], view.rates, "endpoint_response", "Response")
+components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission")
+components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response")
 
 onset, durability, breakdowns, trends, attrition = st.tabs(
     ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])
 with onset:
-    st.plotly_chart(charts.trajectory_figure(view.trajectories), key="overview_trajectory")
-    st.plotly_chart(charts.trend_figure(view.weekly, outcome="share", title=(
-        "Share in response by week of treatment")), key="overview_weekly")
+    st.plotly_chart(charts.trajectory_figure(
+        view.trajectories, value="pct_change",
+        title="Change from baseline by days since first dose (all instruments)"),
+        key="overview_trajectory")
+    st.plotly_chart(charts.weekly_response_figure(view.weekly, instrument=filters.instrument),
+                    key="overview_weekly")
     components.definitions_note(settings, "response_reduction", "rapid_window_days",
                                 "trajectory_bins")
 with durability:

@@ -34,12 +34,12 @@ def test_overview_renders_with_rates_and_charts(demo_db, sample_alignment):
     assert at.title[0].value == "Clinic overview"
     labels = [m.label for m in at.metric]
     assert labels[:2] == ["Patients", "Courses started"]
-    assert "Response at endpoint" in labels and "Rapid response (≤7 days)" in labels
+    assert labels[2:] == ["Response", "Remission", "Rapid response"]
     expected = per_course_outcomes(sample_alignment)
     assert at.metric[0].value == str(expected["patient_id"].nunique())
     assert at.metric[1].value == str(len(expected.drop_duplicates(["patient_id", "course_id"])))
     titles = [c["layout"]["title"]["text"] for c in _charts(at)]
-    assert any(t.startswith("Mean score by days") for t in titles)
+    assert any(t.startswith("Change from baseline by days") for t in titles)
     assert any(t.startswith("Still in response") for t in titles)
     assert any("by route" in t for t in titles)
     assert any(t.startswith("From course start") for t in titles)

@@ -65,7 +65,17 @@ def test_funnel_and_trend(results):
     r = summarize_rates(outcomes, attributes=attrs, by=["start_month"])
     t = charts.trend_figure(r[r.instrument == "PHQ9"], outcome="endpoint_response",
                             title="Trend")
-    assert [d.name for d in t.data if d.mode] == ["PHQ-9"]
+    assert [d.name for d in t.data if d.mode == "lines+markers"] == ["PHQ-9"]
+
+
+def test_weekly_response_in_week_order(results):
+    from analysis import week_bins
+    al, _, _ = results
+    w = mean_trajectory(al, instrument="PHQ9", value="is_response", bins=week_bins(12))
+    fig = charts.weekly_response_figure(w.sample(frac=1, random_state=1), instrument="PHQ9")
+    line = [d for d in fig.data if d.mode == "lines+markers"][0]
+    assert list(line.x) == [f"week {i}" for i in range(1, len(w) + 1)]
+    assert fig.layout.yaxis.tickformat == ".0%"
 
 
 def test_patient_figure_marks_sessions_thresholds_and_item9(results):
