@@ -12,5 +12,6 @@ if not data.frames(url).assessments.empty:
 page = st.navigation([
     st.Page("dashboard/pages/overview.py", title="Clinic overview", icon=":material/monitoring:",
             default=True),
+    st.Page("dashboard/pages/patient.py", title="Patient trajectory", icon=":material/person:"),
 ])
 page.run()

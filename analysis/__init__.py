@@ -28,6 +28,7 @@ from analysis.exceptions import (
     ScoringError,
     UnknownInstrumentError,
 )
+from analysis.expected import baseline_band, expected_course
 from analysis.instruments import GAD7, INSTRUMENTS, PCL5, PHQ9, Instrument, normalize_instrument
 from analysis.outcomes import COMPLETENESS_REASONS, completeness, per_course_outcomes
 from analysis.reliable_change import RCIParams, clinical_cutoffs, gln_rci, reliable_change_index
@@ -44,5 +45,5 @@ __all__ = [
     "normalize_instrument", "COMPLETENESS_REASONS", "completeness", "per_course_outcomes",
     "RCIParams", "clinical_cutoffs", "gln_rci", "reliable_change_index", "pcl5_clusters",
     "safety_flags", "score_assessments", "score_items", "Settings", "reliable_change_threshold",
-    "ConfidenceInterval", "kaplan_meier", "logrank_test",
+    "ConfidenceInterval", "kaplan_meier", "logrank_test", "baseline_band", "expected_course",
 ]

@@ -242,7 +242,7 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                           row=row, col=1, annotation_text="reliable change",
                           annotation_position="bottom right")
         if code == "PHQ9" and "item_9" in a.columns:
-            item9 = pd.to_numeric(a["item_9"], errors="coerce")
+            item9 = pd.to_numeric(a["item_9"], errors="coerce").astype(float)
             flagged = item9 >= 1
             fig.add_trace(go.Scatter(
                 x=a["administered_at"], y=item9, mode="lines+markers", name="PHQ-9 item 9",

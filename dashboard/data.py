@@ -21,6 +21,8 @@ from analysis import (
     SurvivalSummary,
     align,
     attrition_funnel,
+    baseline_band,
+    expected_course,
     course_attributes,
     mean_trajectory,
     per_course_outcomes,
@@ -31,7 +33,7 @@ from analysis import (
 )
 from analysis import schemas as S
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.repository import Frames, load_frames
+from dashboard.db.repository import Frames, load_frames, record_audit
 from dashboard.state import Filters
 
 
@@ -192,6 +194,63 @@ def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> Breakd
         durability=_survival(oi, "durability", filters.instrument, settings, attrs, by))
 
 
+@st.cache_data(ttl="10m")
+def patient_ids(url: str) -> list[str]:
+    """Every patient id (for the search box)."""
+    return sorted(frames(url).patients[S.PATIENT_ID].astype(str))
+
+
+@st.cache_data(ttl="10m")
+def expected(url: str, settings: Settings, instrument: str) -> pd.DataFrame:
+    """The clinic's expected course for ``instrument`` by baseline band (percentile bands)."""
+    return expected_course(alignment(url, settings), instrument=instrument)
+
+
+@dataclass(frozen=True)
+class PatientView:
+    """One patient's aligned scores, sessions, per-course outcomes and expected course."""
+
+    assessments: pd.DataFrame
+    sessions: pd.DataFrame
+    outcomes: pd.DataFrame
+    expected: dict[str, pd.DataFrame]
+
+
+def patient(url: str, settings: Settings, patient_id: str) -> PatientView:
+    """Everything the patient page shows for ``patient_id`` (not cached: each view is audited
+    by the caller, and slicing the cached alignment is cheap)."""
+    al = alignment(url, settings)
+    a = al.assessments[al.assessments[S.PATIENT_ID] == patient_id]
+    sess = al.sessions[al.sessions[S.PATIENT_ID] == patient_id]
+    o = outcomes(url, settings)
+    o = o[o[S.PATIENT_ID] == patient_id]
+    bands: dict[str, pd.DataFrame] = {}
+    latest = al.courses[al.courses[S.PATIENT_ID] == patient_id].tail(1)
+    for code in a[S.INSTRUMENT].unique():
+        base = a.loc[(a[S.INSTRUMENT] == code) & a[S.BASELINE_TOTAL].notna(), S.BASELINE_TOTAL]
+        if latest.empty or base.empty:
+            continue
+        band = baseline_band(base.tail(1), str(code)).iloc[0]
+        e = expected(url, settings, str(code))
+        e = e[e["baseline_band"] == band]
+        if e.empty:
+            continue
+        day0 = latest["first_dose_at"].iloc[0].normalize()
+        mid = (e["day_low"] + e["day_high"]) / 2
+        bands[str(code)] = pd.DataFrame({
+            "administered_at": day0 + pd.to_timedelta(mid.where(e["bin_order"] > 0, 0), "D"),
+            "p10": e["p_low"].to_numpy(), "p50": e["p_mid"].to_numpy(),
+            "p90": e["p_high"].to_numpy()})
+    return PatientView(assessments=a, sessions=sess, outcomes=o, expected=bands)
+
+
+def audit(url: str, *, actor: str, action: str, target_kind: str | None = None,
+          target_id: str | None = None, detail: str | None = None) -> None:
+    """Write one audit event (who viewed or changed what); never cached."""
+    record_audit(engine(url), actor=actor, action=action, target_kind=target_kind,
+                 target_id=target_id, detail=detail)
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
@@ -202,4 +261,6 @@ def clear() -> None:
     filtered_outcomes.clear()
     filtered_alignment.clear()
     overview.clear()
+    patient_ids.clear()
+    expected.clear()
     breakdown.clear()

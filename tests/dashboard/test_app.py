@@ -66,3 +66,23 @@ def test_empty_database_shows_how_to_start(tmp_path, monkeypatch):
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     assert not at.exception
     assert "kap-outcomes demo" in at.info[0].value
+
+
+def test_patient_page_switch_and_audit(demo_db):
+    from dashboard.db import make_engine
+    from dashboard.db.repository import audit_events
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("dashboard/pages/patient.py").run()
+    assert not at.exception and at.title[0].value == "Patient trajectory"
+    assert "Choose a patient" in at.info[0].value
+    at.selectbox(key="patient_id").select("P000002").run()
+    assert not at.exception
+    figs = _charts(at)
+    assert any(t["name"] == "PHQ-9" for t in figs[0]["data"])
+    assert at.dataframe[0].value["course_id"].tolist()[0] == "course-1"
+    at.selectbox(key="patient_id").select("P000003").run()
+    assert not at.exception
+    events = audit_events(make_engine(f"sqlite:///{demo_db}"))
+    assert events["target_id"].tolist()[:2] == ["P000003", "P000002"]
+    assert set(events["action"]) == {"view_patient", "import"}

@@ -1,0 +1,45 @@
+"""Patient trajectory for clinicians: scores, sessions, thresholds, item 9, expected course."""
+
+import getpass
+
+import streamlit as st
+
+from analysis import Settings
+from dashboard import charts, components, data
+
+settings = Settings()
+url = data.current_url()
+st.title("Patient trajectory")
+ids = data.patient_ids(url)
+if not ids:
+    components.empty_state()
+    st.stop()
+requested = st.query_params.get("patient")
+patient_id = st.selectbox("Patient", ids, index=ids.index(requested) if requested in ids else None,
+                          placeholder="Type or pick a patient id", key="patient_id")
+if patient_id is None:
+    st.info("Choose a patient to see their scores, sessions and per-course outcomes.")
+    st.stop()
+st.query_params["patient"] = patient_id
+data.audit(url, actor=getpass.getuser(), action="view_patient", target_kind="patient",
+           target_id=patient_id)
+view = data.patient(url, settings, patient_id)
+if view.assessments.empty:
+    st.warning("No scores recorded for this patient yet.")
+flags = view.assessments[view.assessments["instrument"] == "PHQ9"].sort_values("administered_at")
+if not flags.empty and "item_9" in flags.columns:
+    last9 = flags["item_9"].dropna().tail(1)
+    if not last9.empty and last9.iloc[0] >= 2:
+        st.error(f"PHQ-9 item 9 = {int(last9.iloc[0])} at the latest assessment: high priority "
+                 "review of suicidal thoughts.", icon=":material/warning:")
+    elif not last9.empty and last9.iloc[0] >= 1:
+        st.warning(f"PHQ-9 item 9 = {int(last9.iloc[0])} at the latest assessment: review.",
+                   icon=":material/warning:")
+st.plotly_chart(charts.patient_figure(view.assessments, view.sessions,
+                                      reliable_change=dict(settings.reliable_change_points),
+                                      expected=view.expected), key="patient_timeline")
+st.caption("Shaded: severity bands. Dashed: baseline; dotted: response (−50%) and reliable "
+           "change thresholds. Grey band: the clinic's 10th–90th percentile for patients who "
+           "started in the same severity band (shown when at least 20 such courses exist).")
+st.subheader("Per-course outcomes")
+components.outcome_table(view.outcomes)
