@@ -210,19 +210,20 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[_NAMES[c] for c in codes] or ["No scores"],
                         specs=[[{"secondary_y": c == "PHQ9"}] for c in codes] or [[{}]])
-    band_colours = ["#f2f7ee", "#fbf6dc", "#fcebd7", "#fadbd2", "#f6c9c9"]
+    # minimal → severe, light enough to read the lines over them
+    band_colours = ["#eaf4e4", "#fbf3cf", "#fde3c4", "#fbd0c0", "#f6b9b9"]
     for row, code in enumerate(codes, start=1):
         spec = INSTRUMENTS[code]
         a = assessments[(assessments["instrument"] == code) & assessments["usable"]]
         a = a.sort_values("administered_at")
         for band, colour in zip(spec.severity_bands, band_colours, strict=False):
             fig.add_hrect(y0=band.low, y1=band.high + 1, fillcolor=colour, line_width=0,
-                          layer="below", row=row, col=1)
+                          layer="below", row=row, col=1, exclude_empty_subplots=False)
         if expected and code in expected and not expected[code].empty:
             e = expected[code]
             fig.add_trace(go.Scatter(
                 x=list(e["administered_at"]) + list(e["administered_at"])[::-1],
-                y=list(e["p90"]) + list(e["p10"])[::-1], fill="toself",
+                y=list(e["p90"]) + list(e["p10"])[::-1], fill="toself", mode="lines",
                 fillcolor="rgba(120,120,120,0.18)", line=dict(width=0), hoverinfo="skip",
                 name="Expected course (10th–90th percentile)", showlegend=row == 1),
                 row=row, col=1)
@@ -250,12 +251,12 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                 marker=dict(size=[12 if f else 6 for f in flagged],
                             symbol=["diamond" if f else "circle" for f in flagged]),
                 hovertemplate="item 9 = %{y}<extra></extra>"), row=row, col=1, secondary_y=True)
-            fig.update_yaxes(range=[-0.2, 3.2], title_text="item 9", row=row, col=1,
+            fig.update_yaxes(range=[-0.2, 3.2], dtick=1, title_text="item 9", row=row, col=1,
                              secondary_y=True, showgrid=False)
         fig.update_yaxes(range=[0, spec.total_max + 1], title_text="total", row=row, col=1,
                          secondary_y=False)
     styles = {"dosing": ("#0072B2", "solid"), "booster": ("#D55E00", "solid"),
-              "integration": ("#009E73", "dot"), "preparation": ("#999999", "dot")}
+              "integration": ("#56B4E9", "dot"), "preparation": ("#999999", "dot")}
     for kind, (colour, dash) in styles.items():
         for when in sessions.loc[sessions["kind"] == kind, "session_at"]:
             fig.add_vline(x=when, line_color=colour, line_dash=dash, line_width=1, opacity=0.6)

@@ -90,6 +90,8 @@ def test_patient_figure_marks_sessions_thresholds_and_item9(results):
     texts = [a.text for a in fig.layout.annotations if a.text]
     assert any(t.startswith("baseline") for t in texts) and "response (−50%)" in texts
     assert len([s for s in fig.layout.shapes if s.type == "line"]) >= len(ps)
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) >= 5  # PHQ-9's five severity bands are shaded
     empty = charts.patient_figure(pa.iloc[0:0], ps.iloc[0:0], reliable_change={})
     assert isinstance(empty.to_dict(), dict)
     assert pd.notna(pid)
