@@ -8,7 +8,8 @@ import streamlit as st
 from analysis import Settings
 from dashboard import state
 
-__all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table"]
+__all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
+           "import_report", "completeness_table"]
 
 
 _MEANING = {
@@ -83,3 +84,23 @@ def outcome_table(outcomes: pd.DataFrame) -> None:
         "durability_days": st.column_config.NumberColumn("response lasted (days)", format="%.0f"),
         "durability_censored": st.column_config.CheckboxColumn("still lasting (censored)"),
     })
+
+
+def import_report(report) -> None:
+    """An import's (or preview's) summary and every rejected row."""
+    if report.ok:
+        st.success(report.summary(), icon=":material/check_circle:")
+    else:
+        st.error(report.summary(), icon=":material/error:")
+        problems = report.problems()
+        if problems:
+            st.dataframe(pd.DataFrame(
+                [(i.line, i.column, i.reason) for i in sorted(report.errors + report.conflicts)],
+                columns=["line", "column", "reason"]), hide_index=True)
+    for warning in report.warnings:
+        st.caption(f"Note: {warning}")
+
+
+def completeness_table(summary: pd.DataFrame) -> None:
+    """Counts of courses by instrument and missing-outcome reason."""
+    st.dataframe(summary, hide_index=True, key="completeness_table")

@@ -7,6 +7,7 @@ force. Cached per database URL and settings; :func:`clear` after imports.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +23,9 @@ from analysis import (
     align,
     attrition_funnel,
     baseline_band,
-    expected_course,
+    completeness,
     course_attributes,
+    expected_course,
     mean_trajectory,
     per_course_outcomes,
     score_assessments,
@@ -32,8 +34,10 @@ from analysis import (
     week_bins,
 )
 from analysis import schemas as S
+from analysis.outcomes import COMPLETENESS_REASONS
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.repository import Frames, load_frames, record_audit
+from dashboard.db.repository import Frames, import_history, load_frames, record_audit
+from dashboard.importers import ImportReport, import_file
 from dashboard.state import Filters
 
 
@@ -251,6 +255,37 @@ def audit(url: str, *, actor: str, action: str, target_kind: str | None = None,
                  target_id=target_id, detail=detail)
 
 
+def preview_import(url: str, name: str, content: bytes, **options) -> ImportReport:
+    """Validate an uploaded file against the database without writing (a dry run)."""
+    return import_file(engine(url), content, name=name, dry_run=True, **options)
+
+
+def run_import(url: str, name: str, content: bytes, *, actor: str,
+               progress: Callable[[int, int], None] | None = None, **options) -> ImportReport:
+    """Import an uploaded file (all or nothing) and forget cached data."""
+    report = import_file(engine(url), content, name=name, actor=actor, progress=progress,
+                         **options)
+    clear()
+    return report
+
+
+@st.cache_data(ttl="1m")
+def history(url: str) -> pd.DataFrame:
+    """Every import, newest first (no cell values, only counts and provenance)."""
+    return import_history(engine(url))
+
+
+@st.cache_data(ttl="10m")
+def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
+    """Courses per instrument by the reason their endpoint outcome is missing."""
+    c = completeness(alignment(url, settings), outcomes(url, settings))
+    c = c.assign(instrument=c[S.INSTRUMENT].fillna("none"))
+    table = (c.groupby([S.INSTRUMENT, "endpoint_status"]).size().rename("courses")
+             .reset_index())
+    table["meaning"] = table["endpoint_status"].map(COMPLETENESS_REASONS)
+    return table
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
@@ -262,5 +297,7 @@ def clear() -> None:
     filtered_alignment.clear()
     overview.clear()
     patient_ids.clear()
+    history.clear()
+    completeness_summary.clear()
     expected.clear()
     breakdown.clear()

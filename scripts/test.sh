@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs on a fresh machine, then run all of it:
-# a PostgreSQL server (apt-get, started locally with a password role) and the Python packages.
+# a PostgreSQL server (apt-get, started locally with a password role), Debian's Chromium for the
+# browser tests, and the Python packages. Screenshots land in artifacts/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ -z "${KAP_TEST_PG_URL:-}" ] && [ "${KAP_TEST_SQLITE_ONLY:-}" != "1" ]; then
   KAP_TEST_PG_URL=$(bash scripts/postgres-for-tests.sh)
   export KAP_TEST_PG_URL
+fi
+# Debian's Chromium for the browser tests (Playwright drives it; it cannot download its own here)
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

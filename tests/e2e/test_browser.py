@@ -1,0 +1,82 @@
+"""The app in a real browser: every page loads, a patient can be chosen, a file can be uploaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import SHOTS
+
+PAGES = [("", "Clinic overview"), ("patient", "Patient trajectory"), ("data", "Data"),
+         ("definitions", "Definitions")]
+
+
+def _ready(page, title: str) -> None:
+    page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    page.wait_for_load_state("networkidle")
+
+
+def _no_errors(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.errors == []
+
+
+@pytest.mark.parametrize(("path", "title"), PAGES, ids=[t for _, t in PAGES])
+def test_page_loads(page, app_url, path, title):
+    page.goto(f"{app_url}/{path}")
+    _ready(page, title)
+    if path == "":
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / f"{path or 'overview'}.png"), full_page=True)
+
+
+def test_overview_tabs_render_charts(page, app_url):
+    page.goto(app_url)
+    _ready(page, "Clinic overview")
+    for tab in ("Durability & boosters", "Breakdowns", "Trend", "Attrition"):
+        page.get_by_role("tab", name=tab).click()
+        page.locator('[role="tabpanel"]:visible .js-plotly-plot .main-svg').first.wait_for(
+            timeout=30_000)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / f"overview-{tab.split()[0].lower()}.png"))
+    _no_errors(page)
+
+
+def test_choose_a_patient(page, app_url):
+    page.goto(f"{app_url}/patient")
+    _ready(page, "Patient trajectory")
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Patient").locator(
+        "input").click()
+    page.keyboard.type("P000004")
+    page.keyboard.press("Enter")
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+    page.wait_for_url("**patient=P000004**", timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert page.get_by_text("Per-course outcomes").count() == 1
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / "patient-chosen.png"), full_page=True)
+
+
+def test_upload_preview_and_import(page, app_url, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,instrument,administered_at,total\nP9001,PHQ9,2025-09-01,31\n")
+    good = tmp_path / "new_scores.csv"
+    good.write_text("patient_id,instrument,administered_at,total\nP9001,PHQ9,2025-09-01,14\n"
+                    "P9001,GAD7,2025-09-01,9\n")
+    page.goto(f"{app_url}/data")
+    _ready(page, "Data")
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("rejected, nothing written: 1 bad cell(s)").wait_for(timeout=30_000)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    assert page.get_by_role("button", name="Import").is_disabled()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "data-rejected.png"), full_page=True)
+    page.reload()
+    _ready(page, "Data")
+    page.locator('input[type="file"]').set_input_files(str(good))
+    page.get_by_text("would add 2").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("added 2").first.wait_for(timeout=30_000)
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / "data-imported.png"), full_page=True)
