@@ -32,9 +32,9 @@ if uploads:
         bar = st.progress(0.0, text="Importing…")
         for i, f in enumerate(uploads):
             report = data.run_import(url, f.name, f.getvalue(), actor=getpass.getuser(),
-                                     progress=lambda done, total, i=i: bar.progress(
+                                     progress=lambda done, total, i=i, name=f.name: bar.progress(
                                          min((i + done / max(total, 1)) / len(uploads), 1.0),
-                                         text=f"Importing {f.name}…"),
+                                         text=f"Importing {name}…"),
                                      **options)
             components.import_report(report)
         bar.progress(1.0, text="Done")
