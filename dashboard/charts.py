@@ -124,7 +124,7 @@ def rates_figure(rates: pd.DataFrame, *, by: str, outcome: str, title: str,
         error_x=dict(type="data", symmetric=False, array=shown["ci_high"] - shown["rate"],
                      arrayminus=shown["rate"] - shown["ci_low"], color="#333333"),
         text=[f"{v:.0%} (n={n})" for v, n in zip(shown["rate"], shown["n"], strict=True)],
-        textposition="outside", cliponaxis=False,
+        textposition="inside", insidetextanchor="start", textfont=dict(color="white"),
         hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
     note = (f"<br><sup>{int(small.sum())} group(s) with fewer than {suppress_below} patients "
             "not shown</sup>") if small.any() else ""
