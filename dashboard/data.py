@@ -137,6 +137,7 @@ class OverviewData:
     """Everything the overview shows, for one set of filters."""
 
     n_patients: int
+    n_active: int
     n_courses: int
     rates: pd.DataFrame
     trajectories: dict[str, pd.DataFrame]
@@ -160,6 +161,7 @@ def overview(url: str, settings: Settings, filters: Filters) -> OverviewData:
     monthly = summarize_rates(oi, attributes=attrs, by=["start_month"], settings=settings)
     return OverviewData(
         n_patients=int(o[S.PATIENT_ID].nunique()),
+        n_active=_active_patients(url, set(o[S.PATIENT_ID])),
         n_courses=int(len(o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
         rates=rates_all,
         trajectories={c: mean_trajectory(al, instrument=c, value="pct_change")
@@ -169,6 +171,20 @@ def overview(url: str, settings: Settings, filters: Filters) -> OverviewData:
         durability=_survival(oi, "durability", instr, settings),
         boosters=_survival(o, "time_to_booster", None, settings),
     )
+
+
+def _active_patients(url: str, patients: set[str], days: int = 90) -> int:
+    """Patients with a session or score in the last ``days`` days of the data (the data's own
+    latest date, not today's, so a snapshot reads the same tomorrow)."""
+    f = frames(url)
+    last = pd.concat([f.sessions[[S.PATIENT_ID, S.SESSION_AT]].rename(columns={S.SESSION_AT: "t"}),
+                      f.assessments[[S.PATIENT_ID, S.ADMINISTERED_AT]].rename(
+                          columns={S.ADMINISTERED_AT: "t"})])
+    if last.empty:
+        return 0
+    latest = last.groupby(S.PATIENT_ID)["t"].max()
+    cutoff = last["t"].max() - pd.Timedelta(days=days)
+    return int(((latest >= cutoff) & latest.index.isin(patients)).sum())
 
 
 def _survival(o: pd.DataFrame, endpoint: str, instrument: str | None, settings: Settings,

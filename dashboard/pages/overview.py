@@ -17,8 +17,9 @@ st.caption(f"{filters.describe()} · {view.n_courses} courses of {view.n_patient
            "rates per course with Wilson 95% intervals")
 
 cards = st.columns(5)
-cards[0].metric("Patients", view.n_patients, border=True,
-                help="Patients with a course in the filtered data")
+cards[0].metric("Active patients", view.n_active, border=True,
+                help="Seen (a session or a score) in the last 90 days of the data; "
+                     f"{view.n_patients} patients in all have a course in the filtered data")
 cards[1].metric("Courses started", view.n_courses, border=True)
 components.rate_metric(cards[2], view.rates, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission")

@@ -1,0 +1,89 @@
+"""Dashboard speed on a large generated clinic: overview and patient page render times.
+
+Run: ``python -m benchmarks.bench_dashboard [--patients 100000] [--repeats 5]``
+
+Builds (once, cached under ``benchmarks/.cache/``) a SQLite database of the generated clinic
+through the real importer, then renders pages with Streamlit's AppTest in this process: the
+first overview run (cold: database read, alignment, outcomes) and the following runs (warm,
+``st.cache_data`` hits), a filter change, and patient pages for different patients. Prints
+medians in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache"
+
+
+def build(n_patients: int) -> Path:
+    from dashboard.db import make_engine, upgrade
+    from dashboard.importers import import_file
+    from sample_data.generate import generate, write_csv
+
+    db = CACHE / f"clinic_{n_patients}.db"
+    if db.exists():
+        return db
+    CACHE.mkdir(parents=True, exist_ok=True)
+    folder = CACHE / f"csv_{n_patients}"
+    t = time.perf_counter()
+    paths = write_csv(generate(n_patients, seed=11, with_items=False), folder)
+    engine = make_engine(f"sqlite:///{db}.tmp")
+    upgrade(engine)
+    for path in paths[:3]:
+        report = import_file(engine, path)
+        assert report.ok, report.summary()
+        print(f"  {report.summary()}", flush=True)
+    engine.dispose()
+    Path(f"{db}.tmp").rename(db)
+    print(f"built {db.name} in {time.perf_counter() - t:.0f} s", flush=True)
+    return db
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    db = build(args.patients)
+    os.environ["KAP_OUTCOMES_DB"] = f"sqlite:///{db}"
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import state
+
+    app = str(ROOT / "streamlit_app.py")
+    at = AppTest.from_file(app, default_timeout=600)
+    t = time.perf_counter()
+    at.run()
+    cold = time.perf_counter() - t
+    assert not at.exception, at.exception
+    warm = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        at.run()
+        warm.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    at.multiselect(key=state.ROUTE_KEY).select("IV").run()
+    filter_first = time.perf_counter() - t
+    assert not at.exception
+    at.switch_page("dashboard/pages/patient.py").run()
+    ids = [f"P{i:06d}" for i in range(1, args.patients, max(1, args.patients // args.repeats))]
+    patient = []
+    for pid in ids[:args.repeats]:
+        t = time.perf_counter()
+        at.selectbox(key="patient_id").select(pid).run()
+        patient.append(time.perf_counter() - t)
+        assert not at.exception, at.exception
+    print(f"{args.patients} patients: overview cold {cold:.2f} s, warm median "
+          f"{statistics.median(warm):.2f} s (n={len(warm)}), first run with a new filter "
+          f"{filter_first:.2f} s, patient page median {statistics.median(patient):.2f} s "
+          f"(n={len(patient)})")
+
+
+if __name__ == "__main__":
+    main()
