@@ -3,6 +3,10 @@
 Everything a page shows is computed from :func:`frames` (the tidy frames of the database named
 by ``KAP_OUTCOMES_DB``) through the analysis package, under the :class:`analysis.Settings` in
 force. Cached per database URL and settings; :func:`clear` after imports.
+
+The large intermediate objects (frames, alignment, outcomes) are ``st.cache_resource``: shared,
+never copied, and never mutated by callers (``st.cache_data`` would unpickle millions of rows on
+every rerun). What pages display is small and ``st.cache_data``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,6 @@ from analysis import (
     expected_course,
     mean_trajectory,
     per_course_outcomes,
-    score_assessments,
     summarize_rates,
     summarize_survival,
     week_bins,
@@ -54,26 +57,27 @@ def current_url() -> str:
     return database_url()
 
 
-@st.cache_data(ttl="10m", show_spinner="Loading scores…")
+@st.cache_resource(ttl="10m", show_spinner="Loading scores…")
 def frames(url: str) -> Frames:
     """Patients, sessions and assessments of the database at ``url``."""
-    return load_frames(engine(url))
+    return load_frames(engine(url), item_columns=("item_9",))
 
 
-@st.cache_data(ttl="10m", show_spinner="Lining scores up against treatment courses…")
+@st.cache_resource(ttl="10m", show_spinner="Lining scores up against treatment courses…")
 def alignment(url: str, settings: Settings) -> Alignment:
     """Scored assessments aligned to courses under ``settings``."""
     f = frames(url)
-    return align(score_assessments(f.assessments), f.sessions, settings=settings)
+    # totals were scored and validated at import (analysis.scoring); they are used as stored
+    return align(f.assessments, f.sessions, settings=settings)
 
 
-@st.cache_data(ttl="10m")
+@st.cache_resource(ttl="10m")
 def outcomes(url: str, settings: Settings) -> pd.DataFrame:
     """Per-course outcomes."""
     return per_course_outcomes(alignment(url, settings))
 
 
-@st.cache_data(ttl="10m")
+@st.cache_resource(ttl="10m")
 def attributes(url: str, settings: Settings) -> pd.DataFrame:
     """Course attributes for breakdowns."""
     return course_attributes(alignment(url, settings), frames(url).patients)
@@ -86,7 +90,7 @@ def rates(url: str, settings: Settings, by: tuple[str, ...] = ()) -> pd.DataFram
                            by=list(by), settings=settings)
 
 
-@st.cache_data(ttl="10m")
+@st.cache_resource(ttl="10m")
 def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     """Per-course outcomes of the courses that pass ``filters`` (all instruments)."""
     o = outcomes(url, settings)
@@ -108,7 +112,7 @@ def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
     return attrs[m]
 
 
-@st.cache_data(ttl="10m")
+@st.cache_resource(ttl="10m")
 def filtered_alignment(url: str, settings: Settings, filters: Filters) -> Alignment:
     """The alignment restricted to the courses that pass ``filters``."""
     al = alignment(url, settings)
@@ -236,16 +240,27 @@ class PatientView:
     expected: dict[str, pd.DataFrame]
 
 
+@st.cache_resource(ttl="10m")
+def _patient_rows(url: str, settings: Settings) -> tuple[dict, dict, dict]:
+    """Row positions of each patient in the aligned assessments, sessions and outcomes."""
+    al = alignment(url, settings)
+    return (al.assessments.groupby(S.PATIENT_ID, sort=False).indices,
+            al.sessions.groupby(S.PATIENT_ID, sort=False).indices,
+            outcomes(url, settings).groupby(S.PATIENT_ID, sort=False).indices)
+
+
 def patient(url: str, settings: Settings, patient_id: str) -> PatientView:
     """Everything the patient page shows for ``patient_id`` (not cached: each view is audited
-    by the caller, and slicing the cached alignment is cheap)."""
+    by the caller; slicing the cached alignment by precomputed positions is cheap)."""
     al = alignment(url, settings)
-    a = al.assessments[al.assessments[S.PATIENT_ID] == patient_id]
-    sess = al.sessions[al.sessions[S.PATIENT_ID] == patient_id]
-    o = outcomes(url, settings)
-    o = o[o[S.PATIENT_ID] == patient_id]
+    rows_a, rows_s, rows_o = _patient_rows(url, settings)
+    empty = np.array([], dtype=int)
+    a = al.assessments.iloc[rows_a.get(patient_id, empty)]
+    sess = al.sessions.iloc[rows_s.get(patient_id, empty)]
+    o = outcomes(url, settings).iloc[rows_o.get(patient_id, empty)]
     bands: dict[str, pd.DataFrame] = {}
-    latest = al.courses[al.courses[S.PATIENT_ID] == patient_id].tail(1)
+    latest = al.courses.iloc[np.unique(a["course_index"].dropna().to_numpy(dtype=int))].tail(1) \
+        if a["course_index"].notna().any() else al.courses.iloc[0:0]
     for code in a[S.INSTRUMENT].unique():
         base = a.loc[(a[S.INSTRUMENT] == code) & a[S.BASELINE_TOTAL].notna(), S.BASELINE_TOTAL]
         if latest.empty or base.empty:
@@ -314,6 +329,7 @@ def clear() -> None:
     overview.clear()
     patient_ids.clear()
     history.clear()
+    _patient_rows.clear()
     completeness_summary.clear()
     expected.clear()
     breakdown.clear()

@@ -50,11 +50,15 @@ def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[list[str]]:
 
 
 def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
-                patient_ids: Sequence[str] | None = None) -> Frames:
+                patient_ids: Sequence[str] | None = None,
+                item_columns: Sequence[str] | None = None) -> Frames:
     """Patients, sessions (with their given course ids) and assessments, optionally filtered.
 
-    Timestamps are naive ``datetime64[ns]``; items are nullable integers; ``total`` is float.
+    ``item_columns`` limits the item columns read (default: all twenty); the dashboard reads only
+    ``item_9`` since totals are stored scored. Timestamps are naive ``datetime64[ns]``; items are
+    nullable integers; ``total`` is float.
     """
+    items = list(ITEM_COLUMNS if item_columns is None else item_columns)
     p = Patient.__table__
     s = Session.__table__
     c = Course.__table__
@@ -76,21 +80,27 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
                      c.c.course_key.label("course_id"), s.c.clinician_id)
               .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
         aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
-                    *[a.c[n] for n in ITEM_COLUMNS])
+                    *[a.c[n] for n in items])
         if clinic_ids is not None or patient_ids is not None:
             sq = sq.where(s.c.patient_id.in_(ids))
             aq = aq.where(a.c.patient_id.in_(ids))
         sessions = pd.read_sql(sq.order_by(s.c.patient_id, s.c.session_at), conn)
         assessments = pd.read_sql(aq.order_by(a.c.patient_id, a.c.administered_at), conn)
-    sessions["session_at"] = pd.to_datetime(sessions["session_at"]).astype("datetime64[ns]")
-    assessments["administered_at"] = pd.to_datetime(
-        assessments["administered_at"]).astype("datetime64[ns]")
+    sessions["session_at"] = _timestamps(sessions["session_at"])
+    assessments["administered_at"] = _timestamps(assessments["administered_at"])
     assessments["total"] = assessments["total"].astype(float)
     assessments["prorated"] = assessments["prorated"].astype(bool)
-    for col in ITEM_COLUMNS:
+    for col in items:
         assessments[col] = assessments[col].astype("Int64")
     patients["birth_year"] = patients["birth_year"].astype("Int64")
     return Frames(patients=patients, sessions=sessions, assessments=assessments)
+
+
+def _timestamps(values: pd.Series) -> pd.Series:
+    """SQLite returns ISO text, PostgreSQL datetimes: naive ``datetime64[ns]`` either way."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[ns]")
+    return pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
 
 
 _KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
