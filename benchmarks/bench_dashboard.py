@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     patient = []
     for pid in ids[:args.repeats]:
         t = time.perf_counter()
-        at.selectbox(key="patient_id").select(pid).run()
+        at.text_input(key="patient_query").input(pid).run()
         patient.append(time.perf_counter() - t)
         assert not at.exception, at.exception
     print(f"{args.patients} patients: overview cold {cold:.2f} s, warm median "

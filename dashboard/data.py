@@ -12,7 +12,7 @@ every rerun). What pages display is small and ``st.cache_data``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from analysis import (
 )
 from analysis import schemas as S
 from analysis.outcomes import COMPLETENESS_REASONS
+from analysis.signals import current_signals
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import Frames, import_history, load_frames, record_audit
 from dashboard.importers import ImportReport, import_file
@@ -218,10 +219,21 @@ def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> Breakd
         durability=_survival(oi, "durability", filters.instrument, settings, attrs, by))
 
 
-@st.cache_data(ttl="10m")
-def patient_ids(url: str) -> list[str]:
-    """Every patient id (for the search box)."""
-    return sorted(frames(url).patients[S.PATIENT_ID].astype(str))
+@st.cache_resource(ttl="10m")
+def patient_ids(url: str) -> pd.Index:
+    """Every patient id, sorted (shared; do not mutate)."""
+    return pd.Index(sorted(frames(url).patients[S.PATIENT_ID].astype(str)))
+
+
+def find_patients(url: str, query: str, *, limit: int = 50) -> list[str]:
+    """Up to ``limit`` patient ids containing ``query`` (case-insensitive); an exact match first."""
+    ids = patient_ids(url)
+    q = query.strip()
+    if not q:
+        return []
+    hits = ids[ids.str.contains(q, case=False, regex=False)]
+    exact = [q] if q in ids else []
+    return exact + [h for h in hits[:limit] if h != q][: limit - len(exact)]
 
 
 @st.cache_data(ttl="10m")
@@ -317,6 +329,18 @@ def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
     return table
 
 
+@st.cache_data(ttl="10m", show_spinner="Checking every patient's latest scores…")
+def signals(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
+    """Current clinical signals (safety, fading, off-track) of the patients under ``filters``,
+    with their clinic and clinician, most urgent first."""
+    sig = current_signals(alignment(url, settings))
+    keep = _course_mask(attributes(url, settings), replace(filters, start=None, end=None))
+    attrs = keep[[S.PATIENT_ID, S.COURSE_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
+    sig = sig.merge(attrs, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+    sig["trajectory"] = "/patient?patient=" + sig[S.PATIENT_ID].astype(str)
+    return sig
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
@@ -330,6 +354,7 @@ def clear() -> None:
     patient_ids.clear()
     history.clear()
     _patient_rows.clear()
+    signals.clear()
     completeness_summary.clear()
     expected.clear()
     breakdown.clear()

@@ -25,6 +25,13 @@ components.rate_metric(cards[2], view.rates, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response")
 
+sig = data.signals(url, settings, filters)
+n_safety = int(sig["kind"].str.startswith("safety").sum())
+st.page_link("dashboard/pages/signals.py", icon=":material/notifications:",
+             label=f"Signals now: {n_safety} safety review(s), "
+                   f"{int((sig['kind'] == 'fading').sum())} fading response(s), "
+                   f"{int((sig['kind'] == 'off_track').sum())} off track in induction")
+
 onset, durability, breakdowns, trends, attrition = st.tabs(
     ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])
 with onset:

@@ -10,13 +10,17 @@ from dashboard import charts, components, data
 settings = Settings()
 url = data.current_url()
 st.title("Patient trajectory")
-ids = data.patient_ids(url)
-if not ids:
+if data.patient_ids(url).empty:
     components.empty_state()
     st.stop()
-requested = st.query_params.get("patient")
-patient_id = st.selectbox("Patient", ids, index=ids.index(requested) if requested in ids else None,
-                          placeholder="Type or pick a patient id", key="patient_id")
+requested = st.query_params.get("patient", "")
+query = st.text_input("Find a patient", value=requested, key="patient_query",
+                      placeholder="Type a patient id or part of it")
+matches = data.find_patients(url, query) if query else []
+if query and not matches:
+    st.warning(f"No patient id contains {query!r}.")
+patient_id = st.selectbox("Patient", matches, index=0 if matches else None, key="patient_id",
+                          placeholder="Matching patients appear here")
 if patient_id is None:
     st.info("Choose a patient to see their scores, sessions and per-course outcomes.")
     st.stop()

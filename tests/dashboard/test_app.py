@@ -81,13 +81,18 @@ def test_patient_page_switch_and_audit(demo_db):
     at.switch_page("dashboard/pages/patient.py").run()
     assert not at.exception and at.title[0].value == "Patient trajectory"
     assert "Choose a patient" in at.info[0].value
+    at.text_input(key="patient_query").input("P00000").run()
+    assert at.selectbox(key="patient_id").options[:2] == ["P000001", "P000002"]
     at.selectbox(key="patient_id").select("P000002").run()
     assert not at.exception
     figs = _charts(at)
     assert any(t["name"] == "PHQ-9" for t in figs[0]["data"])
     assert at.dataframe[0].value["course_id"].tolist()[0] == "course-1"
-    at.selectbox(key="patient_id").select("P000003").run()
+    at.text_input(key="patient_query").input("p000003").run()   # case-insensitive, exact first
+    assert at.selectbox(key="patient_id").value == "P000003"
     assert not at.exception
+    at.text_input(key="patient_query").input("nobody").run()
+    assert "No patient id contains" in at.warning[0].value
     events = audit_events(make_engine(f"sqlite:///{demo_db}"))
     assert events["target_id"].tolist()[:2] == ["P000003", "P000002"]
     assert set(events["action"]) == {"view_patient", "import"}
@@ -127,3 +132,22 @@ def test_definitions_page(demo_db):
     settings_table = at.dataframe[0].value
     assert "rapid_window_days" in settings_table["setting"].tolist()
     assert len(at.dataframe[1].value) == 3
+
+
+def test_signals_page_and_overview_count(demo_db, sample_alignment):
+    from analysis.signals import current_signals
+
+    expected = current_signals(sample_alignment)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    link = at.get("page_link")[0].proto.label
+    n_safety = int(expected["kind"].str.startswith("safety").sum())
+    assert link.startswith(f"Signals now: {n_safety} safety review(s)")
+    at.switch_page("dashboard/pages/signals.py").run()
+    assert not at.exception and at.title[0].value == "Signals"
+    table = at.dataframe[0].value
+    assert len(table) == len(expected) > 0
+    assert table["kind"].iloc[0].startswith("safety")
+    assert table["trajectory"].iloc[0] == f"/patient?patient={table['patient_id'].iloc[0]}"
+    at.multiselect(key=state.CLINIC_KEY).select("coast").run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) < len(table)

@@ -6,7 +6,8 @@ import pytest
 
 from tests.e2e.conftest import SHOTS
 
-PAGES = [("", "Clinic overview"), ("patient", "Patient trajectory"), ("data", "Data"),
+PAGES = [("", "Clinic overview"), ("patient", "Patient trajectory"), ("signals", "Signals"),
+         ("data", "Data"),
          ("definitions", "Definitions")]
 
 
@@ -46,9 +47,7 @@ def test_overview_tabs_render_charts(page, app_url):
 def test_choose_a_patient(page, app_url):
     page.goto(f"{app_url}/patient")
     _ready(page, "Patient trajectory")
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Patient").locator(
-        "input").click()
-    page.keyboard.type("P000004")
+    page.get_by_placeholder("Type a patient id or part of it").fill("P000004")
     page.keyboard.press("Enter")
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
     page.wait_for_url("**patient=P000004**", timeout=30_000)
