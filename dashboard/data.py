@@ -225,6 +225,16 @@ def patient_ids(url: str) -> pd.Index:
     return pd.Index(sorted(frames(url).patients[S.PATIENT_ID].astype(str)))
 
 
+def exact_patient(url: str, query: str) -> str | None:
+    """The patient id equal to ``query`` (ignoring case and surrounding spaces), if any."""
+    q = query.strip().upper()
+    if not q:
+        return None
+    ids = patient_ids(url)
+    hit = ids[ids.str.upper() == q]
+    return str(hit[0]) if len(hit) else None
+
+
 def find_patients(url: str, query: str, *, limit: int = 50) -> list[str]:
     """Up to ``limit`` patient ids containing ``query`` (case-insensitive); an exact match first."""
     ids = patient_ids(url)

@@ -16,11 +16,15 @@ if data.patient_ids(url).empty:
 requested = st.query_params.get("patient", "")
 query = st.text_input("Find a patient", value=requested, key="patient_query",
                       placeholder="Type a patient id or part of it")
-matches = data.find_patients(url, query) if query else []
-if query and not matches:
-    st.warning(f"No patient id contains {query!r}.")
-patient_id = st.selectbox("Patient", matches, index=0 if matches else None, key="patient_id",
-                          placeholder="Matching patients appear here")
+patient_id = data.exact_patient(url, query)
+if patient_id is None and query:
+    matches = data.find_patients(url, query)
+    if not matches:
+        st.warning(f"No patient id contains {query!r}.")
+    else:
+        # keyed by the query so a new search starts a fresh choice
+        patient_id = st.selectbox(f"{len(matches)} matching patient(s)", matches, index=None,
+                                  key=f"patient_pick_{query}", placeholder="Choose one")
 if patient_id is None:
     st.info("Choose a patient to see their scores, sessions and per-course outcomes.")
     st.stop()
