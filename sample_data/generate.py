@@ -322,11 +322,23 @@ def _add_items(a: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         if rows.size == 0:
             continue
         total = out["total"].to_numpy()[rows].astype(int)
-        # choose `total` of the n_items * item_max unit slots at random: a valid item vector
-        keys = rng.random((rows.size, n_items * item_max))
+        fixed = np.zeros(rows.size, dtype=int)
+        free = n_items
+        if code == "PHQ9":
+            # item 9 (suicidal ideation) is endorsed far less often than the other items:
+            # ~8% of forms at low totals up to ~28% at the top (Simon et al. 2013 report ~15%)
+            positive = rng.random(rows.size) < 0.08 + 0.2 * total / 27
+            fixed = np.where(positive, rng.choice([1, 2, 3], rows.size, p=[0.6, 0.3, 0.1]), 0)
+            fixed = np.clip(np.maximum(fixed, total - 8 * item_max), 0, np.minimum(total, 3))
+            free = n_items - 1
+        rest = total - fixed
+        # choose `rest` of the free items' unit slots at random: a valid item vector
+        keys = rng.random((rows.size, free * item_max))
         rank = np.argsort(np.argsort(keys, axis=1), axis=1)
-        chosen = rank < total[:, None]
-        items = chosen.reshape(rows.size, n_items, item_max).sum(axis=2)
+        chosen = rank < rest[:, None]
+        items = chosen.reshape(rows.size, free, item_max).sum(axis=2)
+        if code == "PHQ9":
+            items = np.column_stack([items, fixed])
         for j in range(n_items):
             out.iloc[rows, out.columns.get_loc(f"item_{j + 1}")] = items[:, j]
         miss = rng.random(rows.size) < 0.02
