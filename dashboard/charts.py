@@ -210,15 +210,28 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[_NAMES[c] for c in codes] or ["No scores"],
                         specs=[[{"secondary_y": c == "PHQ9"}] for c in codes] or [[{}]])
-    # minimal → severe, light enough to read the lines over them
-    band_colours = ["#eaf4e4", "#fbf3cf", "#fde3c4", "#fbd0c0", "#f6b9b9"]
+    # Shapes and annotations are collected as plain dicts and set once: plotly's add_hline /
+    # add_vrect with row/col cost ~10 ms each, which made this figure take most of a second.
+    shapes: list[dict] = []
+    notes: list[dict] = []
+    band_colours = ["#eaf4e4", "#fbf3cf", "#fde3c4", "#fbd0c0", "#f6b9b9"]  # minimal → severe
+
+    def hline(y: float, yref: str, colour: str, dash: str, text: str, right: bool) -> None:
+        shapes.append(dict(type="line", xref="x domain", x0=0, x1=1, yref=yref, y0=y, y1=y,
+                           line=dict(color=colour, dash=dash, width=1.5)))
+        notes.append(dict(xref="x domain", x=1 if right else 0, yref=yref, y=y, text=text,
+                          showarrow=False, xanchor="right" if right else "left",
+                          yanchor="bottom", font=dict(size=11, color="#555555")))
+
     for row, code in enumerate(codes, start=1):
         spec = INSTRUMENTS[code]
+        yref = fig.get_subplot(row, 1).yaxis.plotly_name.replace("axis", "")
         a = assessments[(assessments["instrument"] == code) & assessments["usable"]]
         a = a.sort_values("administered_at")
         for band, colour in zip(spec.severity_bands, band_colours, strict=False):
-            fig.add_hrect(y0=band.low, y1=band.high + 1, fillcolor=colour, line_width=0,
-                          layer="below", row=row, col=1, exclude_empty_subplots=False)
+            shapes.append(dict(type="rect", xref="x domain", x0=0, x1=1, yref=yref,
+                               y0=band.low, y1=band.high + 1, fillcolor=colour, line_width=0,
+                               layer="below"))
         if expected and code in expected and not expected[code].empty:
             e = expected[code]
             fig.add_trace(go.Scatter(
@@ -227,24 +240,21 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                 fillcolor="rgba(120,120,120,0.18)", line=dict(width=0), hoverinfo="skip",
                 name="Expected course (10th–90th percentile)", showlegend=row == 1),
                 row=row, col=1)
-        colour = INSTRUMENT_COLOURS[code]
         fig.add_trace(go.Scatter(x=a["administered_at"], y=a["total"], mode="lines+markers",
-                                 name=_NAMES[code], line=dict(color=colour, width=3),
+                                 name=_NAMES[code], line=dict(color=INSTRUMENT_COLOURS[code],
+                                                              width=3),
                                  hovertemplate="%{x|%Y-%m-%d}: %{y:.0f}<extra></extra>"),
                       row=row, col=1)
         base = a["baseline_total"].dropna()
         if not base.empty:
             b = float(base.iloc[-1])
-            fig.add_hline(y=b, line_dash="dash", line_color="#555555", row=row, col=1,
-                          annotation_text=f"baseline {b:.0f}", annotation_position="top left")
-            fig.add_hline(y=b * 0.5, line_dash="dot", line_color="#009E73", row=row, col=1,
-                          annotation_text="response (−50%)", annotation_position="bottom left")
-            fig.add_hline(y=b - reliable_change[code], line_dash="dot", line_color="#CC79A7",
-                          row=row, col=1, annotation_text="reliable change",
-                          annotation_position="bottom right")
+            hline(b, yref, "#555555", "dash", f"baseline {b:.0f}", right=False)
+            hline(b * 0.5, yref, "#009E73", "dot", "response (−50%)", right=False)
+            hline(b - reliable_change[code], yref, "#CC79A7", "dot", "reliable change",
+                  right=True)
         if code == "PHQ9" and "item_9" in a.columns:
             item9 = pd.to_numeric(a["item_9"], errors="coerce").astype(float)
-            flagged = item9 >= 1
+            flagged = (item9 >= 1).to_numpy()
             fig.add_trace(go.Scatter(
                 x=a["administered_at"], y=item9, mode="lines+markers", name="PHQ-9 item 9",
                 line=dict(color="#D55E00", width=1.5, dash="dot"),
@@ -258,11 +268,14 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     styles = {"dosing": ("#0072B2", "solid"), "booster": ("#D55E00", "solid"),
               "integration": ("#56B4E9", "dot"), "preparation": ("#999999", "dot")}
     for kind, (colour, dash) in styles.items():
-        for when in sessions.loc[sessions["kind"] == kind, "session_at"]:
-            fig.add_vline(x=when, line_color=colour, line_dash=dash, line_width=1, opacity=0.6)
-        if (sessions["kind"] == kind).any():  # legend entry for the session kind
+        when = sessions.loc[sessions["kind"] == kind, "session_at"]
+        for t in when:
+            shapes.append(dict(type="line", xref="x", x0=t, x1=t, yref="paper", y0=0, y1=1,
+                               line=dict(color=colour, dash=dash, width=1), opacity=0.6))
+        if len(when):  # legend entry for the session kind
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines",
                                      line=dict(color=colour, dash=dash), name=f"{kind} session"))
+    fig.update_layout(shapes=shapes, annotations=list(fig.layout.annotations) + notes)
     fig.update_layout(height=260 * rows + 80, **{**_LAYOUT, "legend": dict(orientation="h",
                                                                           y=-0.08)})
     return fig
