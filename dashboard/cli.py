@@ -1,6 +1,7 @@
 """The ``kap-outcomes`` command line.
 
-Commands: ``init``, ``demo``, ``import FILE...``, ``metrics --json``, ``serve``. The database URL
+Commands: ``init``, ``demo``, ``import FILE...``, ``metrics --json``, ``export``, ``report``,
+``serve``. The database URL
 comes from ``--db`` or ``KAP_OUTCOMES_DB`` (default: ``kap_outcomes.db`` here). Exit codes:
 0 success; 1 a file was rejected (its report is printed); 2 usage or configuration error.
 """
@@ -126,6 +127,85 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysed(args: argparse.Namespace):
+    from analysis import course_attributes
+
+    engine = make_engine(args.db)
+    upgrade(engine)
+    frames = load_frames(engine)
+    if frames.assessments.empty:
+        print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
+              file=sys.stderr)
+        return None
+    al = align(frames.assessments, frames.sessions, settings=Settings())
+    return engine, frames, per_course_outcomes(al), course_attributes(al, frames.patients)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from analysis import summarize_rates
+    from dashboard.db.repository import record_audit
+    from dashboard.exports.tables import (
+        rates_for_export,
+        research_extract,
+        to_csv_bytes,
+        to_xlsx_bytes,
+    )
+
+    got = _analysed(args)
+    if got is None:
+        return 1
+    engine, frames, outcomes, attrs = got
+    settings = Settings()
+    if args.what == "extract":
+        table = research_extract(outcomes, attrs)
+        meta = ["Patient-level research extract: random ids for this export only, days from "
+                "day 0, no dates and no clinic patient ids."]
+    else:
+        by = [args.by] if args.by else []
+        rates = summarize_rates(outcomes, attributes=attrs, by=by, settings=settings)
+        table = rates_for_export(rates, by=by, settings=settings)
+        meta = [f"Outcome rates{' by ' + args.by if args.by else ''}; n = "
+                f"{outcomes['patient_id'].nunique()} patients."]
+    data = (to_xlsx_bytes(table, meta=meta, settings=settings) if args.format == "xlsx"
+            else to_csv_bytes(table, meta=meta, settings=settings))
+    Path(args.out).write_bytes(data)
+    record_audit(engine, actor=os.environ.get("USER", "cli"), action="export",
+                 target_kind=args.what, detail=f"{args.format}, {len(table)} rows")
+    print(f"wrote {args.out}: {len(table)} rows ({args.what}, {args.format})")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dashboard.db.repository import record_audit
+    from dashboard.exports.report import parse_period, report_pdf
+
+    try:
+        period = parse_period(args.period)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    engine = make_engine(args.db)
+    upgrade(engine)
+    frames = load_frames(engine, item_columns=("item_9",))
+    if frames.assessments.empty:
+        print("no data yet: run `kap-outcomes demo` first", file=sys.stderr)
+        return 1
+    from tqdm import tqdm
+
+    with tqdm(total=7, desc=f"report {period.label}", file=sys.stderr, disable=None) as bar:
+        def progress(i: int, n: int, what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.n = i
+            bar.refresh()
+
+        pdf = report_pdf(frames, period, clinic_ids=tuple(args.clinic or ()), progress=progress)
+    Path(args.out).write_bytes(pdf)
+    record_audit(engine, actor=os.environ.get("USER", "cli"), action="report",
+                 target_kind="period", target_id=period.label)
+    print(f"wrote {args.out} ({len(pdf) // 1024} KB)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     env = dict(os.environ, KAP_OUTCOMES_DB=database_url(args.db))
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
@@ -164,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="per-course outcomes")
     met.add_argument("--json", action="store_true", help="one JSON object per line")
     met.set_defaults(func=cmd_metrics)
+    exp = sub.add_parser("export", help="export a de-identified table (CSV or XLSX)")
+    exp.add_argument("--what", choices=["rates", "extract"], default="rates")
+    exp.add_argument("--by", choices=["route", "indication", "clinic_id", "clinician_id",
+                                      "course_type", "start_month"])
+    exp.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    exp.add_argument("--out", required=True)
+    exp.set_defaults(func=cmd_export)
+    rep = sub.add_parser("report", help="the quarterly quality report (PDF)")
+    rep.add_argument("--period", required=True, help="e.g. 2025Q3")
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--clinic", action="append", help="restrict to a clinic (repeatable)")
+    rep.set_defaults(func=cmd_report)
     srv = sub.add_parser("serve", help="start the dashboard")
     srv.add_argument("--port", type=int, default=8501)
     srv.add_argument("--address", default="localhost")

@@ -9,10 +9,12 @@ if [ -z "${KAP_TEST_PG_URL:-}" ] && [ "${KAP_TEST_SQLITE_ONLY:-}" != "1" ]; then
   KAP_TEST_PG_URL=$(bash scripts/postgres-for-tests.sh)
   export KAP_TEST_PG_URL
 fi
-# Debian's Chromium for the browser tests (Playwright drives it; it cannot download its own here)
-if [ ! -x /usr/bin/chromium ]; then
+# Debian's Chromium for the browser tests and chart/PDF exports (Playwright and Kaleido drive
+# it; neither can download its own browser here), poppler-utils to check the PDF report's pages
+if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji \
+    fonts-noto-core poppler-utils >/dev/null
 fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

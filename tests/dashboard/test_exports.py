@@ -1,0 +1,138 @@
+"""Exports render real files: charts, tables (suppressed, formula-safe), the PDF report."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from analysis import Settings, summarize_rates
+from dashboard.cli import main
+from dashboard.exports.figures import figure_bytes
+from dashboard.exports.report import parse_period
+from dashboard.exports.tables import (
+    neutralize,
+    rates_for_export,
+    research_extract,
+    to_csv_bytes,
+    to_xlsx_bytes,
+)
+
+HOSTILE = ["=cmd|' /C calc'!A0", "+SUM(A1:A2)", "-2+3", "@SUM(1)", "\tTAB", "\rCR", "safe"]
+
+
+def test_neutralize_every_formula_prefix():
+    assert [neutralize(v) for v in HOSTILE] == ["'" + v for v in HOSTILE[:-1]] + ["safe"]
+    assert neutralize(-3) == -3 and neutralize(2.5) == 2.5
+
+
+def test_csv_and_xlsx_are_formula_safe_with_hostile_names():
+    frame = pd.DataFrame({"clinic_id": HOSTILE, "k": range(len(HOSTILE))})
+    settings = Settings()
+    text = to_csv_bytes(frame, meta=["=evil note"], settings=settings).decode("utf-8-sig")
+    back = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    cells = back["clinic_id"].tolist()
+    assert not any(c.startswith(("=", "+", "-", "@", "\t", "\r")) for c in cells)
+    assert "note: =evil note" in " ".join(cells)         # the note row, neutralised as a whole
+    book = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame, meta=["=x"], settings=settings)))
+    values = [c.value for c in book["table"]["A"]][1:]
+    # (XLSX stores a carriage return as a line feed; the apostrophe is what matters)
+    assert values == ["'" + v.replace("\r", "\n") for v in HOSTILE[:-1]] + ["safe"]
+    assert book["table"]["B"][1].value == 0                  # numbers stay numbers
+    assert book["about"]["A"][1].value == "'=x"
+
+
+def test_rates_export_suppresses_and_says_so(sample_alignment, sample_frames):
+    from analysis import course_attributes, per_course_outcomes
+
+    patients, _, _ = sample_frames
+    o = per_course_outcomes(sample_alignment)
+    attrs = course_attributes(sample_alignment, patients)
+    rates = summarize_rates(o, attributes=attrs, by=["clinician_id"])
+    table = rates_for_export(rates, by=["clinician_id"], settings=Settings())
+    small = rates["n_patients"] < 11
+    assert small.any() and (table.loc[small.to_numpy(), "n"] == "<11").all()
+    text = to_csv_bytes(table, meta=["test"], settings=Settings()).decode("utf-8-sig")
+    assert "fewer than 11 patients are shown as <11" in text
+    assert "P0" not in text                                  # no patient ids in aggregates
+
+
+def test_research_extract_has_no_ids_or_dates(sample_alignment, sample_frames):
+    from analysis import course_attributes, per_course_outcomes
+
+    patients, _, _ = sample_frames
+    o = per_course_outcomes(sample_alignment)
+    attrs = course_attributes(sample_alignment, patients)
+    a = research_extract(o, attrs, rng=1)
+    b = research_extract(o, attrs, rng=2)
+    assert "patient_id" not in a.columns and "first_dose_at" not in a.columns
+    assert not a.select_dtypes(include=["datetime64[ns]"]).columns.size
+    assert a["research_id"].nunique() == o["patient_id"].nunique()
+    assert not a["research_id"].str.startswith("P").any()
+    assert (a.groupby("research_id").size().sort_values().to_numpy()
+            == b.groupby("research_id").size().sort_values().to_numpy()).all()
+    assert a["research_id"].tolist() != b["research_id"].tolist() or len(a) < 2
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg"),
+                                            ("pdf", b"%PDF")])
+def test_chart_files_are_valid(fmt, magic):
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[1, 0.8, 0.5], name="all (n=30)"),
+                    layout=dict(title="Still in response"))
+    data = figure_bytes(fig, fmt, footnote="PHQ9 · 2025-01-01 to 2025-03-31 · n = 30 courses")
+    assert data.startswith(magic) and len(data) > 3000
+    if fmt == "svg":
+        assert "n = 30 courses" in data.decode()   # the footnote is in the file
+    if fmt == "png":
+        from PIL import Image
+
+        img = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+        assert img.shape[1] == 2200 and img.std() > 5    # 1100 px at scale 2, not blank
+
+
+def test_period_parsing():
+    p = parse_period("2025q3")
+    assert (p.start, p.end, p.previous().label) == (pd.Timestamp("2025-07-01"),
+                                                     pd.Timestamp("2025-10-01"), "2025Q2")
+    assert parse_period("2025Q1").previous().label == "2024Q4"
+    with pytest.raises(ValueError):
+        parse_period("2025-07")
+
+
+def test_cli_report_pages_are_not_blank(tmp_path, capsys):
+    db = str(tmp_path / "demo.db")
+    assert main(["--db", db, "demo"]) == 0
+    out = tmp_path / "report.pdf"
+    assert main(["--db", db, "report", "--period", "2025Q2", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF") and out.stat().st_size > 50_000
+    assert shutil.which("pdftoppm"), "scripts/test.sh installs poppler-utils"
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 3
+    from PIL import Image
+
+    for page in pages:
+        img = np.asarray(Image.open(page).convert("L"))
+        assert (img < 200).mean() > 0.005, page.name     # ink on every page
+    assert main(["--db", db, "report", "--period", "July", "--out", str(out)]) == 2
+
+
+def test_cli_export_tables(tmp_path, capsys):
+    db = str(tmp_path / "demo.db")
+    assert main(["--db", db, "demo"]) == 0
+    csv_path = tmp_path / "rates.csv"
+    assert main(["--db", db, "export", "--by", "route", "--out", str(csv_path)]) == 0
+    text = csv_path.read_text(encoding="utf-8-sig")
+    assert text.startswith("route,instrument,outcome,k,n,n_patients,rate_%")
+    xlsx = tmp_path / "extract.xlsx"
+    assert main(["--db", db, "export", "--what", "extract", "--format", "xlsx",
+                 "--out", str(xlsx)]) == 0
+    book = openpyxl.load_workbook(xlsx)
+    header = [c.value for c in book["table"][1]]
+    assert header[0] == "research_id" and "patient_id" not in header
