@@ -14,6 +14,7 @@ page = st.navigation([
             default=True),
     st.Page("dashboard/pages/patient.py", title="Patient trajectory", icon=":material/person:"),
     st.Page("dashboard/pages/signals.py", title="Signals", icon=":material/notifications:"),
+    st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:"),
     st.Page("dashboard/pages/data_page.py", title="Data", icon=":material/upload_file:",
             url_path="data"),
     st.Page("dashboard/pages/definitions.py", title="Definitions", icon=":material/menu_book:"),

@@ -41,6 +41,7 @@ from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.signals import current_signals
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import Frames, import_history, load_frames, record_audit
+from dashboard.exports.tables import rates_for_export
 from dashboard.importers import ImportReport, import_file
 from dashboard.state import Filters
 
@@ -351,6 +352,35 @@ def signals(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     return sig
 
 
+def date_span(url: str, settings: Settings, filters: Filters) -> str:
+    """The first and last course start in view, as ``YYYY-MM-DD to YYYY-MM-DD``."""
+    keep = _course_mask(attributes(url, settings), filters)
+    if keep.empty:
+        return "–"
+    return (f"{keep['first_dose_at'].min():%Y-%m-%d} to "
+            f"{keep['first_dose_at'].max():%Y-%m-%d}")
+
+
+@st.cache_data(ttl="10m")
+def export_rates(url: str, settings: Settings, filters: Filters, by: str | None) -> pd.DataFrame:
+    """The selected instrument's rates, ready to share (suppressed, as percentages)."""
+    o = filtered_outcomes(url, settings, filters)
+    o = o[o[S.INSTRUMENT] == filters.instrument]
+    cols = [by] if by else []
+    r = summarize_rates(o, attributes=attributes(url, settings), by=cols, settings=settings)
+    if not by:
+        r = r.assign(scope="all")
+        cols = ["scope"]
+    return rates_for_export(r, by=cols, settings=settings)
+
+
+@st.cache_data(ttl="10m")
+def quarters(url: str, settings: Settings) -> list[str]:
+    """Quarters in which courses started, oldest first (``2025Q3``)."""
+    starts = attributes(url, settings)["first_dose_at"]
+    return sorted({f"{t.year}Q{(t.month - 1) // 3 + 1}" for t in starts})
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
@@ -365,6 +395,8 @@ def clear() -> None:
     history.clear()
     _patient_rows.clear()
     signals.clear()
+    export_rates.clear()
+    quarters.clear()
     completeness_summary.clear()
     expected.clear()
     breakdown.clear()

@@ -151,3 +151,23 @@ def test_signals_page_and_overview_count(demo_db, sample_alignment):
     at.multiselect(key=state.CLINIC_KEY).select("coast").run()
     assert not at.exception
     assert len(at.dataframe[0].value) < len(table)
+
+
+def test_export_page_tables_and_chart(demo_db):
+    from dashboard.db import make_engine
+    from dashboard.db.repository import audit_events
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("dashboard/pages/export.py").run()
+    assert not at.exception and at.title[0].value == "Export"
+    assert "n = " in at.caption[0].value
+    at.selectbox(key="export_by").select("clinician_id").run()
+    table = at.dataframe[0].value
+    assert "clinician_id" in table.columns and (table == "<11").to_numpy().any()
+    assert at.selectbox(key="export_period").value == at.selectbox(key="export_period").options[-1]
+    at.selectbox(key="export_format").select("svg").run()
+    at.button(key="export_prepare").click().run()
+    assert not at.exception
+    assert at.download_button(key="export_chart_download").label == "Download SVG"
+    events = audit_events(make_engine(f"sqlite:///{demo_db}"))
+    assert "chart" in set(events["target_kind"])

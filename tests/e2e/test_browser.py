@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.conftest import SHOTS
 
 PAGES = [("", "Clinic overview"), ("patient", "Patient trajectory"), ("signals", "Signals"),
-         ("data", "Data"),
+         ("export", "Export"), ("data", "Data"),
          ("definitions", "Definitions")]
 
 
@@ -79,3 +79,19 @@ def test_upload_preview_and_import(page, app_url, tmp_path):
     page.get_by_text("added 2").first.wait_for(timeout=30_000)
     _no_errors(page)
     page.screenshot(path=str(SHOTS / "data-imported.png"), full_page=True)
+
+
+def test_download_a_table_and_a_chart(page, app_url):
+    page.goto(f"{app_url}/export")
+    _ready(page, "Export")
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").click()
+    path = info.value.path()
+    text = open(path, encoding="utf-8-sig").read()
+    assert text.startswith("scope,instrument,outcome") and "P0000" not in text
+    page.get_by_role("button", name="Prepare chart").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Download PNG").click()
+    assert open(info.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / "export.png"), full_page=True)

@@ -1,0 +1,83 @@
+"""Export for quality teams: charts (PNG/SVG/PDF), tables (CSV/XLSX), the quarterly PDF report.
+
+Everything exported is de-identified and small-cell suppressed; every export is audited.
+"""
+
+import getpass
+
+import streamlit as st
+
+from analysis import Settings
+from dashboard import charts, components, data, state
+from dashboard.exports import figures, report, tables
+
+settings = Settings()
+url = data.current_url()
+filters = state.get_filters()
+actor = getpass.getuser()
+st.title("Export")
+if data.frames(url).assessments.empty:
+    components.empty_state()
+    st.stop()
+view = data.overview(url, settings, filters)
+span = data.date_span(url, settings, filters)
+footnote = (f"{filters.describe()} · courses started {span} · n = {view.n_courses} courses of "
+            f"{view.n_patients} patients · response = ≥50% below baseline; remission below the "
+            f"instrument cut-off; endpoint = last score ≤{settings.endpoint_window_days:g} days "
+            "after induction; Wilson / Kaplan–Meier 95% intervals")
+st.caption(f"Exports carry this footnote: {footnote}")
+
+st.subheader("Charts")
+options = {
+    "Change from baseline by day": lambda: charts.trajectory_figure(
+        view.trajectories, value="pct_change", title="Change from baseline by days since first dose"),
+    "Share in response by week": lambda: charts.weekly_response_figure(
+        view.weekly, instrument=filters.instrument),
+    "Durability (Kaplan–Meier)": lambda: charts.km_figure(
+        view.durability, title="Still in response", xaxis_title="Days since first response"),
+    "Time to first booster (Kaplan–Meier)": lambda: charts.km_figure(
+        view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
+        yaxis_title="Share without a booster"),
+    "Trend by month": lambda: charts.trend_figure(
+        view.monthly, outcome="endpoint_response", title="Response at endpoint by month"),
+    "Attrition funnel": lambda: charts.funnel_figure(view.funnel),
+}
+left, right = st.columns([3, 1])
+chart = left.selectbox("Chart", list(options), key="export_chart")
+fmt = right.selectbox("Format", list(figures.FORMATS), key="export_format")
+if st.button("Prepare chart", key="export_prepare"):
+    with st.spinner("Rendering…"):
+        blob = figures.figure_bytes(options[chart](), fmt, footnote=footnote)
+    data.audit(url, actor=actor, action="export", target_kind="chart", detail=f"{chart} ({fmt})")
+    st.download_button(f"Download {fmt.upper()}", blob, file_name=f"kap-{chart[:20]}.{fmt}",
+                       mime={"png": "image/png", "svg": "image/svg+xml",
+                             "pdf": "application/pdf"}[fmt], key="export_chart_download")
+
+st.subheader("Tables")
+by = st.selectbox("Rates by", ["(overall)", "route", "indication", "clinic_id", "clinician_id",
+                               "course_type", "start_month"], key="export_by")
+table = data.export_rates(url, settings, filters, None if by == "(overall)" else by)
+st.dataframe(table.astype(str), hide_index=True, key="export_table")
+meta = [f"{filters.describe()} · courses started {span}"]
+c1, c2 = st.columns(2)
+c1.download_button("Download CSV", tables.to_csv_bytes(table, meta=meta, settings=settings),
+                   file_name="kap-rates.csv", mime="text/csv", key="export_csv",
+                   on_click=lambda: data.audit(url, actor=actor, action="export",
+                                               target_kind="table", detail=f"rates {by} csv"))
+c2.download_button("Download XLSX", tables.to_xlsx_bytes(table, meta=meta, settings=settings),
+                   file_name="kap-rates.xlsx", key="export_xlsx",
+                   on_click=lambda: data.audit(url, actor=actor, action="export",
+                                               target_kind="table", detail=f"rates {by} xlsx"))
+
+st.subheader("Quarterly quality report (PDF)")
+quarters = data.quarters(url, settings)
+period = st.selectbox("Quarter (courses started in it)", quarters,
+                      index=len(quarters) - 1 if quarters else None, key="export_period")
+if period and st.button("Build report", key="export_report"):
+    bar = st.progress(0.0, text="Starting…")
+    pdf = report.report_pdf(data.frames(url), report.parse_period(period), settings=settings,
+                            clinic_ids=filters.clinics,
+                            progress=lambda i, n, what: bar.progress(i / n, text=what))
+    data.audit(url, actor=actor, action="report", target_kind="period", target_id=period)
+    st.download_button("Download report", pdf, file_name=f"kap-outcomes-{period}.pdf",
+                       mime="application/pdf", key="export_report_download")
