@@ -41,7 +41,8 @@ from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.signals import current_signals
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import Frames, import_history, load_frames, record_audit
-from dashboard.exports.tables import rates_for_export
+from dashboard.exports.tables import rates_for_export, suppress_counts
+from dashboard.exports.tables import research_extract as make_research_extract
 from dashboard.importers import ImportReport, import_file
 from dashboard.state import Filters
 
@@ -375,6 +376,28 @@ def export_rates(url: str, settings: Settings, filters: Filters, by: str | None)
 
 
 @st.cache_data(ttl="10m")
+def export_counts(url: str, settings: Settings, filters: Filters, kind: str) -> pd.DataFrame:
+    """The funnel or completeness counts of the courses in view, small counts suppressed."""
+    if kind == "Attrition funnel":
+        table = overview(url, settings, filters).funnel.rename(columns={"n_courses": "courses"})
+        table = table.drop(columns=["share_of_started"])
+    else:
+        o = filtered_outcomes(url, settings, filters)
+        c = completeness(alignment(url, settings), outcomes(url, settings))
+        c = c.merge(o[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
+                    on=[S.PATIENT_ID, S.COURSE_ID])
+        table = c.groupby([S.INSTRUMENT, "endpoint_status"]).size().rename("courses")
+        table = table.reset_index()
+    return suppress_counts(table, ["courses", "unknown"], min_cell_size=settings.min_cell_size)
+
+
+def research_extract(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
+    """The de-identified patient-level extract of the courses in view (new random ids)."""
+    return make_research_extract(filtered_outcomes(url, settings, filters),
+                                 attributes(url, settings))
+
+
+@st.cache_data(ttl="10m")
 def quarters(url: str, settings: Settings) -> list[str]:
     """Quarters in which courses started, oldest first (``2025Q3``)."""
     starts = attributes(url, settings)["first_dose_at"]
@@ -396,6 +419,7 @@ def clear() -> None:
     _patient_rows.clear()
     signals.clear()
     export_rates.clear()
+    export_counts.clear()
     quarters.clear()
     completeness_summary.clear()
     expected.clear()

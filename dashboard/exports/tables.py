@@ -11,7 +11,7 @@ import pandas as pd
 from analysis import Settings
 from analysis.suppression import SUPPRESSED, suppress_rates
 
-__all__ = ["neutralize", "rates_for_export", "to_csv_bytes", "to_xlsx_bytes",
+__all__ = ["neutralize", "rates_for_export", "suppress_counts", "to_csv_bytes", "to_xlsx_bytes",
            "research_extract", "FORMULA_PREFIXES"]
 
 #: Cell beginnings a spreadsheet may execute as a formula (OWASP "CSV injection").
@@ -49,6 +49,25 @@ def rates_for_export(rates: pd.DataFrame, *, by: Sequence[str], settings: Settin
     for col in ("rate", "ci_low", "ci_high"):
         out[col] = s[col].map(lambda v: marker if pd.isna(v) else round(float(v) * 100, 1))
     out = out.rename(columns={"rate": "rate_%", "ci_low": "ci95_low_%", "ci_high": "ci95_high_%"})
+    return out
+
+
+def suppress_counts(table: pd.DataFrame, columns: Sequence[str], *,
+                    min_cell_size: int = 11) -> pd.DataFrame:
+    """Counts below ``min_cell_size`` (but above 0) shown as ``<N``; other columns unchanged.
+
+    For count tables without a published total over disjoint cells (a funnel's stages are
+    nested, completeness reasons are listed per instrument with no total shown), so no
+    complementary cell is needed.
+
+    >>> suppress_counts(pd.DataFrame({"courses": [40, 7, 0]}), ["courses"])["courses"].tolist()
+    [40, '<11', 0]
+    """
+    out = table.copy()
+    marker = f"<{min_cell_size}"
+    for col in columns:
+        if col in out.columns:
+            out[col] = [marker if 0 < v < min_cell_size else int(v) for v in out[col]]
     return out
 
 

@@ -42,6 +42,16 @@ options = {
         view.monthly, outcome="endpoint_response", title="Response at endpoint by month"),
     "Attrition funnel": lambda: charts.funnel_figure(view.funnel),
 }
+breakdown = st.session_state.get("export_by", "(overall)")
+if breakdown != "(overall)":
+    parts = data.breakdown(url, settings, filters, breakdown)
+    options[f"Response by {breakdown}"] = lambda: charts.rates_figure(
+        parts.rates, by=breakdown, outcome="endpoint_response",
+        title=f"Response at endpoint by {breakdown}", suppress_below=settings.min_cell_size)
+    if parts.durability is not None:
+        options[f"Durability by {breakdown}"] = lambda: charts.km_figure(
+            parts.durability, title=f"Still in response, by {breakdown}",
+            xaxis_title="Days since first response")
 left, right = st.columns([3, 1])
 chart = left.selectbox("Chart", list(options), key="export_chart")
 fmt = right.selectbox("Format", list(figures.FORMATS), key="export_format")
@@ -54,9 +64,13 @@ if st.button("Prepare chart", key="export_prepare"):
                              "pdf": "application/pdf"}[fmt], key="export_chart_download")
 
 st.subheader("Tables")
-by = st.selectbox("Rates by", ["(overall)", "route", "indication", "clinic_id", "clinician_id",
-                               "course_type", "start_month"], key="export_by")
-table = data.export_rates(url, settings, filters, None if by == "(overall)" else by)
+t1, t2 = st.columns(2)
+kind = t1.selectbox("Table", ["Rates", "Attrition funnel", "Completeness"], key="export_table_kind")
+by = t2.selectbox("Rates and breakdown charts by", ["(overall)", "route", "indication",
+                                                   "clinic_id", "clinician_id", "course_type",
+                                                   "start_month"], key="export_by")
+table = (data.export_rates(url, settings, filters, None if by == "(overall)" else by)
+         if kind == "Rates" else data.export_counts(url, settings, filters, kind))
 st.dataframe(table.astype(str), hide_index=True, key="export_table")
 meta = [f"{filters.describe()} · courses started {span}"]
 c1, c2 = st.columns(2)
@@ -68,6 +82,18 @@ c2.download_button("Download XLSX", tables.to_xlsx_bytes(table, meta=meta, setti
                    file_name="kap-rates.xlsx", key="export_xlsx",
                    on_click=lambda: data.audit(url, actor=actor, action="export",
                                                target_kind="table", detail=f"rates {by} xlsx"))
+
+with st.expander("Patient-level research extract (de-identified)"):
+    st.write("One row per course and instrument with a random id made for this export only, "
+             "days from the first dose instead of dates, and no clinic patient ids. Share it "
+             "only under a data-sharing agreement.")
+    if st.button("Prepare extract", key="export_extract"):
+        extract = data.research_extract(url, settings, filters)
+        data.audit(url, actor=actor, action="export", target_kind="research_extract",
+                   detail=f"{len(extract)} rows")
+        st.download_button("Download extract (CSV)", tables.to_csv_bytes(
+            extract, meta=["De-identified research extract"], settings=settings),
+            file_name="kap-research-extract.csv", mime="text/csv", key="export_extract_csv")
 
 st.subheader("Quarterly quality report (PDF)")
 quarters = data.quarters(url, settings)

@@ -169,5 +169,14 @@ def test_export_page_tables_and_chart(demo_db):
     at.button(key="export_prepare").click().run()
     assert not at.exception
     assert at.download_button(key="export_chart_download").label == "Download SVG"
+    at.selectbox(key="export_table_kind").select("Attrition funnel").run()
+    funnel = at.dataframe[0].value
+    assert funnel["stage"].tolist()[0] == "started" and not at.exception
+    at.selectbox(key="export_table_kind").select("Completeness").run()
+    assert "endpoint_status" in at.dataframe[0].value.columns
+    assert any(o.startswith("Response by clinician_id")
+               for o in at.selectbox(key="export_chart").options)
+    at.button(key="export_extract").click().run()
+    assert at.download_button(key="export_extract_csv").label.startswith("Download extract")
     events = audit_events(make_engine(f"sqlite:///{demo_db}"))
-    assert "chart" in set(events["target_kind"])
+    assert {"chart", "research_extract"} <= set(events["target_kind"])
