@@ -1,22 +1,34 @@
-"""KAP Outcomes: the Streamlit entry point (page config, shared filters, navigation)."""
+"""KAP Outcomes: the Streamlit entry point (page config, sign-in, shared filters, navigation)."""
 
 import streamlit as st
 
 from analysis import Settings
-from dashboard import components, data
+from dashboard import auth, components, data, security
 
 st.set_page_config(page_title="KAP Outcomes", page_icon=":material/monitoring:", layout="wide")
 url = data.current_url()
+user = auth.require_user(data.engine(url))
+if auth.mode() == "clinic":
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.username}** ({user.role})")
+        st.button("Sign out", on_click=auth.logout, key="auth_logout")
 if not data.frames(url).assessments.empty:
     components.sidebar_filters(data.attributes(url, Settings()))
-page = st.navigation([
-    st.Page("dashboard/pages/overview.py", title="Clinic overview", icon=":material/monitoring:",
-            default=True),
-    st.Page("dashboard/pages/patient.py", title="Patient trajectory", icon=":material/person:"),
-    st.Page("dashboard/pages/signals.py", title="Signals", icon=":material/notifications:"),
-    st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:"),
-    st.Page("dashboard/pages/data_page.py", title="Data", icon=":material/upload_file:",
-            url_path="data"),
-    st.Page("dashboard/pages/definitions.py", title="Definitions", icon=":material/menu_book:"),
-])
-page.run()
+pages = [st.Page("dashboard/pages/overview.py", title="Clinic overview",
+                 icon=":material/monitoring:", default=True)]
+if security.can_see_patient_pages(user):
+    pages += [st.Page("dashboard/pages/patient.py", title="Patient trajectory",
+                      icon=":material/person:"),
+              st.Page("dashboard/pages/signals.py", title="Signals",
+                      icon=":material/notifications:")]
+if security.can_export(user):
+    pages.append(st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:"))
+if security.can_import(user):
+    pages.append(st.Page("dashboard/pages/data_page.py", title="Data",
+                         icon=":material/upload_file:", url_path="data"))
+if security.can_admin(user):
+    pages.append(st.Page("dashboard/pages/admin.py", title="Admin",
+                         icon=":material/admin_panel_settings:"))
+pages.append(st.Page("dashboard/pages/definitions.py", title="Definitions",
+                     icon=":material/menu_book:"))
+st.navigation(pages).run()

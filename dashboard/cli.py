@@ -206,8 +206,61 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dashboard.db.repository import record_audit, save_user
+    from dashboard.security import hash_password
+
+    engine = make_engine(args.db)
+    upgrade(engine)
+    password_hash = None
+    if not args.oidc:
+        password = os.environ.get("KAP_OUTCOMES_NEW_PASSWORD") or getpass.getpass(
+            f"password for {args.name}: ")
+        try:
+            password_hash = hash_password(password)
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+    if args.role == "clinician" and not args.clinician_id:
+        print("a clinician account needs --clinician-id (whose patients they see)",
+              file=sys.stderr)
+        return 2
+    if args.role == "director" and not args.clinic:
+        print("a director account needs --clinic (repeatable)", file=sys.stderr)
+        return 2
+    save_user(engine, username=args.name, role=args.role, password_hash=password_hash,
+              clinics=tuple(args.clinic or ()), clinician_id=args.clinician_id)
+    record_audit(engine, actor=os.environ.get("USER", "cli"), action="user_saved",
+                 target_kind="user", target_id=args.name, detail=args.role)
+    print(f"saved {args.role} account {args.name}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from sqlalchemy import func, select
+
+    from dashboard.db.models import AppUser
+
     env = dict(os.environ, KAP_OUTCOMES_DB=database_url(args.db))
+    clinic = os.environ.get("KAP_OUTCOMES_MODE", "local").lower() == "clinic"
+    if clinic:
+        engine = make_engine(args.db)
+        upgrade(engine)
+        with engine.connect() as conn:
+            n = conn.execute(select(func.count()).select_from(AppUser.__table__).where(
+                AppUser.__table__.c.password_hash.is_not(None))).scalar_one()
+        oidc = (ROOT / ".streamlit" / "secrets.toml").exists() and "[auth]" in (
+            ROOT / ".streamlit" / "secrets.toml").read_text()
+        if not n and not oidc:
+            print("clinic mode needs authentication: add an account with `kap-outcomes user "
+                  "add` or configure [auth] in .streamlit/secrets.toml", file=sys.stderr)
+            return 2
+    elif args.address not in ("localhost", "127.0.0.1", "::1"):
+        print("local mode serves localhost only; set KAP_OUTCOMES_MODE=clinic (with "
+              "authentication) to serve other machines", file=sys.stderr)
+        return 2
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
            "--server.headless", "true", "--server.address", args.address,
            "--server.port", str(args.port), "--browser.gatherUsageStats", "false"]
@@ -256,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True)
     rep.add_argument("--clinic", action="append", help="restrict to a clinic (repeatable)")
     rep.set_defaults(func=cmd_report)
+    usr = sub.add_parser("user", help="manage accounts (clinic mode)")
+    usr_sub = usr.add_subparsers(dest="user_command", required=True)
+    add = usr_sub.add_parser("add", help="create or replace an account")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["director", "clinician", "quality",
+                                                       "admin"])
+    add.add_argument("--clinic", action="append", help="clinic id a director sees (repeatable)")
+    add.add_argument("--clinician-id", help="the clinician id whose patients this user sees")
+    add.add_argument("--oidc", action="store_true",
+                     help="no password: the user signs in through the OIDC provider")
+    add.set_defaults(func=cmd_user)
     srv = sub.add_parser("serve", help="start the dashboard")
     srv.add_argument("--port", type=int, default=8501)
     srv.add_argument("--address", default="localhost")

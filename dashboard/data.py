@@ -40,10 +40,17 @@ from analysis import schemas as S
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.signals import current_signals
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.repository import Frames, import_history, load_frames, record_audit
+from dashboard.db.repository import (
+    Frames,
+    import_history,
+    load_frames,
+    patient_scope,
+    record_audit,
+)
 from dashboard.exports.tables import rates_for_export, suppress_counts
 from dashboard.exports.tables import research_extract as make_research_extract
 from dashboard.importers import ImportReport, import_file
+from dashboard.security import AccessDenied, User, can_view_patient
 from dashboard.state import Filters
 
 
@@ -227,19 +234,28 @@ def patient_ids(url: str) -> pd.Index:
     return pd.Index(sorted(frames(url).patients[S.PATIENT_ID].astype(str)))
 
 
-def exact_patient(url: str, query: str) -> str | None:
-    """The patient id equal to ``query`` (ignoring case and surrounding spaces), if any."""
+@st.cache_resource(ttl="10m")
+def _visible_ids(url: str, user: User) -> pd.Index:
+    """The patient ids ``user`` may see, sorted."""
+    p = frames(url).patients
+    keep = [can_view_patient(user, clinic_id=c, clinician_id=k)
+            for c, k in zip(p[S.CLINIC_ID], p[S.CLINICIAN_ID], strict=True)]
+    return pd.Index(sorted(p.loc[keep, S.PATIENT_ID].astype(str)))
+
+
+def exact_patient(url: str, query: str, user: User) -> str | None:
+    """The visible patient id equal to ``query`` (ignoring case and spaces), if any."""
     q = query.strip().upper()
     if not q:
         return None
-    ids = patient_ids(url)
+    ids = _visible_ids(url, user)
     hit = ids[ids.str.upper() == q]
     return str(hit[0]) if len(hit) else None
 
 
-def find_patients(url: str, query: str, *, limit: int = 50) -> list[str]:
-    """Up to ``limit`` patient ids containing ``query`` (case-insensitive); an exact match first."""
-    ids = patient_ids(url)
+def find_patients(url: str, query: str, user: User, *, limit: int = 50) -> list[str]:
+    """Up to ``limit`` visible patient ids containing ``query`` (case-insensitive)."""
+    ids = _visible_ids(url, user)
     q = query.strip()
     if not q:
         return []
@@ -273,9 +289,15 @@ def _patient_rows(url: str, settings: Settings) -> tuple[dict, dict, dict]:
             outcomes(url, settings).groupby(S.PATIENT_ID, sort=False).indices)
 
 
-def patient(url: str, settings: Settings, patient_id: str) -> PatientView:
-    """Everything the patient page shows for ``patient_id`` (not cached: each view is audited
-    by the caller; slicing the cached alignment by precomputed positions is cheap)."""
+def patient(url: str, settings: Settings, patient_id: str, user: User) -> PatientView:
+    """Everything the patient page shows for ``patient_id``, if ``user`` may see that patient.
+
+    Raises :class:`dashboard.security.AccessDenied` otherwise (the check is here, in the data
+    layer, so no page can forget it). Not cached: each view is audited by the caller.
+    """
+    scope = patient_scope(engine(url), patient_id)
+    if scope is None or not can_view_patient(user, clinic_id=scope[0], clinician_id=scope[1]):
+        raise AccessDenied("no patient with that id is available to you")
     al = alignment(url, settings)
     rows_a, rows_s, rows_o = _patient_rows(url, settings)
     empty = np.array([], dtype=int)
@@ -341,11 +363,27 @@ def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
     return table
 
 
+@st.cache_resource(ttl="10m")
+def _all_signals(url: str, settings: Settings) -> pd.DataFrame:
+    return current_signals(alignment(url, settings))
+
+
+@st.cache_data(ttl="10m")
+def signal_counts(url: str, settings: Settings, filters: Filters) -> dict[str, int]:
+    """How many signals of each kind among the courses in view (counts only, for any role)."""
+    sig = _all_signals(url, settings)
+    keep = _course_mask(attributes(url, settings), replace(filters, start=None, end=None))
+    sig = sig.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID])
+    kinds = sig["kind"].str.replace(r"^safety_.*", "safety", regex=True)
+    return {k: int(v) for k, v in kinds.value_counts().items()}
+
+
 @st.cache_data(ttl="10m", show_spinner="Checking every patient's latest scores…")
-def signals(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
-    """Current clinical signals (safety, fading, off-track) of the patients under ``filters``,
-    with their clinic and clinician, most urgent first."""
-    sig = current_signals(alignment(url, settings))
+def signals(url: str, settings: Settings, filters: Filters, user: User) -> pd.DataFrame:
+    """Current clinical signals (safety, fading, off-track) of the patients under ``filters``
+    that ``user`` may see, with their clinic and clinician, most urgent first."""
+    sig = _all_signals(url, settings)
+    sig = sig[sig[S.PATIENT_ID].isin(_visible_ids(url, user))]
     keep = _course_mask(attributes(url, settings), replace(filters, start=None, end=None))
     attrs = keep[[S.PATIENT_ID, S.COURSE_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
     sig = sig.merge(attrs, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
@@ -418,6 +456,9 @@ def clear() -> None:
     history.clear()
     _patient_rows.clear()
     signals.clear()
+    _all_signals.clear()
+    signal_counts.clear()
+    _visible_ids.clear()
     export_rates.clear()
     export_counts.clear()
     quarters.clear()

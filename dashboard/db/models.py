@@ -28,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from analysis.instruments import INSTRUMENTS
 from analysis.schemas import INDICATIONS, ROUTES, SESSION_KINDS
 
-__all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment",
+__all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment", "AppUser",
            "assessments_table",
            "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH"]
 
@@ -164,6 +164,27 @@ class Assessment(Base):
     """One administered questionnaire: total (may be prorated) and items ``item_1 … item_20``."""
 
     __table__ = assessments_table
+
+
+class AppUser(Base):
+    """A local account (clinic mode without an identity provider) or an OIDC user's role.
+
+    ``username`` is the login name or, for OIDC, the e-mail the provider returns. The password
+    hash is argon2id (NULL for OIDC-only users). ``clinics`` is a comma-separated list of clinic
+    ids scoping a director.
+    """
+
+    __tablename__ = "app_users"
+    username: Mapped[str] = mapped_column(String(200), primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    clinics: Mapped[str | None] = mapped_column(String(500))
+    clinician_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        CheckConstraint("role IN ('director', 'clinician', 'quality', 'admin')", name="role"),
+    )
 
 
 class AuditEvent(Base):

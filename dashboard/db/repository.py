@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select
 
 from dashboard.db.models import (
     MAX_ITEMS,
+    AppUser,
     AuditEvent,
     Clinic,
     Clinician,
@@ -28,6 +29,7 @@ from dashboard.db.models import (
 )
 
 __all__ = ["Frames", "load_frames", "existing_rows", "write_records", "record_audit",
+           "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
 
 ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
@@ -286,6 +288,44 @@ def record_audit(engine: Engine | Connection, *, actor: str, action: str,
     else:
         with engine.begin() as conn:
             conn.execute(stmt)
+
+
+def save_user(engine: Engine, *, username: str, role: str, password_hash: str | None,
+              clinics: Sequence[str] = (), clinician_id: str | None = None,
+              active: bool = True) -> None:
+    """Create or replace one account (the password hash is computed by the caller)."""
+    t = AppUser.__table__
+    values = dict(username=username, role=role, password_hash=password_hash,
+                  clinics=",".join(clinics) or None, clinician_id=clinician_id, active=active,
+                  created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(t.c.username == username))
+        conn.execute(insert(t).values(**values))
+
+
+def get_user(engine: Engine, username: str) -> dict | None:
+    """One account as a dict of its columns, or None."""
+    t = AppUser.__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.username == username)).mappings().first()
+    return dict(row) if row else None
+
+
+def list_users(engine: Engine) -> pd.DataFrame:
+    """Every account without its password hash."""
+    t = AppUser.__table__
+    with engine.connect() as conn:
+        return pd.read_sql(select(t.c.username, t.c.role, t.c.clinics, t.c.clinician_id,
+                                  t.c.active, t.c.created_at).order_by(t.c.username), conn)
+
+
+def patient_scope(engine: Engine, patient_id: str) -> tuple[str | None, str | None] | None:
+    """(clinic_id, clinician_id) of a patient, or None when there is no such patient."""
+    t = Patient.__table__
+    with engine.connect() as conn:
+        row = conn.execute(select(t.c.clinic_id, t.c.clinician_id).where(
+            t.c.patient_id == patient_id)).first()
+    return (row[0], row[1]) if row else None
 
 
 def import_history(engine: Engine) -> pd.DataFrame:

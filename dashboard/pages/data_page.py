@@ -1,14 +1,15 @@
 """Data: upload clinic files, preview the validation report, import; history; completeness."""
 
-import getpass
-
 import streamlit as st
 
 from analysis import Settings
-from dashboard import components, data
+from dashboard import auth, components, data, security
 
 settings = Settings()
 url = data.current_url()
+if not security.can_import(auth.current_user()):
+    st.error("Your role does not include imports.")
+    st.stop()
 st.title("Data")
 st.caption("CSV (UTF-8, comma or semicolon), XLSX or FHIR JSON/NDJSON. Each file imports whole or "
            "not at all; rows already stored are skipped; nothing stored is ever overwritten.")
@@ -31,7 +32,7 @@ if uploads:
     if st.button("Import", type="primary", disabled=not ready, key="data_import"):
         bar = st.progress(0.0, text="Importing…")
         for i, f in enumerate(uploads):
-            report = data.run_import(url, f.name, f.getvalue(), actor=getpass.getuser(),
+            report = data.run_import(url, f.name, f.getvalue(), actor=auth.actor(),
                                      progress=lambda done, total, i=i, name=f.name: bar.progress(
                                          min((i + done / max(total, 1)) / len(uploads), 1.0),
                                          text=f"Importing {name}…"),

@@ -3,18 +3,19 @@
 Everything exported is de-identified and small-cell suppressed; every export is audited.
 """
 
-import getpass
-
 import streamlit as st
 
 from analysis import Settings
-from dashboard import charts, components, data, state
+from dashboard import auth, charts, components, data, security, state
 from dashboard.exports import figures, report, tables
 
 settings = Settings()
 url = data.current_url()
+if not security.can_export(auth.current_user()):
+    st.error("Your role does not include exports.")
+    st.stop()
 filters = state.get_filters()
-actor = getpass.getuser()
+actor = auth.actor()
 st.title("Export")
 if data.frames(url).assessments.empty:
     components.empty_state()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis import Settings
-from dashboard import charts, components, data, state
+from dashboard import auth, charts, components, data, security, state
 
 settings = Settings()
 url = data.current_url()
@@ -25,12 +25,14 @@ components.rate_metric(cards[2], view.rates, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response")
 
-sig = data.signals(url, settings, filters)
-n_safety = int(sig["kind"].str.startswith("safety").sum())
-st.page_link("dashboard/pages/signals.py", icon=":material/notifications:",
-             label=f"Signals now: {n_safety} safety review(s), "
-                   f"{int((sig['kind'] == 'fading').sum())} fading response(s), "
-                   f"{int((sig['kind'] == 'off_track').sum())} off track in induction")
+counts = data.signal_counts(url, settings, filters)
+label = (f"Signals now: {counts.get('safety', 0)} safety review(s), "
+         f"{counts.get('fading', 0)} fading response(s), "
+         f"{counts.get('off_track', 0)} off track in induction")
+if security.can_see_patient_pages(auth.current_user()):
+    st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)
+else:
+    st.caption(label)
 
 onset, durability, breakdowns, trends, attrition = st.tabs(
     ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])

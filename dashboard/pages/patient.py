@@ -1,14 +1,16 @@
 """Patient trajectory for clinicians: scores, sessions, thresholds, item 9, expected course."""
 
-import getpass
-
 import streamlit as st
 
 from analysis import Settings
-from dashboard import charts, components, data
+from dashboard import auth, charts, components, data, security
 
 settings = Settings()
 url = data.current_url()
+user = auth.current_user()
+if not security.can_see_patient_pages(user):
+    st.error("Your role does not include patient-level pages.")
+    st.stop()
 st.title("Patient trajectory")
 if data.patient_ids(url).empty:
     components.empty_state()
@@ -16,9 +18,9 @@ if data.patient_ids(url).empty:
 requested = st.query_params.get("patient", "")
 query = st.text_input("Find a patient", value=requested, key="patient_query",
                       placeholder="Type a patient id or part of it")
-patient_id = data.exact_patient(url, query)
+patient_id = data.exact_patient(url, query, user)
 if patient_id is None and query:
-    matches = data.find_patients(url, query)
+    matches = data.find_patients(url, query, user)
     if not matches:
         st.warning(f"No patient id contains {query!r}.")
     else:
@@ -29,9 +31,15 @@ if patient_id is None:
     st.info("Choose a patient to see their scores, sessions and per-course outcomes.")
     st.stop()
 st.query_params["patient"] = patient_id
-data.audit(url, actor=getpass.getuser(), action="view_patient", target_kind="patient",
-           target_id=patient_id)
-view = data.patient(url, settings, patient_id)
+actor = auth.actor()
+try:
+    view = data.patient(url, settings, patient_id, user)
+except security.AccessDenied:
+    data.audit(url, actor=actor, action="view_patient_denied", target_kind="patient",
+               target_id=patient_id)
+    st.error("No patient with that id is available to you.")
+    st.stop()
+data.audit(url, actor=actor, action="view_patient", target_kind="patient", target_id=patient_id)
 if view.assessments.empty:
     st.warning("No scores recorded for this patient yet.")
 flags = view.assessments[view.assessments["instrument"] == "PHQ9"].sort_values("administered_at")

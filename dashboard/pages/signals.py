@@ -3,12 +3,16 @@
 import streamlit as st
 
 from analysis import Settings
-from dashboard import components, data, state
+from dashboard import auth, components, data, security, state
 
 settings = Settings()
 url = data.current_url()
 filters = state.get_filters()
+user = auth.current_user()
 st.title("Signals")
+if not security.can_see_patient_pages(user):
+    st.error("Your role does not include patient-level pages.")
+    st.stop()
 if data.frames(url).assessments.empty:
     components.empty_state()
     st.stop()
@@ -17,7 +21,7 @@ st.caption("From each patient's latest scores. Safety first (PHQ-9 item 9 ≥ 2 
            "first dose, or one score no longer in response); then courses off track in induction "
            "(above the 90th percentile of patients who started in the same severity band). "
            "Use the sidebar's clinic and clinician filters for your own patients.")
-sig = data.signals(url, settings, filters)
+sig = data.signals(url, settings, filters, user)
 counts = sig["kind"].value_counts()
 cols = st.columns(4)
 for col, (kind, label) in zip(cols, [("safety_high_priority", "Safety: high priority"),

@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("KAP_CHROMIUM", "/usr/bin/chromium")
+E2E_PASSWORD = "e2e-password-123"
 
 
 def _free_port() -> int:
@@ -28,12 +29,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def _serve(tmp_path_factory, *, clinic: bool):
     db = tmp_path_factory.mktemp("e2e") / "demo.db"
-    env = dict(os.environ, KAP_OUTCOMES_DB=f"sqlite:///{db}")
+    env = dict(os.environ, KAP_OUTCOMES_DB=f"sqlite:///{db}",
+               KAP_OUTCOMES_MODE="clinic" if clinic else "local")
     subprocess.run([sys.executable, "-m", "dashboard.cli", "demo"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
+    if clinic:
+        for name, extra in (("doc", ["--role", "clinician", "--clinician-id", "clin-NO-1"]),
+                            ("qa", ["--role", "quality"])):
+            subprocess.run([sys.executable, "-m", "dashboard.cli", "user", "add", name, *extra],
+                           cwd=ROOT, env=dict(env, KAP_OUTCOMES_NEW_PASSWORD=E2E_PASSWORD),
+                           check=True, capture_output=True)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
@@ -51,6 +58,20 @@ def app_url(tmp_path_factory):
     else:
         proc.terminate()
         pytest.fail("streamlit did not start within 60 s")
+    return url, proc
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    url, proc = _serve(tmp_path_factory, clinic=False)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def clinic_url(tmp_path_factory):
+    url, proc = _serve(tmp_path_factory, clinic=True)
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -1,0 +1,166 @@
+"""Access control: each role sees what it should and nothing else (AppTest + the data layer)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from analysis import Settings
+from dashboard import data
+from dashboard.cli import main
+from dashboard.db import make_engine
+from dashboard.db.repository import audit_events, save_user
+from dashboard.security import AccessDenied, User, hash_password, verify_password
+
+APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def clinic_db(tmp_path, monkeypatch):
+    db = tmp_path / "clinic.db"
+    assert main(["--db", str(db), "demo"]) == 0
+    url = f"sqlite:///{db}"
+    engine = make_engine(url)
+    h = hash_password(PASSWORD)
+    save_user(engine, username="dir", role="director", password_hash=h, clinics=("north",))
+    save_user(engine, username="doc", role="clinician", password_hash=h,
+              clinician_id="clin-NO-1")
+    save_user(engine, username="qa", role="quality", password_hash=h)
+    save_user(engine, username="root", role="admin", password_hash=h)
+    monkeypatch.setenv("KAP_OUTCOMES_DB", url)
+    monkeypatch.setenv("KAP_OUTCOMES_MODE", "clinic")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return url
+
+
+def login(username: str, password: str = PASSWORD) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    assert at.title[0].value == "KAP Outcomes — sign in" and not at.metric
+    at.text_input(key="auth_username").input(username)
+    at.text_input(key="auth_password").input(password)
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
+def page_files(at: AppTest) -> list[str]:
+    """The page scripts registered by st.navigation for this session (AppTest's registry)."""
+    return [Path(str(info["script_path"])).stem for info in at._registered_pages.values()]
+
+
+def test_passwords_are_argon2():
+    h = hash_password(PASSWORD)
+    assert h.startswith("$argon2id$") and PASSWORD not in h
+    assert verify_password(h, PASSWORD) and not verify_password(h, PASSWORD + "x")
+    assert not verify_password("not a hash", PASSWORD)
+    with pytest.raises(ValueError):
+        hash_password("short")
+
+
+def test_clinic_mode_without_auth_shows_nothing(tmp_path, monkeypatch):
+    db = tmp_path / "demo.db"
+    assert main(["--db", str(db), "demo"]) == 0
+    monkeypatch.setenv("KAP_OUTCOMES_DB", f"sqlite:///{db}")
+    monkeypatch.setenv("KAP_OUTCOMES_MODE", "clinic")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert "no authentication is configured" in at.error[0].value
+    assert not at.metric and not at.dataframe and not at.get("plotly_chart")
+    assert main(["--db", str(db), "serve"]) == 2          # the server refuses to start too
+
+
+def test_failed_login_shows_no_data_and_is_audited(clinic_db):
+    at = login("doc", "wrong password!")
+    assert at.error[0].value == "Wrong username or password."
+    assert not at.metric and not at.get("plotly_chart")
+    events = audit_events(make_engine(clinic_db))
+    assert events.iloc[0]["action"] == "login_failed" and events.iloc[0]["actor"] == "doc"
+    assert "wrong" not in " ".join(events["detail"].fillna(""))   # never the password
+
+
+@pytest.mark.parametrize(("user", "pages"), [
+    ("dir", ["overview", "patient", "signals", "export", "definitions"]),
+    ("doc", ["overview", "patient", "signals", "definitions"]),
+    ("qa", ["overview", "export", "definitions"]),
+    ("root", ["overview", "data_page", "admin", "definitions"]),
+])
+def test_each_role_gets_its_pages(clinic_db, user, pages):
+    at = login(user)
+    assert at.title[0].value == "Clinic overview" and at.metric   # aggregates for everyone
+    assert page_files(at) == pages
+
+
+def test_clinician_sees_only_own_patients(clinic_db):
+    at = login("doc")
+    at.switch_page("dashboard/pages/patient.py").run()
+    at.text_input(key="patient_query").input("P00").run()
+    options = at.selectbox(key="patient_pick_P00").options
+    frames = data.frames(clinic_db)
+    own = set(frames.patients.loc[frames.patients.clinician_id == "clin-NO-1", "patient_id"])
+    assert options and set(options) <= own
+    foreign = sorted(set(frames.patients.patient_id) - own)[0]
+    at.text_input(key="patient_query").input(foreign).run()       # typing another id
+    assert not at.get("plotly_chart") and "No patient id contains" in at.warning[0].value
+    at.switch_page("dashboard/pages/signals.py").run()
+    shown = set(at.dataframe[0].value["patient_id"]) if at.dataframe else set()
+    assert shown <= own
+
+
+def test_data_layer_refuses_forbidden_patients(clinic_db):
+    frames = data.frames(clinic_db)
+    p = frames.patients
+    north = p.loc[p.clinic_id == "north", "patient_id"].iloc[0]
+    coast = p.loc[p.clinic_id == "coast", "patient_id"].iloc[0]
+    director = User("dir", "director", clinics=("north",))
+    assert not data.patient(clinic_db, Settings(), north, director).assessments.empty
+    for user, pid in ((director, coast), (User("qa", "quality"), north),
+                      (User("root", "admin"), north),
+                      (User("doc", "clinician", clinician_id="clin-NO-1"),
+                       p.loc[p.clinician_id == "clin-NO-2", "patient_id"].iloc[0])):
+        with pytest.raises(AccessDenied):
+            data.patient(clinic_db, Settings(), pid, user)
+    with pytest.raises(AccessDenied):
+        data.patient(clinic_db, Settings(), "no-such-id", director)
+
+
+def test_quality_cannot_open_patient_pages_directly(clinic_db):
+    at = login("qa")
+    for page in ("patient", "signals", "data_page", "admin"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(f"dashboard/pages/{page}.py")
+    # and the pages themselves refuse, should one be reached another way
+    page = AppTest.from_file(str(APP.parent / "dashboard/pages/patient.py"), default_timeout=60)
+    page.session_state["auth_user"] = User("qa", "quality")
+    page.session_state["auth_last_seen"] = time.time()
+    page.run()
+    assert "does not include patient-level pages" in page.error[0].value
+    assert not page.get("plotly_chart")
+
+
+def test_session_expires_and_logout(clinic_db, monkeypatch):
+    at = login("dir")
+    assert at.metric
+    monkeypatch.setenv("KAP_OUTCOMES_SESSION_MINUTES", "0.001")
+    time.sleep(0.2)
+    at.run()
+    assert "expired" in at.warning[0].value and not at.metric
+    monkeypatch.setenv("KAP_OUTCOMES_SESSION_MINUTES", "30")
+    at = login("dir")
+    at.button(key="auth_logout").click().run()
+    assert at.title[0].value == "KAP Outcomes — sign in" and not at.metric
+
+
+def test_admin_reads_the_audit_log(clinic_db):
+    at = login("root")
+    at.switch_page("dashboard/pages/admin.py").run()
+    assert not at.exception
+    users = at.dataframe[0].value
+    assert set(users["username"]) == {"dir", "doc", "qa", "root"}
+    assert "password_hash" not in users.columns
+    assert "login" in set(at.dataframe[1].value["action"])
