@@ -91,25 +91,22 @@ class _Rows:
                      "rem", "boosters"):
             setattr(self, name, getattr(self, name)[order])
 
-    def last(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Per group, the value at the last (latest-day) selected row; NaN where none."""
+    def _at(self, mask: np.ndarray, values: np.ndarray, edge) -> np.ndarray:
         out = np.full(self.n_groups, np.nan)
         idx = np.nonzero(mask)[0]
         if idx.size:
             g = self.group[idx]
-            keep = _ends(g)
+            keep = edge(g)
             out[g[keep]] = values[idx[keep]]
         return out
 
+    def last(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per group, the value at the last (latest-day) selected row; NaN where none."""
+        return self._at(mask, values, _ends)
+
     def first(self, mask: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Per group, the value at the first (earliest-day) selected row; NaN where none."""
-        out = np.full(self.n_groups, np.nan)
-        idx = np.nonzero(mask)[0]
-        if idx.size:
-            g = self.group[idx]
-            keep = _starts(g)
-            out[g[keep]] = values[idx[keep]]
-        return out
+        return self._at(mask, values, _starts)
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         return np.bincount(self.group[mask], minlength=self.n_groups)
