@@ -164,3 +164,37 @@ def test_admin_reads_the_audit_log(clinic_db):
     assert set(users["username"]) == {"dir", "doc", "qa", "root"}
     assert "password_hash" not in users.columns
     assert "login" in set(at.dataframe[1].value["action"])
+
+
+def test_clinician_cannot_reach_exports(clinic_db):
+    at = login("doc")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("dashboard/pages/export.py")
+    page = AppTest.from_file(str(APP.parent / "dashboard/pages/export.py"), default_timeout=60)
+    page.session_state["auth_user"] = User("doc", "clinician", clinician_id="clin-NO-1")
+    page.run()
+    assert "does not include exports" in page.error[0].value
+    assert not page.get("download_button")
+
+
+def _oidc_app(email: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
+                          "cookie_secret": "test-cookie-secret", "client_id": "x",
+                          "client_secret": "y",
+                          "server_metadata_url": "https://idp.invalid/.well-known/openid"}
+    at.user["is_logged_in"] = True
+    at.user["email"] = email
+    return at.run()
+
+
+def test_oidc_user_with_a_role_gets_in(clinic_db):
+    save_user(make_engine(clinic_db), username="ada@clinic.example", role="quality",
+              password_hash=None)
+    at = _oidc_app("ada@clinic.example")
+    assert not at.exception and at.title[0].value == "Clinic overview" and at.metric
+
+
+def test_oidc_user_without_a_role_sees_nothing(clinic_db):
+    at = _oidc_app("stranger@elsewhere.example")
+    assert "has not given you a role" in at.error[0].value and not at.metric
