@@ -76,7 +76,8 @@ def outcome_table(outcomes: pd.DataFrame) -> None:
                       "baseline_total", "endpoint_total", "endpoint_pct_change",
                       "endpoint_response", "endpoint_remission", "rapid_response",
                       "first_response_day", "durability_days", "durability_censored",
-                      "booster_count"]]
+                      "booster_count"]].copy()
+    shown.attrs = {}  # the analysis settings ride along in attrs; Streamlit cannot show them
     st.dataframe(shown, hide_index=True, column_config={
         "first_dose_at": st.column_config.DateColumn("first dose"),
         "endpoint_pct_change": st.column_config.NumberColumn("change at endpoint",

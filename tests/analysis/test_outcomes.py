@@ -24,8 +24,10 @@ def outcome(a, s, settings=None):
 
 
 def test_fields_are_exactly_the_spec():
-    out = per_course_outcomes(align(scores((0, 20)), untimed((0, "dosing"))))
+    settings = Settings(rapid_window_days=5)
+    out = per_course_outcomes(align(scores((0, 20)), untimed((0, "dosing")), settings=settings))
     assert tuple(out.columns) == S.OUTCOME_FIELDS
+    assert out.attrs["settings"] == settings
 
 
 def test_full_course_by_hand():
