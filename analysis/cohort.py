@@ -21,7 +21,7 @@ from analysis import schemas as S
 from analysis.alignment import Alignment
 from analysis.settings import Settings
 
-__all__ = ["RATE_OUTCOMES", "BREAKDOWNS", "wilson_interval", "summarize_rates",
+__all__ = ["RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
            "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel",
            "FUNNEL_STAGES"]
 
@@ -161,6 +161,25 @@ def summarize_rates(outcomes: pd.DataFrame, *, attributes: pd.DataFrame | None =
     return agg
 
 
+def bin_days(day: np.ndarray, bins: Sequence[tuple[float, float, str]]
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the half-open ``(low, high]`` bin holding each day, and whether one does.
+
+    A first bin with ``low = -inf`` takes every day up to its ``high``.
+
+    >>> idx, inside = bin_days(np.array([-3.0, 0.0, 0.5, 3.0, 200.0]),
+    ...                        [(-np.inf, 0, "0"), (0, 3, "1–3"), (3, 7, "4–7")])
+    >>> idx[inside].tolist(), inside.tolist()
+    ([0, 0, 1, 1], [True, True, True, True, False])
+    """
+    lows = np.array([b[0] for b in bins], dtype=float)
+    highs = np.array([b[1] for b in bins], dtype=float)
+    idx = np.searchsorted(highs, day, side="left")
+    inside = idx < len(bins)
+    inside[inside] &= (day[inside] > lows[idx[inside]]) | np.isneginf(lows[idx[inside]])
+    return idx, inside
+
+
 def week_bins(max_weeks: int = 12) -> tuple[tuple[float, float, str], ...]:
     """Bins of whole weeks since the first dose: ``(0, 7] → "week 1"`` and so on."""
     return tuple((7.0 * (w - 1), 7.0 * w, f"week {w}") for w in range(1, max_weeks + 1))
@@ -206,16 +225,10 @@ def mean_trajectory(alignment: Alignment, *, instrument: str, value: str = "tota
     # the day <= 0 bin holds the baseline score only (one per course)
     a = a[(a[S.DAY] > 0) | (a[S.DAY] == a[S.BASELINE_DAY])]
     a["_v"] = a[value].astype(float)
+    idx, inside = bin_days(a[S.DAY].to_numpy(dtype=float), bins)
+    a = a[inside].assign(bin_order=idx[inside])
     edges_low = np.array([b[0] for b in bins], dtype=float)
     edges_high = np.array([b[1] for b in bins], dtype=float)
-    day = a[S.DAY].to_numpy(dtype=float)
-    idx = np.searchsorted(edges_high, day, side="left")
-    inside = (idx < len(bins))
-    inside[inside] &= day[inside] > edges_low[idx[inside]]
-    if bins[0][0] == -np.inf:
-        inside |= day <= edges_high[0]
-        idx = np.where(day <= edges_high[0], 0, idx)
-    a = a[inside].assign(bin_order=idx[inside])
     if by:
         if attributes is None:
             raise ValueError("attributes are needed for a breakdown")

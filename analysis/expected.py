@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
+from analysis.cohort import bin_days
 from analysis.instruments import INSTRUMENTS
 
 __all__ = ["baseline_band", "expected_course"]
@@ -71,13 +72,10 @@ def expected_course(alignment: Alignment, *, instrument: str,
     rows = a[a["usable"] & (a[S.INSTRUMENT] == instrument)]
     rows = rows.merge(attrs, on=[S.PATIENT_ID, S.COURSE_ID])
     rows = rows[(rows[S.DAY] > 0) | (rows[S.DAY] == rows[S.BASELINE_DAY])]
+    idx, inside = bin_days(rows[S.DAY].to_numpy(dtype=float), bins)
+    rows = rows[inside].assign(bin_order=idx[inside])
     highs = np.array([b[1] for b in bins], dtype=float)
     lows = np.array([b[0] for b in bins], dtype=float)
-    day = rows[S.DAY].to_numpy(dtype=float)
-    idx = np.searchsorted(highs, day, side="left")
-    inside = idx < len(bins)
-    inside[inside] &= (day[inside] > lows[idx[inside]]) | np.isinf(lows[idx[inside]])
-    rows = rows[inside].assign(bin_order=idx[inside])
     per_course = rows.groupby(["baseline_band", S.PATIENT_ID, S.COURSE_ID, "bin_order"],
                               sort=False)[S.TOTAL].mean().reset_index()
     lo_p, mid_p, hi_p = percentiles

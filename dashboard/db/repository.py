@@ -28,7 +28,7 @@ from dashboard.db.models import (
     assessments_table,
 )
 
-__all__ = ["Frames", "load_frames", "existing_rows", "write_records", "record_audit",
+__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
 
@@ -105,7 +105,8 @@ def _timestamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, format="ISO8601").astype("datetime64[ns]")
 
 
-_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
+#: The natural key of each kind of imported row (also the database's unique constraints).
+NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
          "assessments": ["patient_id", "instrument", "administered_at"]}
 
 
@@ -254,7 +255,7 @@ def _course_ids(conn: Connection, frame: pd.DataFrame) -> pd.Series:
     if pairs.empty:
         return pd.Series([None] * len(frame), index=frame.index, dtype=object)
     t = Course.__table__
-    existing = existing_courses = pd.DataFrame(columns=["id", "patient_id", "course_key"])
+    existing_courses = pd.DataFrame(columns=["id", "patient_id", "course_key"])
     parts = [pd.read_sql(select(t.c.id, t.c.patient_id, t.c.course_key).where(
         t.c.patient_id.in_(chunk)), conn) for chunk in _chunks(pairs["patient_id"].unique())]
     if parts:

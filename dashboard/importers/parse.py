@@ -20,6 +20,7 @@ from analysis.exceptions import UnknownInstrumentError
 from analysis.instruments import INSTRUMENTS, normalize_instrument
 from analysis.scoring import find_score_problems, score_items
 from dashboard.db.models import ID_LENGTH, MAX_ITEMS
+from dashboard.db.repository import NATURAL_KEYS
 from dashboard.importers.reading import FileError, RawFile, normalize_header
 
 __all__ = ["RowIssue", "Parsed", "parse", "detect_kind", "Kind", "DateOrder"]
@@ -290,14 +291,10 @@ def _finish(kind: Kind, raw: RawFile, records: pd.DataFrame, issues: _Issues,
     return parsed
 
 
-_NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
-                 "assessments": ["patient_id", "instrument", "administered_at"]}
-
-
 def _within_file_duplicates(parsed: Parsed) -> None:
     """Identical repeats are kept once; repeats that disagree are errors."""
     rec = parsed.records
-    key = _NATURAL_KEYS[parsed.kind]
+    key = NATURAL_KEYS[parsed.kind]
     if rec.empty:
         return
     dup = rec.duplicated(key, keep=False)

@@ -181,7 +181,7 @@ def _compare(conn, parsed: Parsed) -> tuple[pd.DataFrame, int, list[RowIssue], l
     known = repository.existing_rows(conn, "patients", patients)
     new_patients = [] if kind == "patients" else sorted(set(patients) - set(known["patient_id"]))
     stored = known if kind == "patients" else repository.existing_rows(conn, kind, patients)
-    key = repository._KEYS[kind]
+    key = repository.NATURAL_KEYS[kind]
     if stored.empty:
         return rec, 0, [], new_patients
     merged = rec.reset_index().merge(stored, on=key, how="inner", suffixes=("", "_stored"))

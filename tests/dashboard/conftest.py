@@ -32,10 +32,13 @@ def fresh_engine(backend: str, tmp_path):
         url = _pg_url()
         if url is None:
             pytest.skip("PostgreSQL half disabled by KAP_TEST_SQLITE_ONLY=1")
-        engine = make_engine(url)
+        # one schema per test process, so two runs sharing the server never meet
+        schema = f"kap_test_{os.getpid()}"
+        sep = "&" if "?" in url else "?"
+        engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
         with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     upgrade(engine)
     return engine
 

@@ -37,3 +37,12 @@ def test_database_url_resolution(monkeypatch, tmp_path):
     assert database_url() == f"sqlite:///{tmp_path / 'x.db'}"
     assert database_url("postgresql://u:p@h/db") == "postgresql://u:p@h/db"
     assert make_engine("postgresql://u:p@localhost/db").dialect.driver == "psycopg"
+
+
+def test_postgres_tests_use_their_own_schema(tmp_path):
+    from tests.dashboard.conftest import fresh_engine
+
+    engine = fresh_engine("postgresql", tmp_path)
+    with engine.connect() as conn:
+        schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    assert schema.startswith("kap_test_")  # concurrent runs cannot drop each other's tables
