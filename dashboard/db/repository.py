@@ -9,6 +9,7 @@ inside the same transaction, so an import is still all or nothing.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -161,32 +162,59 @@ def _dbapi_rows(frame: pd.DataFrame, columns: list[str], sqlite: bool) -> list[t
 
 def _bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame,
                  progress: Progress | None = None) -> None:
-    """Insert ``frame`` (columns named as the table's) in chunks on the open transaction."""
+    """Insert ``frame`` (columns named as the table's) in chunks on the open transaction.
+
+    Columns that are empty in a whole chunk are left out of its INSERT (the database fills in
+    NULL): an assessments chunk of one instrument binds its own items only.
+    """
     if frame.empty:
         return
-    columns = list(frame.columns)
-    dialect = conn.dialect.name
-    raw = conn.connection.driver_connection
     total = len(frame)
     for start in range(0, total, _CHUNK * 5):
         part = frame.iloc[start:start + _CHUNK * 5]
-        rows = _dbapi_rows(part, columns, sqlite=dialect == "sqlite")
-        if dialect == "postgresql":
-            cur = raw.cursor()
-            with cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cur.close()
-        elif dialect == "sqlite":
-            cur = raw.cursor()
-            marks = ", ".join("?" * len(columns))
-            cur.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",
-                            rows)
-            cur.close()
-        else:  # any other SQLAlchemy dialect: portable executemany
-            conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+        columns = [c for c in part.columns if part[c].notna().any()]
+        _write_chunk(conn, table, part[columns])
         if progress:
             progress(min(start + len(part), total), total)
+
+
+def _write_chunk(conn: Connection, table: Table, part: pd.DataFrame) -> None:
+    """One chunk through the driver's fast path (inside the caller's transaction)."""
+    dialect = conn.dialect.name
+    raw = conn.connection.driver_connection
+    columns = list(part.columns)
+    if dialect == "postgresql":
+        _copy_csv(raw, table.name, part)
+        return
+    rows = _dbapi_rows(part, columns, sqlite=dialect == "sqlite")
+    if dialect == "sqlite":
+        cur = raw.cursor()
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})",
+                        rows)
+        cur.close()
+    else:  # any other SQLAlchemy dialect: portable executemany
+        conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def _copy_csv(raw, table: str, part: pd.DataFrame) -> None:
+    """PostgreSQL COPY from a CSV text buffer written by pandas (no per-row Python)."""
+    out = part.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[col] = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+        elif pd.api.types.is_float_dtype(s) and (col.startswith("item_") or col in (
+                "birth_year", "course_id", "import_id")):
+            out[col] = s.astype("Int64")
+    buf = io.StringIO()
+    # NULL is a control character, which the importers reject in every text cell
+    out.to_csv(buf, index=False, header=False, na_rep="\x01")
+    cur = raw.cursor()
+    with cur.copy(f"COPY {table} ({', '.join(out.columns)}) FROM STDIN "
+                  "WITH (FORMAT csv, NULL E'\\x01')") as copy:
+        copy.write(buf.getvalue())
+    cur.close()
 
 
 def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_name: str,

@@ -229,9 +229,16 @@ def _parse_datetimes_slow(values: pd.Series, order: DateOrder
 
 def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
     """Floats of a text column: blank is missing; a decimal comma is accepted; bad is reported."""
-    if (values.to_numpy() == "").all():
+    arr = values.to_numpy(dtype=object)
+    blank = arr == ""
+    if blank.all():
         return pd.Series(np.nan, index=values.index)
-    num = pd.to_numeric(values, errors="coerce")  # accepts surrounding white space
+    try:  # fast path: every filled cell is a plain number (C-level float conversion)
+        parsed = np.full(arr.size, np.nan)
+        parsed[~blank] = arr[~blank].astype(float)
+        num = pd.Series(parsed, index=values.index)
+    except (ValueError, TypeError):
+        num = pd.to_numeric(values, errors="coerce")  # accepts surrounding white space
     failed = num.isna().to_numpy() & (values.to_numpy() != "")
     if failed.any():
         sub = values[failed].str.strip()
@@ -331,6 +338,7 @@ def _patients(raw, cols, issues, order, max_missing):
     out["birth_year"] = by.where(~bad).astype("Int64")
     sex = _text(raw, cols.get("sex"))
     issues.add(sex.str.len() > 20, "sex", "longer than 20 characters")
+    issues.add(sex.str.contains(_CONTROL_RE), "sex", "contains control characters")
     out["sex"] = sex.where(sex != "", None)
     return out
 

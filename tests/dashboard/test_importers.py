@@ -235,7 +235,7 @@ def test_failure_in_the_middle_of_a_file_leaves_the_database_as_before(engine, m
         assert import_file(engine, SAMPLE_DIR / f).ok
     before = snapshot(engine)
     calls = {"n": 0}
-    real = repository._dbapi_rows
+    real = repository._write_chunk
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -244,7 +244,7 @@ def test_failure_in_the_middle_of_a_file_leaves_the_database_as_before(engine, m
         return real(*args, **kwargs)
 
     monkeypatch.setattr(repository, "_CHUNK", 200)
-    monkeypatch.setattr(repository, "_dbapi_rows", failing)
+    monkeypatch.setattr(repository, "_write_chunk", failing)
     with pytest.raises(RuntimeError, match="simulated"):
         import_file(engine, SAMPLE_DIR / "assessments.csv")
     assert calls["n"] == 2
