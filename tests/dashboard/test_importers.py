@@ -292,3 +292,18 @@ def test_random_fractional_prorating_is_marked(engine):
     a = repository.load_frames(engine).assessments.iloc[0]
     assert a["prorated"] and a["total"] == pytest.approx(7.0) and pd.isna(a["item_7"])
     assert np.isnan(pd.to_numeric(pd.Series([a["item_7"]]), errors="coerce")[0])
+
+
+def test_load_frames_filters_quote_safely(engine):
+    data = csv("patient_id,clinic_id\nO'Brien,north\nP2,coast\n")
+    assert import_file(engine, data, name="p.csv").ok
+    scores = csv("patient_id,instrument,administered_at,total\nO'Brien,PHQ9,2025-03-01,12\n"
+                 "P2,PHQ9,2025-03-01,7\n")
+    assert import_file(engine, scores, name="a.csv").ok
+    one = repository.load_frames(engine, patient_ids=["O'Brien"])
+    assert one.assessments["patient_id"].tolist() == ["O'Brien"]
+    north = repository.load_frames(engine, clinic_ids=["north"])
+    assert north.patients["patient_id"].tolist() == ["O'Brien"]
+    assert north.assessments["administered_at"].dtype == "datetime64[ns]"
+    nobody = repository.load_frames(engine, patient_ids=["x') OR ('1'='1"])
+    assert nobody.assessments.empty and nobody.patients.empty
