@@ -65,6 +65,11 @@ def _ends(g: np.ndarray) -> np.ndarray:
     return m
 
 
+def _instrument_codes(values: pd.Series) -> np.ndarray:
+    """0, 1, 2 for PHQ9, GAD7, PCL5 (-1 for anything else), as int64."""
+    return pd.Categorical(values, categories=list(_CODES)).codes.astype(np.int64)
+
+
 class _Rows:
     """The usable assessments as flat arrays keyed by ``group = course_index * 3 + instrument``."""
 
@@ -72,7 +77,7 @@ class _Rows:
         a = alignment.assessments
         usable = a["usable"].to_numpy(dtype=bool)
         self.n_groups = len(alignment.courses) * 3
-        ic = pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+        ic = _instrument_codes(a[S.INSTRUMENT])
         cidx = a["course_index"].to_numpy(dtype="float64", na_value=np.nan)
         sel = np.nonzero(usable)[0]
         self.group = (cidx[sel].astype(np.int64) * 3 + ic[sel])
@@ -116,7 +121,7 @@ def _grid(alignment: Alignment) -> tuple[np.ndarray, np.ndarray]:
     """(course_index, instrument code) for every course and every instrument its patient had."""
     a = alignment.assessments
     used = pd.DataFrame({S.PATIENT_ID: a[S.PATIENT_ID].to_numpy(),
-                         "_ic": pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes})
+                         "_ic": _instrument_codes(a[S.INSTRUMENT])})
     used = used.drop_duplicates()
     c = alignment.courses[["course_index", S.PATIENT_ID]]
     grid = c.merge(used, on=S.PATIENT_ID, how="inner")
@@ -294,7 +299,7 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
     n_groups = len(courses) * 3
     a = alignment.assessments
     assigned = a["course_index"].notna().to_numpy()
-    ic_all = pd.Categorical(a[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+    ic_all = _instrument_codes(a[S.INSTRUMENT])
     g_all = (a["course_index"].to_numpy(dtype="float64", na_value=0).astype(np.int64) * 3
              + ic_all)[assigned]
     n_assess = np.bincount(g_all, minlength=n_groups)
@@ -311,7 +316,7 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
     key = courses.set_index([S.PATIENT_ID, S.COURSE_ID])["course_index"]
     ci = key.reindex(pd.MultiIndex.from_arrays([outcomes[S.PATIENT_ID],
                                                 outcomes[S.COURSE_ID]])).to_numpy()
-    ic = pd.Categorical(outcomes[S.INSTRUMENT], categories=list(_CODES)).codes.astype(np.int64)
+    ic = _instrument_codes(outcomes[S.INSTRUMENT])
     g = ci.astype(np.int64) * 3 + ic
     out = outcomes[_KEY + ["induction_doses", "booster_count"]].copy()
     out["n_assessments"] = n_assess[g]

@@ -27,6 +27,7 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
+from analysis.cohort import bin_days
 from analysis.expected import baseline_band, expected_course
 
 __all__ = ["SIGNAL_KINDS", "current_signals", "fading_history"]
@@ -141,8 +142,8 @@ def _off_track(alignment: Alignment, last_any: pd.DataFrame, upper: float,
         rows = induction[induction[S.INSTRUMENT] == code].copy()
         rows["baseline_band"] = baseline_band(rows[S.BASELINE_TOTAL], str(code)).to_numpy()
         day = rows[S.DAY].to_numpy(dtype=float)
-        highs = np.array([b[1] for b in alignment.settings.trajectory_bins])
-        rows["bin_order"] = np.searchsorted(highs, day, side="left")
+        idx, inside = bin_days(day, alignment.settings.trajectory_bins)
+        rows["bin_order"] = np.where(inside, idx, -1)  # outside every bin: no band matches
         m = rows.merge(bands, on=["baseline_band", "bin_order"], how="inner")
         m = m[m[S.TOTAL] > m["p_high"]]
         parts.append(pd.DataFrame({

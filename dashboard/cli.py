@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import Settings, align, per_course_outcomes, score_assessments
+from analysis import Settings, align, per_course_outcomes
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
 from dashboard.db.repository import counts, load_frames
@@ -109,15 +109,10 @@ def _json_value(v: object) -> object:
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
-    engine = make_engine(args.db)
-    upgrade(engine)
-    frames = load_frames(engine)
-    if frames.assessments.empty or frames.sessions.empty:
-        print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
-              file=sys.stderr)
+    got = _analysed(args)
+    if got is None:
         return 0 if args.json else 1
-    scored = score_assessments(frames.assessments)
-    outcomes = per_course_outcomes(align(scored, frames.sessions, settings=Settings()))
+    outcomes = got[2]
     if args.json:
         for row in outcomes.itertuples(index=False):
             print(json.dumps({k: _json_value(v) for k, v in zip(outcomes.columns, row,
@@ -128,12 +123,16 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _analysed(args: argparse.Namespace):
+    """(engine, frames, per-course outcomes, course attributes), or None when there is no data.
+
+    Totals are used as stored: the importer scored and validated them (as the dashboard does).
+    """
     from analysis import course_attributes
 
     engine = make_engine(args.db)
     upgrade(engine)
-    frames = load_frames(engine)
-    if frames.assessments.empty:
+    frames = load_frames(engine, item_columns=("item_9",))
+    if frames.assessments.empty or frames.sessions.empty:
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return None

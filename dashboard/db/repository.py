@@ -150,13 +150,13 @@ def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd
     return out
 
 
-def _dbapi_rows(frame: pd.DataFrame, columns: list[str], sqlite: bool) -> list[tuple]:
-    """Plain Python tuples for the DBAPI (None for missing, str datetimes on SQLite)."""
+def _dbapi_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    """Plain Python tuples for the DBAPI (None for missing, datetimes as ISO text)."""
     cols = []
     for name in columns:
         s = frame[name]
         if pd.api.types.is_datetime64_any_dtype(s):
-            # SQLAlchemy's SQLite DateTime storage format; PostgreSQL's COPY reads the same text
+            # SQLAlchemy's SQLite DateTime storage format (other drivers parse it too)
             text = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f")
             cols.append(text.where(s.notna(), None).to_numpy(dtype=object))
         elif pd.api.types.is_bool_dtype(s):
@@ -196,7 +196,7 @@ def _write_chunk(conn: Connection, table: Table, part: pd.DataFrame) -> None:
     if dialect == "postgresql":
         _copy_csv(raw, table.name, part)
         return
-    rows = _dbapi_rows(part, columns, sqlite=dialect == "sqlite")
+    rows = _dbapi_rows(part, columns)
     if dialect == "sqlite":
         cur = raw.cursor()
         marks = ", ".join("?" * len(columns))
