@@ -269,7 +269,9 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                                          .to_numpy(dtype="int64")), np.nan)
     for col in ("is_induction", "is_booster"):
         sess[col] = sess[col].astype("boolean").fillna(False).astype(bool)
-    sess["unassigned_reason"] = _unassigned(sess, courses)
+    sess[S.UNASSIGNED_REASON] = _unassigned(
+        sess["_course"].notna().to_numpy(),
+        sess[S.PATIENT_ID].isin(courses[S.PATIENT_ID].unique()).to_numpy())
 
     # --- assessments (numpy on the rows' arrays; the wide frame is never merged) ----------
     a = _align_assessments(a, codes[n_c + n_s:], courses, doses, c_pc, c_ws_ns, settings)
@@ -397,10 +399,7 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     out[S.PCT_CHANGE] = pct
     out[S.IS_RESPONSE] = resp
     out[S.IS_REMISSION] = rem
-    patient_has = np.isin(pc, c_pc)
-    out[S.UNASSIGNED_REASON] = pd.Categorical.from_codes(
-        np.select([assigned, patient_has], [-1, 0], 1),
-        categories=["before_first_course", "no_dosing_sessions"])
+    out[S.UNASSIGNED_REASON] = _unassigned(assigned, np.isin(pc, c_pc))
     out["_course"] = course
     return out
 
@@ -416,12 +415,10 @@ def _attach_course(frame: pd.DataFrame, courses: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _unassigned(frame: pd.DataFrame, courses: pd.DataFrame) -> pd.Series:
-    has_course = frame["_course"].notna().to_numpy()
-    patient_has = frame[S.PATIENT_ID].isin(courses[S.PATIENT_ID].unique()).to_numpy()
-    reason = np.select([has_course, patient_has], [None, "before_first_course"],
-                       "no_dosing_sessions")
-    return pd.Series(reason, index=frame.index, dtype="string")
+def _unassigned(assigned: np.ndarray, patient_has_course: np.ndarray) -> pd.Categorical:
+    """Why a row has no course: ``before_first_course`` or ``no_dosing_sessions`` (NA if it has)."""
+    return pd.Categorical.from_codes(np.select([assigned, patient_has_course], [-1, 0], 1),
+                                     categories=["before_first_course", "no_dosing_sessions"])
 
 
 def _last_contact(courses: pd.DataFrame, sess: pd.DataFrame, a: pd.DataFrame) -> pd.DataFrame:
