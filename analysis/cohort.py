@@ -33,7 +33,8 @@ RATE_OUTCOMES = ("endpoint_response", "endpoint_remission", "rapid_response",
 #: Course attributes a breakdown may use.
 BREAKDOWNS = (S.CLINIC_ID, S.CLINICIAN_ID, S.ROUTE, S.INDICATION, "course_type", "start_month")
 
-FUNNEL_STAGES = ("started", "completed_induction", "assessed_at_endpoint", "responded",
+#: The nested stages of the attrition funnel (``completed_induction`` is reported beside them).
+FUNNEL_STAGES = ("started", "with_baseline", "assessed_at_endpoint", "responded",
                  "in_response_at_90_days")
 
 
@@ -257,32 +258,60 @@ def mean_trajectory(alignment: Alignment, *, instrument: str, value: str = "tota
 
 
 def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
-                     settings: Settings | None = None) -> pd.DataFrame:
-    """From courses started to patients still in response at 90 days, for one instrument.
+                     settings: Settings | None = None, horizon_days: float = 90) -> pd.DataFrame:
+    """From courses started to courses still in response at 90 days, for one instrument.
 
-    Stages (each a subset of the one before): ``started`` (every course assessed with the
-    instrument), ``completed_induction`` (at least ``min_induction_doses_completed`` induction
-    doses), ``assessed_at_endpoint`` (endpoint score with a baseline), ``responded`` (endpoint
-    response), ``in_response_at_90_days`` (response lasted at least 90 days from the first
-    response; those censored earlier are counted in ``unknown``, not as losses).
+    The stages nest the very sets the headline rates count (``definitions.md``, denominators):
+    ``started`` (every course assessed with the instrument) → ``with_baseline`` (a baseline
+    above 0) → ``assessed_at_endpoint`` (= the response rate's n) → ``responded`` (= its k) →
+    ``in_response_at_90_days``: the Kaplan–Meier estimate of durability among those responders at
+    ``horizon_days`` with its CI (never a raw count of those followed that long), NaN when fewer
+    than ``min_cell_size`` responders are still at risk then. A side row
+    ``completed_induction`` (at least ``min_induction_doses_completed`` doses, ``nested`` False)
+    is reported beside the chain: it does not nest with the endpoint (a course may reach its
+    endpoint after fewer doses), so placing it in the chain would make the funnel's responders
+    differ from the response rate's.
 
     Returns
     -------
-    DataFrame with ``stage``, ``n_courses``, ``share_of_started``, ``unknown``.
+    DataFrame with ``stage``, ``n_courses`` (NaN for the KM stage), ``share_of_started``,
+    ``estimate``, ``ci_low``, ``ci_high`` (the KM stage only), ``nested``.
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"patient_id": list("abc"), "course_id": "1", "instrument": "PHQ9",
+    ...     "baseline_total": [20.0, 15, None], "induction_doses": [6, 2, 4],
+    ...     "endpoint_response": pd.array([True, False, None], "boolean"),
+    ...     "durability_days": [100.0, None, None],
+    ...     "durability_censored": pd.array([True, None, None], "boolean")})
+    >>> attrition_funnel(o, instrument="PHQ9")["n_courses"].tolist()[:4]
+    [3.0, 2.0, 2.0, 1.0]
     """
+    from analysis.survival import kaplan_meier  # here: survival imports nothing of cohort
+
     settings = settings or Settings()
     o = outcomes[outcomes[S.INSTRUMENT] == instrument]
-    started = np.ones(len(o), dtype=bool)
-    completed = started & (o["induction_doses"].to_numpy() >= settings.min_induction_doses_completed)
-    assessed = completed & o["endpoint_response"].notna().to_numpy()
-    responded = assessed & o["endpoint_response"].fillna(False).to_numpy(dtype=bool)
-    dur = o["durability_days"].to_numpy(dtype=float)
-    cens = o["durability_censored"].fillna(True).to_numpy(dtype=bool)
-    lasting = responded & (dur >= 90)
-    unknown = responded & ~lasting & cens
-    counts = [started.sum(), completed.sum(), assessed.sum(), responded.sum(), lasting.sum()]
-    n0 = max(int(started.sum()), 1)
-    return pd.DataFrame({"stage": FUNNEL_STAGES, "n_courses": [int(c) for c in counts],
-                         "share_of_started": [c / n0 for c in counts],
-                         "unknown": [0, 0, 0, 0, int(unknown.sum())]})
-
+    started = len(o)
+    base = int((o[S.BASELINE_TOTAL] > 0).sum())
+    resp = o["endpoint_response"]
+    assessed = int(resp.notna().sum())
+    responders = o[resp.fillna(False).astype(bool)]
+    responded = len(responders)
+    completed = int((o["induction_doses"] >= settings.min_induction_doses_completed).sum())
+    est = low = high = np.nan
+    if responded:
+        km = kaplan_meier(responders["durability_days"].to_numpy(dtype=float),
+                          responders["durability_censored"].fillna(True).to_numpy(dtype=bool),
+                          confidence_level=settings.confidence_level)
+        if km.at_risk_at([horizon_days])[0] >= settings.min_cell_size:
+            est, ci = km.survival_at(horizon_days)
+            low, high = ci.low, ci.high
+    n0 = max(started, 1)
+    counts = [started, base, assessed, responded, np.nan, completed]
+    return pd.DataFrame({
+        "stage": list(FUNNEL_STAGES) + ["completed_induction"],
+        "n_courses": [float(c) for c in counts],
+        "share_of_started": [c / n0 for c in counts],
+        "estimate": [np.nan] * 4 + [est, np.nan], "ci_low": [np.nan] * 4 + [low, np.nan],
+        "ci_high": [np.nan] * 4 + [high, np.nan],
+        "nested": [True] * 5 + [False]})

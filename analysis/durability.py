@@ -2,7 +2,10 @@
 
 Each endpoint is a (duration, censored) pair of :func:`analysis.outcomes.per_course_outcomes`,
 summarised with Kaplan–Meier (:func:`analysis.survival.kaplan_meier`) overall or per group, with a
-log-rank test between groups. Time to first booster is a property of the course, not of an
+log-rank test between groups. Durability is summarised over the courses **in response at
+endpoint** (the responders counted by the response rate and the funnel), from their first
+response; a course that responded early but relapsed before its endpoint is not a responder
+there. Time to first booster is a property of the course, not of an
 instrument: it is counted once per course.
 """
 
@@ -108,6 +111,10 @@ def summarize_survival(outcomes: pd.DataFrame, *, endpoint: Endpoint, instrument
             raise ValueError(f"{endpoint} needs an instrument")
         o = o[o[S.INSTRUMENT] == instrument]
         default_h = settings.survival_horizons_days
+    if endpoint == "durability":
+        # the responders of the headline rate: courses in response at endpoint (one set of
+        # responders for the card, the funnel and this curve; definitions.md, denominators)
+        o = o[o["endpoint_response"].fillna(False).astype(bool)]
     o = o[o[dur_col].notna() & o[cens_col].notna()]
     if by:
         if attributes is None:

@@ -16,7 +16,10 @@ Definitions (defaults in :class:`analysis.settings.Settings`):
   reliable improvement / deterioration (``|change| >= reliable_change_points``, Jacobson & Truax
   1991) and clinically significant improvement (reliable improvement, baseline at or above
   caseness, endpoint below it: J&T criterion c / NHS Talking Therapies "reliable recovery").
-  Remission needs no baseline; every change-based outcome does.
+  Every endpoint outcome needs a baseline. **Remission and clinically significant improvement
+  are defined only for courses whose baseline is at or above the instrument's caseness
+  cut-off** (``definitions.md``, denominators): a course that starts below it cannot "remit",
+  and counting it made PCL-5 remission exceed response. Response needs a baseline above 0.
 * **Durability**: from the first response to relapse, the first of ``relapse_confirmations``
   consecutive assessments no longer in response, all before the first booster. Without relapse it
   is censored at the last assessment before the first booster — or at the booster itself when the
@@ -208,6 +211,7 @@ def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
     end = np.where(relapsed, relapse[g], censor)
     change = ep_change[g]
     defined = ~np.isnan(change)
+    cases = base_total[g] >= case  # False where no baseline (NaN)
     improved = change <= -rc
     has_booster = ~np.isnan(fb)
     ind_end_g = ind_end_c[gi]
@@ -231,11 +235,11 @@ def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
         "endpoint_day": ep_day[g],
         "endpoint_pct_change": ep_pct[g],
         "endpoint_response": _nullable(ep_resp[g] == 1, ~np.isnan(ep_resp[g])),
-        "endpoint_remission": _nullable(ep_rem[g] == 1, ~np.isnan(ep_rem[g])),
+        "endpoint_remission": _nullable(ep_rem[g] == 1, ~np.isnan(ep_rem[g]) & cases),
         "reliable_improvement": _nullable(improved, defined),
         "reliable_deterioration": _nullable(change >= rc, defined),
         "clinically_significant_improvement": _nullable(
-            improved & (base_total[g] >= case) & (ep_total[g] < case), defined),
+            improved & (ep_total[g] < case), defined & cases),
         "first_response_day": first_resp[g],
         "relapse_day": relapse[g],
         "durability_days": np.where(responded, end - first_resp[g], np.nan),

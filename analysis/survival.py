@@ -57,6 +57,40 @@ class KaplanMeierResult:
     median: float | None
     median_ci: ConfidenceInterval
     confidence_level: float
+    min_at_risk: int = 0
+
+    def truncated(self, min_at_risk: int) -> KaplanMeierResult:
+        """The curve cut where fewer than ``min_at_risk`` subjects remain at risk
+        (``definitions.md``: KM displays stop there), with the median and its interval read off
+        the part that is kept: ``None`` where it is not reached (median, upper limit) while
+        enough subjects are at risk.
+
+        >>> km = kaplan_meier([3, 5, 5, 8, 12, 15, 6, 10, 20, 20], [False] * 6 + [True] * 4)
+        >>> t = km.truncated(5)
+        >>> float(t.curve["time"].iloc[-1]), t.median, km.median
+        (10.0, None, 12.0)
+        """
+        c = self.curve[self.curve["at_risk"] >= min_at_risk].reset_index(drop=True)
+        return KaplanMeierResult(
+            curve=c, n=self.n, n_events=self.n_events,
+            median=_first_at_or_below(c["time"], c["survival"]) if len(c) else None,
+            median_ci=ConfidenceInterval(
+                _first_at_or_below(c["time"], c["ci_low"]) if len(c) else None,
+                _first_at_or_below(c["time"], c["ci_high"]) if len(c) else None),
+            confidence_level=self.confidence_level, min_at_risk=min_at_risk)
+
+    def at_risk_at(self, times: object) -> np.ndarray:
+        """Number of subjects still at risk (event or censoring at or after ``t``) at each time.
+
+        >>> kaplan_meier([3, 5, 5, 8], [False, False, True, False]).at_risk_at([0, 5, 6, 9])
+        array([4, 3, 1, 0])
+        """
+        c = self.curve
+        t = np.asarray(times, dtype=float)
+        leaving = (c["events"] + c["censored"]).to_numpy()
+        before = np.searchsorted(c["time"].to_numpy(), t, side="left")
+        cum = np.concatenate([[0], np.cumsum(leaving)])
+        return (self.n - cum[before]).astype(int)
 
     def survival_at(self, t: float) -> tuple[float, ConfidenceInterval]:
         """Estimated survival at ``t`` days with its pointwise CI (step function, right-continuous).

@@ -95,14 +95,35 @@ def test_trajectory_one_value_per_course_per_bin():
 
 def test_funnel_is_nested():
     al = _three_patients()
-    f = attrition_funnel(per_course_outcomes(al), instrument="PHQ9").set_index("stage")
-    # two doses each: none completed induction (default 4 doses)
-    assert f["n_courses"].tolist() == [3, 0, 0, 0, 0]
+    o = per_course_outcomes(al)
+    f = attrition_funnel(o, instrument="PHQ9").set_index("stage")
+    # every course has a baseline and a day-10 endpoint (window [3, 17]); a and c respond.
+    # Two doses each: none completed induction (4 doses), a side count outside the chain.
+    assert f.loc[["started", "with_baseline", "assessed_at_endpoint", "responded"],
+                 "n_courses"].tolist() == [3, 3, 3, 2]
+    assert f.loc["completed_induction", "n_courses"] == 0
+    assert not f.loc["completed_induction", "nested"]
+    # two responders: fewer than 11 at risk at day 90, so no estimate
+    assert np.isnan(f.loc["in_response_at_90_days", "estimate"])
+    # the funnel's responders and assessed courses are the response rate's k and n
+    r = summarize_rates(o).set_index("outcome").loc["endpoint_response"]
+    assert (f.loc["responded", "n_courses"], f.loc["assessed_at_endpoint", "n_courses"]) == \
+        (r["k"], r["n"])
 
 
-def test_funnel_on_sample_is_monotone(sample_alignment):
-    f = attrition_funnel(per_course_outcomes(sample_alignment), instrument="PHQ9")
-    assert (np.diff(f["n_courses"]) <= 0).all() and f["n_courses"].iloc[0] > 200
+def test_funnel_on_sample_is_monotone_and_km_based(sample_alignment):
+    o = per_course_outcomes(sample_alignment)
+    f = attrition_funnel(o, instrument="PHQ9")
+    chain = f[f["nested"] & f["n_courses"].notna()]["n_courses"]
+    assert (np.diff(chain) <= 0).all() and chain.iloc[0] > 200
+    km = summarize_survival(o, endpoint="durability", instrument="PHQ9").curves[0].km
+    at_risk = km.at_risk_at([90])[0]
+    assert 0 < at_risk < 11  # the sample follows few responders for 90 days: not estimable
+    assert np.isnan(f.set_index("stage").loc["in_response_at_90_days", "estimate"])
+    lenient = attrition_funnel(o, instrument="PHQ9", settings=Settings(min_cell_size=at_risk))
+    last = lenient.set_index("stage").loc["in_response_at_90_days"]
+    assert last["estimate"] == pytest.approx(km.survival_at(90)[0])  # the KM value, not a count
+    assert last["ci_low"] <= last["estimate"] <= last["ci_high"]
 
 
 def test_survival_summary_by_group(sample_alignment, sample_frames):
@@ -113,7 +134,8 @@ def test_survival_summary_by_group(sample_alignment, sample_frames):
                                  by="route")
     table = summary.to_frame()
     assert set(table["group"]) <= {"IV", "IM", "IN", "SL"} and summary.logrank.df == len(table) - 1
-    assert table["n"].sum() == o.query("instrument == 'PHQ9'")["durability_days"].notna().sum()
+    # durability is over the courses in response at endpoint (the response rate's k)
+    assert table["n"].sum() == o.query("instrument == 'PHQ9'")["endpoint_response"].sum()
     boost = summarize_survival(o, endpoint="time_to_booster", instrument=None)
     n_courses = len(o.drop_duplicates(["patient_id", "course_id"]))
     assert boost.curves[0].km.n == n_courses  # once per course, not once per instrument

@@ -74,12 +74,22 @@ def test_no_response_is_censored_before_the_booster():
     assert pd.isna(o.durability_censored)
 
 
-def test_no_baseline_keeps_remission_but_not_change():
+def test_no_baseline_no_endpoint_outcome():
+    # definitions.md, denominators: without a baseline a course enters no rate, remission included
     o = outcome(scores((2, 4)), untimed((0, "dosing")))
     assert np.isnan(o.baseline_total) and pd.isna(o.rapid_response)
     assert pd.isna(o.days_to_response) and pd.isna(o.endpoint_response)
-    assert o.endpoint_total == 4 and o.endpoint_remission
+    assert o.endpoint_total == 4 and pd.isna(o.endpoint_remission)
     assert pd.isna(o.reliable_improvement) and pd.isna(o.clinically_significant_improvement)
+
+
+def test_remission_only_for_courses_starting_at_or_above_caseness():
+    # PHQ-9 caseness is 10: a course starting at 8 cannot remit (undefined), one at 10 can
+    below = outcome(scores((-1, 8), (9, 3)), untimed((0, "dosing")))
+    assert pd.isna(below.endpoint_remission) and pd.isna(below.clinically_significant_improvement)
+    assert below.endpoint_response  # 8 -> 3 is still a response (-62.5%)
+    at = outcome(scores((-1, 10), (9, 3)), untimed((0, "dosing")))
+    assert at.endpoint_remission and at.reliable_improvement is not pd.NA
 
 
 def test_no_score_in_rapid_window_is_unknown_not_false():
