@@ -17,6 +17,7 @@ from analysis.cohort import (
 )
 from analysis.durability import summarize_survival
 from analysis.outcomes import per_course_outcomes
+from analysis.settings import Settings
 from tests.analysis.helpers import scores, sessions
 
 
