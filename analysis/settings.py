@@ -63,6 +63,7 @@ class Settings:
     min_cell_size: int = 11
     max_missing_items: int = 0
     confidence_level: float = 0.95
+    maturity_days: float = 60
     survival_horizons_days: tuple[int, ...] = (30, 60, 90)
     booster_need_horizons_days: tuple[int, ...] = (90, 180)
     trajectory_bins: tuple[tuple[float, float, str], ...] = (
@@ -157,10 +158,13 @@ DESCRIPTIONS: dict[str, str] = {
     "booster_window_days": "Booster effect: the last score up to this many days before a booster "
                            "and the first 1 to this many days after it.",
     "min_induction_doses_completed": "Induction counts as completed with at least this many doses.",
-    "min_cell_size": "Aggregate exports suppress any cell built from fewer patients than this.",
+    "min_cell_size": "Any count of fewer patients than this, or a rate with fewer with or "
+                     "without the outcome, is withheld wherever it would appear.",
     "max_missing_items": "Totals are prorated when at most this many items are missing "
                          "(PHQ-9 item 9 never).",
     "confidence_level": "Confidence level of every interval.",
+    "maturity_days": "A month (or period) of course starts is immature until this many days "
+                     "after it ends: its courses may not have reached their endpoint yet.",
     "survival_horizons_days": "Share still in response is reported at these days.",
     "booster_need_horizons_days": "Share needing a booster is reported within these days of "
                                   "induction end.",

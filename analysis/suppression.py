@@ -284,11 +284,13 @@ def withhold_rates(rates: pd.DataFrame, *, by: Sequence[str], min_cell_size: int
         kk, nn = k[idx], n[idx]
         hk, hn = hide_k[idx].copy(), hide_n[idx].copy()
         # protect withheld group sizes first (a withheld n withholds its k too)
-        add_n = _protect(nn, hn, lambda h: _n_width(nn, h, tn), m, np.ones(len(idx), bool))
+        add_n = _protect(nn, hn, lambda h, nn=nn, tn=tn: _n_width(nn, h, tn), m,
+                         np.ones(len(idx), bool))
         hn |= add_n
         hk |= add_n
         add_k = _protect(np.minimum(kk, nn - kk), hk,
-                         lambda h: _rate_intervals(kk, nn, h, hn, tk, tn), m,
+                         lambda h, kk=kk, nn=nn, hn=hn, tk=tk, tn=tn:
+                         _rate_intervals(kk, nn, h, hn, tk, tn), m,
                          np.ones(len(idx), bool))
         hk |= add_k
         newly = (add_n | add_k) & (status[idx] == "")

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from analysis.durability import SurvivalSummary
 from analysis.instruments import INSTRUMENTS
+from analysis.suppression import PROTECTING_MARK, primary_mark
+from dashboard.labels import STAGE_LABELS, instrument_name, interval_label
+from dashboard.views import AT_RISK_DAYS, FunnelView, KMView, RateTable, TrajectoryView, TrendView
 
 __all__ = ["INSTRUMENT_COLOURS", "GROUP_COLOURS", "trajectory_figure", "km_figure",
            "rates_figure", "funnel_figure", "trend_figure", "weekly_response_figure",
-           "patient_figure"]
+           "patient_figure", "median_text"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -42,150 +45,264 @@ def _band(fig: go.Figure, x, low, high, colour: str, name: str, **kw) -> None:
                              name=f"{name} 95% CI", **kw))
 
 
-def trajectory_figure(trajectories: Mapping[str, pd.DataFrame], *, value: str = "total",
-                      title: str = "Mean score by days since first dose") -> go.Figure:
-    """Mean trajectories with 95% CI bands, one line per instrument, n per bin on hover.
+def _withheld_text(status: str, min_cell_size: int) -> str:
+    return "withheld " + (PROTECTING_MARK if status == "protecting"
+                          else primary_mark(min_cell_size))
+
+
+def trajectory_figure(view: TrajectoryView, *, title: str | None = None) -> go.Figure:
+    """Mean change from baseline of one instrument with its CI band, each bin at the real day
+    position of its centre, the n of every bin printed (withheld bins are left out and said).
 
     Args:
-        trajectories: instrument code -> :func:`analysis.mean_trajectory` frame.
-        value: what was averaged (``total`` or ``pct_change``), for the axis title.
+        view: :class:`dashboard.views.TrajectoryView`.
     """
+    t = view.table
+    name = instrument_name(view.instrument)
+    colour = INSTRUMENT_COLOURS.get(view.instrument, OKABE_ITO[0])
+    shown = t[~t["withheld"]]
     fig = go.Figure()
-    for code, t in trajectories.items():
-        if t.empty:
-            continue
-        colour = INSTRUMENT_COLOURS.get(code, OKABE_ITO[0])
-        _band(fig, t["bin"], t["ci_low"].fillna(t["mean"]), t["ci_high"].fillna(t["mean"]),
-              colour, _NAMES.get(code, code))
+    if len(shown):
+        _band(fig, shown["day_mid"], shown["ci_low"].fillna(shown["mean"]),
+              shown["ci_high"].fillna(shown["mean"]), colour, name)
         fig.add_trace(go.Scatter(
-            x=t["bin"], y=t["mean"], mode="lines+markers", name=_NAMES.get(code, code),
+            x=shown["day_mid"], y=shown["mean"], mode="lines+markers+text", name=name,
             line=dict(color=colour, width=3),
-            customdata=t[["n_courses", "ci_low", "ci_high"]].to_numpy(),
-            hovertemplate="day %{x}: %{y:.1f} (95% CI %{customdata[1]:.1f}–%{customdata[2]:.1f})"
-                          "<br>n = %{customdata[0]} courses<extra>%{fullData.name}</extra>"))
-    fig.update_layout(title=title, xaxis_title="Days since first dose (bins)",
-                      yaxis_title="Mean total score" if value == "total"
-                      else "Mean change from baseline (%)", **_LAYOUT)
-    fig.update_xaxes(type="category")
-    if value == "pct_change":
+            text=[f"n={int(n)}" for n in shown["n_courses"]], textposition="top center",
+            textfont=dict(size=11, color="#444444"),
+            customdata=np.c_[shown["bin"].to_numpy(), shown["n_courses"].to_numpy(),
+                             shown["ci_low"].to_numpy(), shown["ci_high"].to_numpy()],
+            hovertemplate="days %{customdata[0]}: %{y:.0%} (CI %{customdata[2]:.0%}–"
+                          "%{customdata[3]:.0%})<br>n = %{customdata[1]} courses"
+                          "<extra></extra>"))
+    hidden = t[t["withheld"]]
+    note = (f"<br><sup>bins {', '.join(hidden['bin'])}: fewer than the minimum of patients, "
+            "not shown</sup>") if len(hidden) else ""
+    value_title = ("Mean change from baseline (%)" if view.value == "pct_change"
+                   else "Mean total score")
+    fig.update_layout(title=(title or f"Change from baseline by days since first dose ({name})")
+                      + note, xaxis_title="Days since first dose (bin centres: 0, 1–3, 4–7, "
+                      "8–14, 15–28, 29–56, 57–90, 91–180)", yaxis_title=value_title, **_LAYOUT)
+    fig.update_xaxes(tickvals=t["day_mid"].tolist(), ticktext=t["bin"].tolist())
+    if view.value == "pct_change":
         fig.update_yaxes(tickformat=".0%")
     return fig
 
 
-def km_figure(summary: SurvivalSummary, *, title: str, xaxis_title: str,
+def km_figure(view: KMView, *, title: str, xaxis_title: str,
               yaxis_title: str = "Share still event-free") -> go.Figure:
-    """Kaplan–Meier step curves with 95% CI bands and medians; log-rank in the subtitle."""
+    """Kaplan–Meier step curves with CI bands, cut where fewer than the minimum remain at risk,
+    a number-at-risk row under the plot, medians (or why not), and the log-rank test among the
+    groups shown."""
     fig = go.Figure()
-    for i, gc in enumerate(summary.curves):
+    ci_word = interval_label(view.confidence_level)
+    mark = primary_mark(view.min_cell_size)
+    for i, gc in enumerate(view.curves):
         c = gc.km.curve
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
-        label = f"{gc.group} (n={gc.km.n})" if summary.by else f"all (n={gc.km.n})"
+        label = f"{gc.group} (n={gc.km.n})" if view.by else f"all (n={gc.km.n})"
         _band(fig, c["time"], c["ci_low"], c["ci_high"], colour, label, line_shape="hv")
-        med = "not reached" if gc.km.median is None else f"{gc.km.median:.0f} days"
         fig.add_trace(go.Scatter(
             x=c["time"], y=c["survival"], mode="lines", line_shape="hv", name=label,
             line=dict(color=colour, width=3),
             customdata=c[["at_risk", "ci_low", "ci_high"]].to_numpy(),
-            hovertemplate="day %{x:.0f}: %{y:.0%} (95% CI %{customdata[1]:.0%}–"
+            hovertemplate=f"day %{{x:.0f}}: %{{y:.0%}} ({ci_word} %{{customdata[1]:.0%}}–"
                           "%{customdata[2]:.0%}), at risk %{customdata[0]}"
-                          f"<br>median {med}<extra>{label}</extra>"))
+                          f"<extra>{label}</extra>"))
     subtitle = ""
-    if len(summary.curves) == 1:
-        km = summary.curves[0].km
-        if km.median is None:
-            subtitle = "<br><sup>median not reached"
-        else:
-            lo, hi = km.median_ci
-            ci = f"{lo:.0f}–{hi:.0f}" if hi is not None else f"{lo:.0f}–not reached"
-            subtitle = f"<br><sup>median {km.median:.0f} days (95% CI {ci})"
-        subtitle += f", n = {km.n}, events = {km.n_events}</sup>"
-    if summary.logrank is not None:
-        lr = summary.logrank
-        subtitle = f"<br><sup>log-rank χ²={lr.chi2:.2f}, df={lr.df}, p={lr.pvalue:.3f}</sup>"
+    if len(view.curves) == 1 and not view.by:
+        km = view.curves[0].km
+        subtitle = f"<br><sup>{median_text(km)}, n = {km.n}, events = {km.n_events}</sup>"
+    if view.logrank is not None:
+        lr = view.logrank
+        subtitle = (f"<br><sup>log-rank among the groups shown: χ²={lr.chi2:.2f}, df={lr.df}, "
+                    f"p={lr.pvalue:.3f}</sup>")
+    if view.withheld_groups:
+        subtitle += (f"<br><sup>not shown (fewer than {view.min_cell_size} patients): "
+                     f"{', '.join(view.withheld_groups)}</sup>")
+    notes = [dict(xref="paper", yref="paper", x=-0.01, y=-0.22, xanchor="right",
+                  text="<b>At risk</b>", showarrow=False, font=dict(size=11))]
+    for row, (group, counts) in enumerate(view.at_risk.iterrows()):
+        y = -0.22 - 0.07 * (row + 1)
+        notes.append(dict(xref="paper", yref="paper", x=-0.01, y=y, xanchor="right",
+                          text=str(group)[:18], showarrow=False,
+                          font=dict(size=11, color=GROUP_COLOURS[row % len(GROUP_COLOURS)])))
+        for day, value in counts.items():
+            notes.append(dict(xref="x", yref="paper", x=day, y=y, showarrow=False,
+                              text=mark if pd.isna(value) else f"{int(value)}",
+                              font=dict(size=11)))
+    for day in view.at_risk.columns:
+        notes.append(dict(xref="x", yref="paper", x=day, y=-0.22, showarrow=False,
+                          text=f"day {day}", font=dict(size=10, color="#666666")))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#777777")
+    layout = {**_LAYOUT, "margin": dict(l=110, r=20, t=90,
+                                        b=110 + 24 * len(view.at_risk))}
     fig.update_layout(title=title + subtitle, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
-                      **_LAYOUT)
+                      annotations=notes, **{**layout, "legend": dict(orientation="h", y=1.0,
+                                                                   yanchor="bottom", x=1,
+                                                                   xanchor="right")})
+    fig.update_xaxes(range=[-3, max(AT_RISK_DAYS) + 8])
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
 
-def rates_figure(rates: pd.DataFrame, *, by: str, outcome: str, title: str,
-                 suppress_below: int = 0) -> go.Figure:
-    """Horizontal bars of one outcome's rate per group with Wilson 95% CIs and n.
+def median_text(km) -> str:
+    """The median in words, saying what cannot be estimated (``km`` already truncated)."""
+    ci_word = interval_label(km.confidence_level)
+    if km.median is None:
+        return (f"median not reached while at least {km.min_at_risk} remain at risk"
+                if km.min_at_risk else "median not reached")
+    lo, hi = km.median_ci
+    lo_s = "not estimable" if lo is None else f"{lo:.0f}"
+    hi_s = "upper limit not estimable" if hi is None else f"{hi:.0f}"
+    return f"median {km.median:.0f} days ({ci_word} {lo_s}–{hi_s})"
 
-    Groups with fewer than ``suppress_below`` patients are shown as suppressed, not drawn.
-    """
-    r = rates[rates["outcome"] == outcome].sort_values("rate")
-    small = r["n_patients"] < suppress_below
-    shown = r[~small]
+
+def rates_figure(table: RateTable, *, outcome: str, title: str) -> go.Figure:
+    """Horizontal bars of one outcome's rate per group with CIs and "k of n"; withheld cells
+    are listed as withheld (with their mark), never drawn."""
+    r = table.outcome(outcome)
+    shown = r[r["rate"].notna()].sort_values("rate")
+    hidden = r[r["rate"].isna()]
+    m = table.min_cell_size
+    ys = list(hidden["group"].astype(str)) + list(shown["group"].astype(str))
     fig = go.Figure(go.Bar(
-        y=shown[by].astype(str), x=shown["rate"], orientation="h",
+        y=shown["group"].astype(str), x=shown["rate"], orientation="h",
         marker_color=[INSTRUMENT_COLOURS.get(i, OKABE_ITO[0]) for i in shown["instrument"]],
         error_x=dict(type="data", symmetric=False, array=shown["ci_high"] - shown["rate"],
                      arrayminus=shown["rate"] - shown["ci_low"], color="#333333"),
-        text=[f"{v:.0%} (n={n})" for v, n in zip(shown["rate"], shown["n"], strict=True)],
+        text=[f"{v:.0%} ({int(k)} of {int(n)})"
+              for v, k, n in zip(shown["rate"], shown["k"], shown["n"], strict=True)],
         textposition="inside", insidetextanchor="start", textfont=dict(color="white"),
-        hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
-    note = (f"<br><sup>{int(small.sum())} group(s) with fewer than {suppress_below} patients "
-            "not shown</sup>") if small.any() else ""
-    fig.update_layout(title=title + note, xaxis_title="Rate (95% CI)", **_LAYOUT,
-                      height=max(260, 60 + 45 * len(shown)))
+        hovertemplate="%{y}: %{x:.0%}<extra></extra>", showlegend=False))
+    if len(hidden):
+        fig.add_trace(go.Bar(
+            y=hidden["group"].astype(str), x=[0.0] * len(hidden), orientation="h",
+            text=[_withheld_text(w, m) + ("" if pd.isna(n) else f" (n={int(n)})")
+                  for w, n in zip(hidden["withheld"], hidden["n"], strict=True)],
+            textposition="outside", textfont=dict(color="#666666"), showlegend=False,
+            hoverinfo="skip", marker_color="#cccccc"))
+    notes = []
+    if table.pooled:
+        notes.append(f"pooled into Other (fewer than {m} patients each): "
+                     f"{', '.join(table.pooled)}")
+    if len(hidden):
+        notes.append(f"{primary_mark(m)}: small cell · {PROTECTING_MARK}: withheld so a small "
+                     "cell cannot be worked out")
+    note = "".join(f"<br><sup>{n}</sup>" for n in notes)
+    axis = f"Rate ({interval_label(table.confidence_level)})"
+    fig.update_layout(title=title + note, xaxis_title=axis, **_LAYOUT,
+                      height=max(280, 90 + 45 * len(ys)))
     fig.update_xaxes(range=[0, 1.15], tickformat=".0%")
+    fig.update_yaxes(categoryorder="array", categoryarray=ys)
     return fig
 
 
-def funnel_figure(funnel: pd.DataFrame, *, title: str = "From course start to lasting response"
+def funnel_figure(view: FunnelView, *, title: str = "From course start to lasting response"
                   ) -> go.Figure:
-    """Attrition funnel: courses at each stage, with the share of those started."""
-    labels = {"started": "Started", "completed_induction": "Completed induction",
-              "assessed_at_endpoint": "Assessed at endpoint", "responded": "Responded",
-              "in_response_at_90_days": "Still in response at 90 days"}
-    fig = go.Figure(go.Funnel(
-        y=[labels.get(s, s) for s in funnel["stage"]], x=funnel["n_courses"],
-        textinfo="value+percent initial", marker=dict(color=OKABE_ITO[0])))
-    unknown = int(funnel["unknown"].iloc[-1]) if len(funnel) else 0
-    note = f"<br><sup>{unknown} responders not yet followed for 90 days</sup>" if unknown else ""
-    fig.update_layout(title=title + note, **_LAYOUT)
+    """The attrition funnel: courses at each nested stage with their share of those started;
+    the last step is the Kaplan–Meier estimate among responders; withheld counts are said."""
+    f = view.stages
+    chain = f[f["nested"]]
+    m = view.min_cell_size
+    ci_word = interval_label(view.confidence_level)
+    responded = chain.loc[chain["stage"] == "responded", "n_courses"]
+    responded = float(responded.iloc[0]) if len(responded) else np.nan
+    xs, texts = [], []
+    for _, row in chain.iterrows():
+        if row["stage"] == "in_response_at_90_days":
+            if pd.isna(row["estimate"]):
+                xs.append(0.0)
+                texts.append(f"not estimable: fewer than {m} responders followed 90 days")
+            else:
+                xs.append(row["estimate"] * responded if pd.notna(responded) else 0.0)
+                texts.append(f"{row['estimate']:.0%} of responders ({ci_word} "
+                             f"{row['ci_low']:.0%}–{row['ci_high']:.0%}), Kaplan–Meier")
+        elif row["withheld"]:
+            xs.append(0.0)
+            texts.append(_withheld_text(row["withheld"], m))
+        else:
+            xs.append(row["n_courses"])
+            texts.append(f"{int(row['n_courses'])} ({row['share_of_started']:.0%} of started)")
+    fig = go.Figure(go.Bar(
+        y=[STAGE_LABELS.get(s, s) for s in chain["stage"]], x=xs, orientation="h", text=texts,
+        textposition="outside", cliponaxis=False, marker_color=OKABE_ITO[0],
+        hoverinfo="skip", showlegend=False))
+    side = f[~f["nested"]]
+    note = ""
+    if len(side):
+        row = side.iloc[0]
+        value = (_withheld_text(row["withheld"], m) if row["withheld"]
+                 else f"{int(row['n_courses'])} ({row['share_of_started']:.0%} of started)")
+        note = f"<br><sup>{STAGE_LABELS.get(row['stage'], row['stage'])}: {value}</sup>"
+    top = max([x for x in xs if pd.notna(x)] + [1])
+    fig.update_layout(title=title + note, xaxis_title="Courses", **_LAYOUT, height=380)
+    fig.update_xaxes(range=[0, top * 1.9])
+    fig.update_yaxes(autorange="reversed")
     return fig
 
 
-def trend_figure(rates: pd.DataFrame, *, outcome: str, title: str) -> go.Figure:
-    """Rate by month of course start with its 95% CI band."""
-    r = rates[rates["outcome"] == outcome].sort_values("start_month")
+def trend_figure(view: TrendView, *, title: str) -> go.Figure:
+    """Rate by month of course start with its CI band and n per month; months too recent to
+    judge are drawn hollow and named; withheld months are left out and said."""
+    t = view.table
+    shown = t[t["rate"].notna()]
+    code = view.instrument
+    colour = INSTRUMENT_COLOURS.get(code, OKABE_ITO[0])
     fig = go.Figure()
-    for code, part in r.groupby("instrument", sort=True):
-        colour = INSTRUMENT_COLOURS.get(str(code), OKABE_ITO[0])
-        _band(fig, part["start_month"], part["ci_low"], part["ci_high"], colour, str(code))
+    if len(shown):
+        _band(fig, shown["start_month"], shown["ci_low"], shown["ci_high"], colour, code)
         fig.add_trace(go.Scatter(
-            x=part["start_month"], y=part["rate"], mode="lines+markers",
-            name=_NAMES.get(str(code), str(code)), line=dict(color=colour, width=3),
-            customdata=part[["n"]].to_numpy(),
-            hovertemplate="%{x}: %{y:.0%}, n = %{customdata[0]}<extra>%{fullData.name}</extra>"))
-    fig.update_layout(title=title, xaxis_title="Month of course start",
-                      yaxis_title="Rate (95% CI)", **_LAYOUT)
-    fig.update_yaxes(range=[0, 1], tickformat=".0%")
+            x=shown["start_month"], y=shown["rate"], mode="lines+markers+text",
+            name=instrument_name(code), line=dict(color=colour, width=3),
+            marker=dict(size=10, symbol=["circle-open" if i else "circle"
+                                         for i in shown["immature"]]),
+            text=[f"n={int(n)}" for n in shown["n"]], textposition="top center",
+            textfont=dict(size=10, color="#444444"),
+            customdata=shown[["k", "n"]].to_numpy(),
+            hovertemplate="%{x}: %{y:.0%} (%{customdata[0]} of %{customdata[1]})"
+                          "<extra></extra>"))
+    notes = []
+    immature = t.loc[t["immature"], "start_month"].tolist()
+    if immature:
+        notes.append(f"hollow = too recent to judge (started within {view.maturity_days:g} "
+                     f"days of the data's end): {', '.join(immature)}")
+    hidden = t.loc[t["rate"].isna(), "start_month"].tolist()
+    if hidden:
+        notes.append(f"withheld (small cells): {', '.join(hidden)}")
+    note = "".join(f"<br><sup>{n}</sup>" for n in notes)
+    fig.update_layout(title=title + note, xaxis_title=f"{view.period.capitalize()} of course "
+                      "start", yaxis_title="Rate", **_LAYOUT)
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    fig.update_xaxes(type="category", categoryorder="array",
+                     categoryarray=t["start_month"].tolist())
     return fig
 
 
 def weekly_response_figure(weekly: pd.DataFrame, *, instrument: str) -> go.Figure:
-    """Share of courses in response by week since the first dose, with Wilson 95% bands.
+    """Share of courses in response by week since the first dose, with Wilson bands; withheld
+    weeks are left out.
 
     Args:
-        weekly: :func:`analysis.mean_trajectory` with ``value="is_response"`` and week bins.
+        weekly: :func:`dashboard.views.weekly_view`.
     """
     w = weekly.sort_values("bin_order")
+    shown = w[w["mean"].notna()]
     colour = INSTRUMENT_COLOURS.get(instrument, OKABE_ITO[0])
     fig = go.Figure()
-    _band(fig, w["bin"], w["ci_low"], w["ci_high"], colour, instrument)
+    _band(fig, shown["bin"], shown["ci_low"], shown["ci_high"], colour, instrument)
     fig.add_trace(go.Scatter(
-        x=w["bin"], y=w["mean"], mode="lines+markers", name=_NAMES.get(instrument, instrument),
-        line=dict(color=colour, width=3), customdata=w[["n_courses"]].to_numpy(),
-        hovertemplate="%{x}: %{y:.0%} in response, n = %{customdata[0]} courses<extra></extra>"))
+        x=shown["bin"], y=shown["mean"], mode="lines+markers", name=instrument_name(instrument),
+        line=dict(color=colour, width=3), customdata=shown[["n_courses"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.0%} in response, n = %{customdata[0]} courses"
+                      "<extra></extra>"))
+    hidden = w.loc[w["mean"].isna(), "bin"].tolist()
+    note = f"<br><sup>withheld (small cells): {', '.join(hidden)}</sup>" if hidden else ""
     fig.update_layout(title=f"Share of courses in response by week of treatment "
-                            f"({_NAMES.get(instrument, instrument)})",
-                      xaxis_title="Week since first dose", yaxis_title="In response (95% CI)",
+                            f"({instrument_name(instrument)}){note}",
+                      xaxis_title="Week since first dose", yaxis_title="In response",
                       **_LAYOUT)
-    fig.update_xaxes(type="category")
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=w["bin"].tolist())
     fig.update_yaxes(range=[0, 1], tickformat=".0%")
     return fig
 

@@ -141,10 +141,10 @@ def _analysed(args: argparse.Namespace):
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis import summarize_rates
+    from dashboard import views
     from dashboard.db.repository import record_audit
     from dashboard.exports.tables import (
-        rates_for_export,
+        rates_table,
         research_extract,
         to_csv_bytes,
         to_xlsx_bytes,
@@ -160,9 +160,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         meta = ["Patient-level research extract: random ids for this export only, days from "
                 "day 0, no dates and no clinic patient ids."]
     else:
-        by = [args.by] if args.by else []
-        rates = summarize_rates(outcomes, attributes=attrs, by=by, settings=settings)
-        table = rates_for_export(rates, by=by, settings=settings)
+        # the same decided cells as the dashboard's cards and breakdowns, per instrument
+        parts = []
+        for code in sorted(outcomes["instrument"].unique()):
+            rates = (views.breakdown_view(outcomes, attrs, instrument=code, by=args.by,
+                                          settings=settings).rates if args.by
+                     else views.headline_rates(outcomes, instrument=code, settings=settings))
+            parts.append(rates_table(rates))
+        table = pd.concat(parts, ignore_index=True)
         meta = [f"Outcome rates{' by ' + args.by if args.by else ''}; n = "
                 f"{outcomes['patient_id'].nunique()} patients."]
     data = (to_xlsx_bytes(table, meta=meta, settings=settings) if args.format == "xlsx"

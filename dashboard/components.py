@@ -6,7 +6,10 @@ import pandas as pd
 import streamlit as st
 
 from analysis import Settings
+from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
 from dashboard import state
+from dashboard.labels import interval_label
+from dashboard.views import RateTable
 
 __all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
            "import_report", "completeness_table"]
@@ -15,7 +18,8 @@ __all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", 
 _MEANING = {
     "endpoint_response": "At least 50% lower than baseline at the end of induction (last score "
                          "up to 14 days after the last induction dose).",
-    "endpoint_remission": "Below the remission cut-off at the end of induction.",
+    "endpoint_remission": "Below the remission cut-off at the end of induction, among courses "
+                          "that started at or above the caseness cut-off.",
     "rapid_response": "A response within 7 days of the first dose.",
 }
 
@@ -42,17 +46,29 @@ def sidebar_filters(attrs: pd.DataFrame) -> None:
                           key=state.END_KEY)
 
 
-def rate_metric(container, rates: pd.DataFrame, outcome: str, label: str) -> None:
-    """A metric card: the rate, its Wilson 95% CI and n (or a dash when undefined)."""
-    row = rates[rates["outcome"] == outcome]
-    if row.empty:
+def rate_metric(container, rates: RateTable, outcome: str, label: str) -> None:
+    """A metric card drawn from the decided rates: the rate with its interval and "k of n", or
+    "withheld" with the reason (never a number the tables withhold)."""
+    cell = rates.cell(outcome)
+    meaning = _MEANING.get(outcome, "")
+    if cell is None:
         container.metric(label, "–", help="No course has this outcome defined.", border=True)
         return
-    r = row.iloc[0]
-    container.metric(label, f"{r.rate:.0%}", border=True,
-                     help=f"{_MEANING.get(outcome, '')} 95% CI {r.ci_low:.0%}–{r.ci_high:.0%} "
-                          f"(Wilson), n = {r.n} courses")
-    container.caption(f"95% CI {r.ci_low:.0%}–{r.ci_high:.0%} · n = {r.n}")
+    ci = interval_label(rates.confidence_level)
+    if pd.isna(cell["rate"]):
+        mark = (PROTECTING_MARK if cell["withheld"] == "protecting"
+                else primary_mark(rates.min_cell_size))
+        container.metric(label, "withheld", border=True,
+                         help=f"{meaning} {WITHHELD_FOOTNOTE(rates.min_cell_size)}")
+        n = "" if pd.isna(cell["n"]) else f" · n = {int(cell['n'])}"
+        container.caption(f"{mark}: fewer than {rates.min_cell_size} with or without the "
+                          f"outcome{n}")
+        return
+    container.metric(label, f"{cell['rate']:.0%}", border=True,
+                     help=f"{meaning} {ci} {cell['ci_low']:.0%}–{cell['ci_high']:.0%} (Wilson), "
+                          f"{int(cell['k'])} of {int(cell['n'])} courses")
+    container.caption(f"{int(cell['k'])} of {int(cell['n'])} courses · {ci} "
+                      f"{cell['ci_low']:.0%}–{cell['ci_high']:.0%}")
 
 
 def definitions_note(settings: Settings, *names: str) -> None:

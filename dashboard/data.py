@@ -21,24 +21,18 @@ from sqlalchemy import Engine
 
 from analysis import (
     Alignment,
-    InsufficientDataError,
     Settings,
-    SurvivalSummary,
     align,
-    attrition_funnel,
     baseline_band,
     completeness,
     course_attributes,
     expected_course,
-    mean_trajectory,
     per_course_outcomes,
-    summarize_rates,
-    summarize_survival,
-    week_bins,
 )
 from analysis import schemas as S
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.signals import current_signals
+from dashboard import views
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import (
     Frames,
@@ -47,7 +41,7 @@ from dashboard.db.repository import (
     patient_scope,
     record_audit,
 )
-from dashboard.exports.tables import rates_for_export, suppress_counts
+from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
 from dashboard.importers import ImportReport, import_file
 from dashboard.security import AccessDenied, User, can_view_patient
@@ -93,13 +87,6 @@ def attributes(url: str, settings: Settings) -> pd.DataFrame:
     return course_attributes(alignment(url, settings), frames(url).patients)
 
 
-@st.cache_data(ttl="10m")
-def rates(url: str, settings: Settings, by: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Outcome rates with Wilson intervals, optionally broken down."""
-    return summarize_rates(outcomes(url, settings), attributes=attributes(url, settings),
-                           by=list(by), settings=settings)
-
-
 @st.cache_resource(ttl="10m")
 def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     """Per-course outcomes of the courses that pass ``filters`` (all instruments)."""
@@ -110,16 +97,8 @@ def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.Data
 
 
 def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
-    m = pd.Series(True, index=attrs.index)
-    for col, values in ((S.CLINIC_ID, f.clinics), (S.CLINICIAN_ID, f.clinicians),
-                        (S.ROUTE, f.routes), (S.INDICATION, f.indications)):
-        if values:
-            m &= attrs[col].isin(values)
-    if f.start:
-        m &= attrs["first_dose_at"] >= pd.Timestamp(f.start)
-    if f.end:
-        m &= attrs["first_dose_at"] < pd.Timestamp(f.end) + pd.Timedelta(days=1)
-    return attrs[m]
+    return views.course_mask(attrs, clinics=f.clinics, clinicians=f.clinicians, routes=f.routes,
+                             indications=f.indications, start=f.start, end=f.end)
 
 
 @st.cache_resource(ttl="10m")
@@ -146,45 +125,25 @@ def filtered_alignment(url: str, settings: Settings, filters: Filters) -> Alignm
                      assessments=subset(al.assessments), settings=settings)
 
 
-@dataclass(frozen=True)
-class OverviewData:
-    """Everything the overview shows, for one set of filters."""
-
-    n_patients: int
-    n_active: int
-    n_courses: int
-    rates: pd.DataFrame
-    trajectories: dict[str, pd.DataFrame]
-    weekly: pd.DataFrame
-    monthly: pd.DataFrame
-    funnel: pd.DataFrame
-    durability: SurvivalSummary | None
-    boosters: SurvivalSummary | None
-
-
 @st.cache_data(ttl="10m", show_spinner="Computing outcomes…")
-def overview(url: str, settings: Settings, filters: Filters) -> OverviewData:
-    """Headline rates, trajectories, KM curves, trend and funnel under ``filters``."""
+def overview(url: str, settings: Settings, filters: Filters) -> views.OverviewView:
+    """Headline rates, trajectory, KM curves, trend and funnel under ``filters`` (decided once,
+    in :mod:`dashboard.views`)."""
     o = filtered_outcomes(url, settings, filters)
-    al = filtered_alignment(url, settings, filters)
-    attrs = attributes(url, settings)
-    instr = filters.instrument
-    oi = o[o[S.INSTRUMENT] == instr]
-    rates_all = summarize_rates(oi, settings=settings)
-    weekly = mean_trajectory(al, instrument=instr, value="is_response", bins=week_bins(12))
-    monthly = summarize_rates(oi, attributes=attrs, by=["start_month"], settings=settings)
-    return OverviewData(
-        n_patients=int(o[S.PATIENT_ID].nunique()),
-        n_active=_active_patients(url, set(o[S.PATIENT_ID])),
-        n_courses=int(len(o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
-        rates=rates_all,
-        trajectories={c: mean_trajectory(al, instrument=c, value="pct_change")
-                      for c in ("PHQ9", "GAD7", "PCL5")},
-        weekly=weekly, monthly=monthly,
-        funnel=attrition_funnel(o, instrument=instr, settings=settings),
-        durability=_survival(oi, "durability", instr, settings),
-        boosters=_survival(o, "time_to_booster", None, settings),
-    )
+    attrs = _course_mask(attributes(url, settings), filters)
+    return views.overview_view(
+        o, filtered_alignment(url, settings, filters), attrs, instrument=filters.instrument,
+        settings=settings, n_active=_active_patients(url, set(o[S.PATIENT_ID])),
+        as_of=data_end(url))
+
+
+def data_end(url: str) -> pd.Timestamp | None:
+    """The latest contact (session or score) in the data: the horizon of what can be judged."""
+    f = frames(url)
+    ends = [f.sessions[S.SESSION_AT].max() if len(f.sessions) else None,
+            f.assessments[S.ADMINISTERED_AT].max() if len(f.assessments) else None]
+    ends = [e for e in ends if e is not None and not pd.isna(e)]
+    return max(ends) if ends else None
 
 
 def _active_patients(url: str, patients: set[str], days: int = 90) -> int:
@@ -201,31 +160,12 @@ def _active_patients(url: str, patients: set[str], days: int = 90) -> int:
     return int(((latest >= cutoff) & latest.index.isin(patients)).sum())
 
 
-def _survival(o: pd.DataFrame, endpoint: str, instrument: str | None, settings: Settings,
-              attrs: pd.DataFrame | None = None, by: str | None = None
-              ) -> SurvivalSummary | None:
-    try:
-        return summarize_survival(o, endpoint=endpoint, instrument=instrument, attributes=attrs,
-                                  by=by, settings=settings)
-    except InsufficientDataError:
-        return None
-
-
-@dataclass(frozen=True)
-class BreakdownData:
-    rates: pd.DataFrame
-    durability: SurvivalSummary | None
-
-
 @st.cache_data(ttl="10m")
-def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> BreakdownData:
-    """Rates and durability by ``by`` under ``filters``."""
-    o = filtered_outcomes(url, settings, filters)
-    oi = o[o[S.INSTRUMENT] == filters.instrument]
-    attrs = attributes(url, settings)
-    return BreakdownData(
-        rates=summarize_rates(oi, attributes=attrs, by=[by], settings=settings),
-        durability=_survival(oi, "durability", filters.instrument, settings, attrs, by))
+def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> views.BreakdownView:
+    """Rates and durability by ``by`` under ``filters`` (small groups pooled, cells withheld)."""
+    return views.breakdown_view(filtered_outcomes(url, settings, filters),
+                                _course_mask(attributes(url, settings), filters),
+                                instrument=filters.instrument, by=by, settings=settings)
 
 
 @st.cache_resource(ttl="10m")
@@ -354,13 +294,12 @@ def history(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl="10m")
 def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
-    """Courses per instrument by the reason their endpoint outcome is missing."""
-    c = completeness(alignment(url, settings), outcomes(url, settings))
-    c = c.assign(instrument=c[S.INSTRUMENT].fillna("none"))
-    table = (c.groupby([S.INSTRUMENT, "endpoint_status"]).size().rename("courses")
-             .reset_index())
+    """Courses per instrument by the reason their endpoint outcome is missing, with shares."""
+    table = views.completeness_view(completeness(alignment(url, settings),
+                                                 outcomes(url, settings)), settings=settings)
     table["meaning"] = table["endpoint_status"].map(COMPLETENESS_REASONS)
-    return table
+    return counts_table(table, value="courses", min_cell_size=settings.min_cell_size,
+                        percent=["share"])
 
 
 @st.cache_resource(ttl="10m")
@@ -402,31 +341,25 @@ def date_span(url: str, settings: Settings, filters: Filters) -> str:
 
 @st.cache_data(ttl="10m")
 def export_rates(url: str, settings: Settings, filters: Filters, by: str | None) -> pd.DataFrame:
-    """The selected instrument's rates, ready to share (suppressed, as percentages)."""
-    o = filtered_outcomes(url, settings, filters)
-    o = o[o[S.INSTRUMENT] == filters.instrument]
-    cols = [by] if by else []
-    r = summarize_rates(o, attributes=attributes(url, settings), by=cols, settings=settings)
-    if not by:
-        r = r.assign(scope="all")
-        cols = ["scope"]
-    return rates_for_export(r, by=cols, settings=settings)
+    """The selected instrument's rates, ready to share (the same decided cells as the overview
+    cards and breakdown charts, with their marks)."""
+    if by:
+        return rates_table(breakdown(url, settings, filters, by).rates)
+    return rates_table(overview(url, settings, filters).headline)
 
 
 @st.cache_data(ttl="10m")
 def export_counts(url: str, settings: Settings, filters: Filters, kind: str) -> pd.DataFrame:
-    """The funnel or completeness counts of the courses in view, small counts suppressed."""
+    """The funnel or completeness counts of the courses in view, withheld as everywhere."""
     if kind == "Attrition funnel":
-        table = overview(url, settings, filters).funnel.rename(columns={"n_courses": "courses"})
-        table = table.drop(columns=["share_of_started"])
-    else:
-        o = filtered_outcomes(url, settings, filters)
-        c = completeness(alignment(url, settings), outcomes(url, settings))
-        c = c.merge(o[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
-                    on=[S.PATIENT_ID, S.COURSE_ID])
-        table = c.groupby([S.INSTRUMENT, "endpoint_status"]).size().rename("courses")
-        table = table.reset_index()
-    return suppress_counts(table, ["courses", "unknown"], min_cell_size=settings.min_cell_size)
+        return funnel_table(overview(url, settings, filters).funnel)
+    o = filtered_outcomes(url, settings, filters)
+    c = completeness(alignment(url, settings), outcomes(url, settings))
+    c = c.merge(o[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
+                on=[S.PATIENT_ID, S.COURSE_ID])
+    table = views.completeness_view(c, settings=settings)
+    return counts_table(table, value="courses", min_cell_size=settings.min_cell_size,
+                        percent=["share"])
 
 
 def research_extract(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
@@ -448,7 +381,6 @@ def clear() -> None:
     alignment.clear()
     outcomes.clear()
     attributes.clear()
-    rates.clear()
     filtered_outcomes.clear()
     filtered_alignment.clear()
     overview.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from typing import Literal
@@ -9,7 +10,7 @@ from typing import Literal
 import plotly.graph_objects as go
 import plotly.io as pio
 
-__all__ = ["figure_bytes", "with_footnote", "FORMATS"]
+__all__ = ["figure_bytes", "with_footnote", "slug", "FORMATS"]
 
 FORMATS = ("png", "svg", "pdf")
 _lock = threading.Lock()
@@ -26,6 +27,17 @@ def _ensure_server() -> None:
 
             kaleido.start_sync_server(silence_warnings=True)
             _started = True
+
+
+def slug(text: str, *, limit: int = 60) -> str:
+    """A file-name-safe form of a title: ``Durability, Kaplan–Meier (PHQ-9)`` →
+    ``durability-kaplan-meier-phq-9``.
+
+    >>> slug("Durability, Kaplan–Meier (PHQ-9)")
+    'durability-kaplan-meier-phq-9'
+    """
+    ascii_text = text.replace("–", "-").encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:limit].rstrip("-") or "chart"
 
 
 def with_footnote(fig: go.Figure, footnote: str) -> go.Figure:

@@ -16,20 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import (
-    InsufficientDataError,
-    Settings,
-    align,
-    attrition_funnel,
-    course_attributes,
-    per_course_outcomes,
-    summarize_rates,
-    summarize_survival,
-)
-from dashboard import charts
+from analysis import Settings, align, course_attributes, per_course_outcomes
+from analysis.suppression import WITHHELD_FOOTNOTE
+from dashboard import charts, views
 from dashboard.db.repository import Frames
 from dashboard.exports.figures import figure_bytes
-from dashboard.exports.tables import rates_for_export
+from dashboard.exports.tables import rates_table
+from dashboard.labels import breakdown_label
 
 __all__ = ["Period", "parse_period", "report_html", "report_pdf", "html_to_pdf"]
 
@@ -104,50 +97,55 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
     for label, frame in ((period.label, cur), (period.previous().label, prev)):
         if frame.empty:
             continue
-        r = summarize_rates(frame, settings=settings)
-        r = r[r["outcome"].isin(["endpoint_response", "endpoint_remission", "rapid_response"])]
-        rows.append(rates_for_export(r.assign(period=label), by=["period"], settings=settings))
+        head = views.headline_rates(frame, instrument="PHQ9", settings=settings)
+        t = rates_table(head)
+        t = t[t["outcome"].isin(["endpoint_response", "endpoint_remission", "rapid_response"])]
+        rows.append(t.assign(scope=label).rename(columns={"scope": "period"}))
     if rows:
-        parts += ["<h2>Response, remission and rapid response vs. the previous quarter</h2>",
-                  _table(pd.concat(rows, ignore_index=True))]
+        parts += ["<h2>Response, remission and rapid response (PHQ-9) vs. the previous "
+                  "quarter</h2>", _table(pd.concat(rows, ignore_index=True))]
     else:
         parts.append("<p>No course started in this period.</p>")
     step(2, total_steps, "durability and boosters")
     parts.append("<h2>Durability of response and time to first booster</h2>")
     for endpoint, title, xaxis, instrument in (
-            ("durability", "Still in response (PHQ-9)", "Days since first response", "PHQ9"),
+            ("durability", "Still in response (PHQ-9 responders)", "Days since first response",
+             "PHQ9"),
             ("time_to_booster", "Not yet boosted", "Days since induction end", None)):
-        try:
-            km = summarize_survival(cur, endpoint=endpoint, instrument=instrument,
-                                    settings=settings)
+        km = views.km_view(cur, endpoint=endpoint, instrument=instrument, settings=settings)
+        if km is None:
+            parts.append(f"<p>{title}: not shown (fewer than {settings.min_cell_size} patients "
+                         "with this outcome).</p>")
+        else:
             parts.append(_svg(charts.km_figure(km, title=title, xaxis_title=xaxis), foot))
-        except InsufficientDataError:
-            parts.append(f"<p>{title}: not estimable (no course with this outcome).</p>")
     step(3, total_steps, "breakdowns")
     for by in ("route", "indication"):
-        r = summarize_rates(cur[cur["instrument"] == "PHQ9"], attributes=attrs, by=[by],
-                            settings=settings)
-        if r.empty:
+        if cur.empty:
             continue
-        parts += [f"<h2>By {by} (PHQ-9)</h2>",
-                  _svg(charts.rates_figure(r, by=by, outcome="endpoint_response",
-                                           title=f"Response at endpoint by {by}",
-                                           suppress_below=settings.min_cell_size), foot),
-                  _table(rates_for_export(r[r["outcome"].isin(
-                      ["endpoint_response", "endpoint_remission"])], by=[by],
-                      settings=settings))]
+        view = views.breakdown_view(cur, attrs, instrument="PHQ9", by=by, settings=settings)
+        if view.rates.table.empty:
+            continue
+        t = rates_table(view.rates)
+        parts += [f"<h2>By {breakdown_label(by)} (PHQ-9)</h2>",
+                  _svg(charts.rates_figure(view.rates, outcome="endpoint_response",
+                                           title=f"Response at endpoint by {breakdown_label(by)}"),
+                       foot),
+                  _table(t[t["outcome"].isin(["endpoint_response", "endpoint_remission"])])]
     step(4, total_steps, "attrition")
-    parts += ["<h2>Attrition</h2>",
-              _svg(charts.funnel_figure(attrition_funnel(cur, instrument="PHQ9",
-                                                         settings=settings)), foot)]
+    if not cur.empty:
+        head = views.headline_rates(cur, instrument="PHQ9", settings=settings)
+        parts += ["<h2>Attrition (PHQ-9)</h2>",
+                  _svg(charts.funnel_figure(views.funnel_view(cur, instrument="PHQ9",
+                                                              settings=settings,
+                                                              headline=head)), foot)]
     step(5, total_steps, "methods")
     parts += ["<h2 class='newpage'>Methods appendix: every definition and threshold in force</h2>",
               _table(pd.DataFrame(settings.as_rows(), columns=["setting", "value", "meaning"])),
               "<p>Rates are per treatment course with Wilson 95% intervals; durability and time "
               "to booster are Kaplan–Meier estimates (log-log 95% intervals; medians with the "
               "interval where the band crosses 50%). Cells built from fewer than "
-              f"{settings.min_cell_size} patients are suppressed, with complementary "
-              "suppression.</p>"]
+              f"{settings.min_cell_size} patients are withheld. "
+              f"{html.escape(WITHHELD_FOOTNOTE(settings.min_cell_size))}</p>"]
     style = ("body{font-family:'Noto Sans',sans-serif;margin:28px;color:#222}"
              "h1{font-size:24px}h2{font-size:17px;margin-top:22px;page-break-after:avoid}"
              ".cover{font-size:13px;color:#444}.t{border-collapse:collapse;font-size:11px}"

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import Settings
-from analysis.suppression import SUPPRESSED, suppress_rates
+from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
+from dashboard.views import FunnelView, RateTable
 
-__all__ = ["neutralize", "rates_for_export", "suppress_counts", "to_csv_bytes", "to_xlsx_bytes",
-           "research_extract", "FORMULA_PREFIXES"]
+__all__ = ["neutralize", "rates_table", "counts_table", "funnel_table", "to_csv_bytes",
+           "to_xlsx_bytes", "research_extract", "FORMULA_PREFIXES"]
 
 #: Cell beginnings a spreadsheet may execute as a formula (OWASP "CSV injection").
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -39,42 +40,64 @@ def _neutral_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def rates_for_export(rates: pd.DataFrame, *, by: Sequence[str], settings: Settings) -> pd.DataFrame:
-    """A rates table ready to share: suppressed cells shown as ``<11``, rates as percentages."""
-    s = suppress_rates(rates, by=by, min_cell_size=settings.min_cell_size)
-    out = s[list(by) + ["instrument", "outcome"]].copy()
-    marker = SUPPRESSED.replace("11", str(settings.min_cell_size))
+def _mark(status: str, min_cell_size: int) -> str:
+    return PROTECTING_MARK if status == "protecting" else primary_mark(min_cell_size)
+
+
+def rates_table(rates: RateTable) -> pd.DataFrame:
+    """A decided rates table ready to share: withheld cells printed with their mark (``<11``
+    small, ``‡`` protecting), rates as percentages, counts as whole numbers."""
+    t = rates.table
+    by = rates.by or "scope"
+    out = pd.DataFrame({by: t["group"].astype(str).to_numpy(),
+                        "instrument": t["instrument"].to_numpy(),
+                        "outcome": t["outcome"].to_numpy()})
+    m = rates.min_cell_size
+    marks = [_mark(w, m) for w in t["withheld"]]
     for col in ("k", "n", "n_patients"):
-        out[col] = s[col].map(lambda v: marker if pd.isna(v) else int(v)).astype(object)
-    for col in ("rate", "ci_low", "ci_high"):
-        out[col] = s[col].map(lambda v: marker if pd.isna(v) else round(float(v) * 100, 1))
-    out = out.rename(columns={"rate": "rate_%", "ci_low": "ci95_low_%", "ci_high": "ci95_high_%"})
+        out[col] = [mk if pd.isna(v) else int(v)
+                    for v, mk in zip(t[col], marks, strict=True)]
+    for col, name in (("rate", "rate_%"), ("ci_low", "ci_low_%"), ("ci_high", "ci_high_%")):
+        out[name] = [mk if pd.isna(v) else round(float(v) * 100, 1)
+                     for v, mk in zip(t[col], marks, strict=True)]
     return out
 
 
-def suppress_counts(table: pd.DataFrame, columns: Sequence[str], *,
-                    min_cell_size: int = 11) -> pd.DataFrame:
-    """Counts below ``min_cell_size`` (but above 0) shown as ``<N``; other columns unchanged.
+def counts_table(decided: pd.DataFrame, *, value: str, min_cell_size: int,
+                 percent: Sequence[str] = ()) -> pd.DataFrame:
+    """A decided count table (``withheld`` column) with marks in withheld cells; ``percent``
+    columns (shares 0–1) printed as percentages and withheld with their count."""
+    out = decided.drop(columns=["withheld"]).copy()
+    marks = [_mark(w, min_cell_size) if w else "" for w in decided["withheld"]]
+    out[value] = [mk if mk else ("" if pd.isna(v) else int(v))
+                  for v, mk in zip(decided[value], marks, strict=True)]
+    for col in percent:
+        out[col] = [mk if mk else ("" if pd.isna(v) else round(float(v) * 100, 1))
+                    for v, mk in zip(decided[col], marks, strict=True)]
+        out = out.rename(columns={col: f"{col}_%"})
+    return out
 
-    For count tables without a published total over disjoint cells (a funnel's stages are
-    nested, completeness reasons are listed per instrument with no total shown), so no
-    complementary cell is needed.
 
-    >>> suppress_counts(pd.DataFrame({"courses": [40, 7, 0]}), ["courses"])["courses"].tolist()
-    [40, '<11', 0]
-    """
-    out = table.copy()
-    marker = f"<{min_cell_size}"
-    for col in columns:
-        if col in out.columns:
-            out[col] = [marker if 0 < v < min_cell_size else int(v) for v in out[col]]
+def funnel_table(view: FunnelView) -> pd.DataFrame:
+    """The funnel as a table: stage, courses (marked where withheld), share of started, and the
+    90-day Kaplan–Meier estimate with its interval."""
+    f = view.stages
+    out = counts_table(f[["stage", "n_courses", "share_of_started", "withheld"]],
+                       value="n_courses", min_cell_size=view.min_cell_size,
+                       percent=["share_of_started"])
+    for col in ("estimate", "ci_low", "ci_high"):
+        out[f"km_{col}_%"] = [("" if pd.isna(v) else round(float(v) * 100, 1))
+                              for v in f[col]]
+    km = f["stage"] == "in_response_at_90_days"
+    out.loc[km & f["estimate"].isna(), "km_estimate_%"] = "not estimable"
+    out = out.rename(columns={"n_courses": "courses"})
+    out["nested"] = f["nested"].to_numpy()
     return out
 
 
 def _notes(meta: Sequence[str], settings: Settings) -> list[str]:
-    return [*meta, f"Cells built from fewer than {settings.min_cell_size} patients are shown as "
-            f"<{settings.min_cell_size}, and so is the next smallest cell wherever one hidden cell "
-            "could be recovered from a total.", "Rates are per treatment course with Wilson 95% "
+    return [*meta, WITHHELD_FOOTNOTE(settings.min_cell_size),
+            f"Rates are per treatment course with Wilson {settings.confidence_level:.0%} "
             "confidence intervals. Definitions: " + "; ".join(
                 f"{name} = {value}" for name, value, _ in settings.as_rows())]
 
@@ -100,6 +123,11 @@ def to_xlsx_bytes(frame: pd.DataFrame, *, meta: Sequence[str], settings: Setting
     return buf.getvalue()
 
 
+#: Day numbers and durations of the per-course outcomes (whole days in the research extract).
+_DAY_COLUMNS = ("baseline_day", "induction_end_day", "days_to_response", "endpoint_day",
+                "first_response_day", "relapse_day", "durability_days", "days_to_first_booster")
+
+
 def research_extract(outcomes: pd.DataFrame, attributes: pd.DataFrame, *,
                      rng: np.random.Generator | int | None = None) -> pd.DataFrame:
     """Patient-level outcomes with a random id per patient for this export and no dates.
@@ -115,5 +143,9 @@ def research_extract(outcomes: pd.DataFrame, attributes: pd.DataFrame, *,
     mapping = dict(zip(patients, (f"R{t + 1:06d}" for t in tokens), strict=True))
     o.insert(0, "research_id", o["patient_id"].map(mapping))
     o["course_number"] = o.groupby("patient_id")["first_dose_at"].rank(method="dense").astype(int)
+    # whole days only: a fraction of a day would give away the time of day of a visit
+    for col in _DAY_COLUMNS:
+        if col in o.columns:
+            o[col] = pd.array(np.floor(o[col].to_numpy(dtype=float)), dtype="Int64")
     return o.drop(columns=["patient_id", "course_id", "first_dose_at"]).sort_values(
         ["research_id", "course_number", "instrument"]).reset_index(drop=True)

@@ -6,8 +6,10 @@ Everything exported is de-identified and small-cell suppressed; every export is 
 import streamlit as st
 
 from analysis import Settings
+from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
 from dashboard.exports import figures, report, tables
+from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name
 
 settings = Settings()
 url = data.current_url()
@@ -24,34 +26,41 @@ view = data.overview(url, settings, filters)
 span = data.date_span(url, settings, filters)
 footnote = (f"{filters.describe()} · courses started {span} · n = {view.n_courses} courses of "
             f"{view.n_patients} patients · response = ≥50% below baseline; remission below the "
-            f"instrument cut-off; endpoint = last score ≤{settings.endpoint_window_days:g} days "
-            "after induction; Wilson / Kaplan–Meier 95% intervals")
+            f"instrument cut-off among courses starting at or above caseness; endpoint = last "
+            f"score ≤{settings.endpoint_window_days:g} days after induction; Wilson / "
+            f"Kaplan–Meier {settings.confidence_level:.0%} intervals; "
+            f"{WITHHELD_FOOTNOTE(settings.min_cell_size)}")
 st.caption(f"Exports carry this footnote: {footnote}")
 
 st.subheader("Charts")
+name = instrument_name(filters.instrument)
 options = {
-    "Change from baseline by day": lambda: charts.trajectory_figure(
-        view.trajectories, value="pct_change", title="Change from baseline by days since first dose"),
-    "Share in response by week": lambda: charts.weekly_response_figure(
+    f"Change from baseline by day ({name})": lambda: charts.trajectory_figure(view.trajectory),
+    f"Share in response by week ({name})": lambda: charts.weekly_response_figure(
         view.weekly, instrument=filters.instrument),
-    "Durability (Kaplan–Meier)": lambda: charts.km_figure(
-        view.durability, title="Still in response", xaxis_title="Days since first response"),
-    "Time to first booster (Kaplan–Meier)": lambda: charts.km_figure(
-        view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
-        yaxis_title="Share without a booster"),
-    "Trend by month": lambda: charts.trend_figure(
-        view.monthly, outcome="endpoint_response", title="Response at endpoint by month"),
-    "Attrition funnel": lambda: charts.funnel_figure(view.funnel),
+    f"Response by {view.trend.period} of course start ({name})": lambda: charts.trend_figure(
+        view.trend, title=f"Response at endpoint by {view.trend.period} of course start "
+                         f"({name})"),
+    f"Attrition funnel ({name})": lambda: charts.funnel_figure(view.funnel),
 }
+if view.durability is not None:
+    options[f"Durability, Kaplan–Meier ({name})"] = lambda: charts.km_figure(
+        view.durability, title=f"Still in response ({name} responders)",
+        xaxis_title="Days since first response")
+if view.boosters is not None:
+    options["Time to first booster, Kaplan–Meier"] = lambda: charts.km_figure(
+        view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
+        yaxis_title="Share without a booster")
 breakdown = st.session_state.get("export_by", "(overall)")
-if breakdown != "(overall)":
+if breakdown not in ("(overall)", "start_month"):
     parts = data.breakdown(url, settings, filters, breakdown)
-    options[f"Response by {breakdown}"] = lambda: charts.rates_figure(
-        parts.rates, by=breakdown, outcome="endpoint_response",
-        title=f"Response at endpoint by {breakdown}", suppress_below=settings.min_cell_size)
+    label = breakdown_label(breakdown)
+    options[f"Response by {label} ({name})"] = lambda: charts.rates_figure(
+        parts.rates, outcome="endpoint_response",
+        title=f"Response at endpoint by {label} ({name})")
     if parts.durability is not None:
-        options[f"Durability by {breakdown}"] = lambda: charts.km_figure(
-            parts.durability, title=f"Still in response, by {breakdown}",
+        options[f"Durability by {label} ({name})"] = lambda: charts.km_figure(
+            parts.durability, title=f"Still in response, by {label}",
             xaxis_title="Days since first response")
 left, right = st.columns([3, 1])
 chart = left.selectbox("Chart", list(options), key="export_chart")
@@ -60,29 +69,32 @@ if st.button("Prepare chart", key="export_prepare"):
     with st.spinner("Rendering…"):
         blob = figures.figure_bytes(options[chart](), fmt, footnote=footnote)
     data.audit(url, actor=actor, action="export", target_kind="chart", detail=f"{chart} ({fmt})")
-    st.download_button(f"Download {fmt.upper()}", blob, file_name=f"kap-{chart[:20]}.{fmt}",
+    st.download_button(f"Download {fmt.upper()}", blob,
+                       file_name=f"kap-{figures.slug(chart)}.{fmt}",
                        mime={"png": "image/png", "svg": "image/svg+xml",
                              "pdf": "application/pdf"}[fmt], key="export_chart_download")
 
 st.subheader("Tables")
 t1, t2 = st.columns(2)
 kind = t1.selectbox("Table", ["Rates", "Attrition funnel", "Completeness"], key="export_table_kind")
-by = t2.selectbox("Rates and breakdown charts by", ["(overall)", "route", "indication",
-                                                   "clinic_id", "clinician_id", "course_type",
-                                                   "start_month"], key="export_by")
+by = t2.selectbox("Rates and breakdown charts by", ["(overall)", *BREAKDOWN_LABELS],
+                  key="export_by", format_func=lambda b: b if b == "(overall)"
+                  else breakdown_label(b))
 table = (data.export_rates(url, settings, filters, None if by == "(overall)" else by)
          if kind == "Rates" else data.export_counts(url, settings, filters, kind))
+what = f"rates by {by}" if kind == "Rates" else kind.lower()
+file_stem = f"kap-{figures.slug(what)}"
 st.dataframe(table.astype(str), hide_index=True, key="export_table")
 meta = [f"{filters.describe()} · courses started {span}"]
 c1, c2 = st.columns(2)
 c1.download_button("Download CSV", tables.to_csv_bytes(table, meta=meta, settings=settings),
-                   file_name="kap-rates.csv", mime="text/csv", key="export_csv",
+                   file_name=f"{file_stem}.csv", mime="text/csv", key="export_csv",
                    on_click=lambda: data.audit(url, actor=actor, action="export",
-                                               target_kind="table", detail=f"rates {by} csv"))
+                                               target_kind="table", detail=f"{what} csv"))
 c2.download_button("Download XLSX", tables.to_xlsx_bytes(table, meta=meta, settings=settings),
-                   file_name="kap-rates.xlsx", key="export_xlsx",
+                   file_name=f"{file_stem}.xlsx", key="export_xlsx",
                    on_click=lambda: data.audit(url, actor=actor, action="export",
-                                               target_kind="table", detail=f"rates {by} xlsx"))
+                                               target_kind="table", detail=f"{what} xlsx"))
 
 with st.expander("Patient-level research extract (de-identified)"):
     st.write("One row per course and instrument with a random id made for this export only, "

@@ -1,9 +1,14 @@
-"""Clinic overview for directors: headline rates, onset, durability, breakdowns, attrition."""
+"""Clinic overview for directors: headline rates, onset, durability, breakdowns, attrition.
+
+Every figure here comes from one :class:`dashboard.views.OverviewView` (or BreakdownView), where
+small cells were pooled and withheld once: this page only lays them out.
+"""
 
 import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, charts, components, data, security, state
+from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name
 
 settings = Settings()
 url = data.current_url()
@@ -13,17 +18,19 @@ if data.frames(url).assessments.empty:
     components.empty_state()
     st.stop()
 view = data.overview(url, settings, filters)
+name = instrument_name(filters.instrument)
 st.caption(f"{filters.describe()} · {view.n_courses} courses of {view.n_patients} patients · "
-           "rates per course with Wilson 95% intervals")
+           f"rates per course with Wilson {settings.confidence_level:.0%} intervals · groups "
+           f"and counts of fewer than {settings.min_cell_size} patients are withheld")
 
 cards = st.columns(5)
 cards[0].metric("Active patients", view.n_active, border=True,
                 help="Seen (a session or a score) in the last 90 days of the data; "
                      f"{view.n_patients} patients in all have a course in the filtered data")
 cards[1].metric("Courses started", view.n_courses, border=True)
-components.rate_metric(cards[2], view.rates, "endpoint_response", "Response")
-components.rate_metric(cards[3], view.rates, "endpoint_remission", "Remission")
-components.rate_metric(cards[4], view.rates, "rapid_response", "Rapid response")
+components.rate_metric(cards[2], view.headline, "endpoint_response", f"Response ({name})")
+components.rate_metric(cards[3], view.headline, "endpoint_remission", f"Remission ({name})")
+components.rate_metric(cards[4], view.headline, "rapid_response", f"Rapid response ({name})")
 
 counts = data.signal_counts(url, settings, filters)
 label = (f"Signals now: {counts.get('safety', 0)} safety review(s), "
@@ -37,10 +44,7 @@ else:
 onset, durability, breakdowns, trends, attrition = st.tabs(
     ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])
 with onset:
-    st.plotly_chart(charts.trajectory_figure(
-        view.trajectories, value="pct_change",
-        title="Change from baseline by days since first dose (all instruments)"),
-        key="overview_trajectory")
+    st.plotly_chart(charts.trajectory_figure(view.trajectory), key="overview_trajectory")
     st.plotly_chart(charts.weekly_response_figure(view.weekly, instrument=filters.instrument),
                     key="overview_weekly")
     components.definitions_note(settings, "response_reduction", "rapid_window_days",
@@ -48,36 +52,40 @@ with onset:
 with durability:
     left, right = st.columns(2)
     if view.durability is not None:
-        left.plotly_chart(charts.km_figure(view.durability, title="Still in response",
+        left.plotly_chart(charts.km_figure(view.durability,
+                                           title=f"Still in response ({name} responders)",
                                            xaxis_title="Days since first response"),
                           key="overview_km_durability")
     else:
-        left.info("No responders yet: durability is not estimable.")
+        left.info(f"Durability is not shown: fewer than {settings.min_cell_size} patients "
+                  "responded at endpoint in this view.")
     if view.boosters is not None:
         right.plotly_chart(charts.km_figure(view.boosters, title="Not yet boosted",
                                             xaxis_title="Days since induction end",
                                             yaxis_title="Share without a booster"),
                            key="overview_km_boosters")
-    components.definitions_note(settings, "relapse_confirmations", "endpoint_window_days")
+    components.definitions_note(settings, "relapse_confirmations", "endpoint_window_days",
+                                "min_cell_size")
 with breakdowns:
-    by = st.segmented_control("Break down by", ["route", "indication", "clinic_id",
-                                                "clinician_id", "course_type"],
-                              default="route", key="overview_breakdown",
-                              format_func=lambda v: v.replace("_id", "").replace("_", " "))
+    options = [b for b in BREAKDOWN_LABELS if b != "start_month"]
+    by = st.segmented_control("Break down by", options, default="route",
+                              key="overview_breakdown", format_func=breakdown_label)
     by = by or "route"
     parts = data.breakdown(url, settings, filters, by)
-    st.plotly_chart(charts.rates_figure(parts.rates, by=by, outcome="endpoint_response",
-                                        title=f"Response at endpoint by {by}",
-                                        suppress_below=settings.min_cell_size),
+    st.plotly_chart(charts.rates_figure(parts.rates, outcome="endpoint_response",
+                                        title=f"Response at endpoint by {breakdown_label(by)} "
+                                              f"({name})"),
                     key="overview_rates_by")
     if parts.durability is not None:
-        st.plotly_chart(charts.km_figure(parts.durability, title=f"Still in response, by {by}",
+        st.plotly_chart(charts.km_figure(parts.durability,
+                                         title=f"Still in response, by {breakdown_label(by)}",
                                          xaxis_title="Days since first response"),
                         key="overview_km_by")
 with trends:
-    st.plotly_chart(charts.trend_figure(view.monthly, outcome="endpoint_response",
-                                        title="Response at endpoint by month of course start"),
+    st.plotly_chart(charts.trend_figure(view.trend, title=f"Response at endpoint by "
+                                                          f"{view.trend.period} of course start "
+                                                          f"({name})"),
                     key="overview_trend")
 with attrition:
     st.plotly_chart(charts.funnel_figure(view.funnel), key="overview_funnel")
-    components.definitions_note(settings, "min_induction_doses_completed")
+    components.definitions_note(settings, "min_induction_doses_completed", "min_cell_size")

@@ -3,15 +3,8 @@
 import pandas as pd
 import pytest
 
-from analysis import (
-    attrition_funnel,
-    course_attributes,
-    mean_trajectory,
-    per_course_outcomes,
-    summarize_rates,
-    summarize_survival,
-)
-from dashboard import charts
+from analysis import Settings, course_attributes, per_course_outcomes
+from dashboard import charts, views
 
 
 @pytest.fixture(scope="module")
@@ -22,59 +15,92 @@ def results(sample_alignment, sample_frames):
     return sample_alignment, outcomes, attrs
 
 
-def test_trajectory_has_band_and_line_per_instrument(results):
-    al, _, _ = results
-    traj = {c: mean_trajectory(al, instrument=c) for c in ("PHQ9", "GAD7")}
-    fig = charts.trajectory_figure(traj)
-    lines = [t for t in fig.data if t.mode == "lines+markers"]
+@pytest.fixture(scope="module")
+def overview(results):
+    al, outcomes, attrs = results
+    return views.overview_view(outcomes, al, attrs, instrument="PHQ9", settings=Settings(),
+                               n_active=0, as_of=al.assessments["administered_at"].max())
+
+
+def test_trajectory_one_instrument_at_real_day_positions(overview):
+    view = overview.trajectory
+    fig = charts.trajectory_figure(view)
+    lines = [t for t in fig.data if t.mode == "lines+markers+text"]
     bands = [t for t in fig.data if t.fill == "toself"]
-    assert [t.name for t in lines] == ["PHQ-9", "GAD-7"] and len(bands) == 2
-    assert lines[0].line.color == charts.INSTRUMENT_COLOURS["PHQ9"]
-    assert list(lines[0].x) == traj["PHQ9"]["bin"].tolist()
-    assert lines[0].customdata[0][0] == traj["PHQ9"]["n_courses"].iloc[0]  # n on hover
+    assert [t.name for t in lines] == ["PHQ-9"] and len(bands) == 1
+    assert "(PHQ-9)" in fig.layout.title.text and "all instruments" not in fig.layout.title.text
+    shown = view.table[~view.table["withheld"]]
+    assert list(lines[0].x) == shown["day_mid"].tolist()     # 0, 2, 5.5, 11, 21.5, ... days
+    assert list(lines[0].x)[:3] == [0.0, 1.5, 5.0]            # uneven bins, uneven spacing
+    assert list(lines[0].text) == [f"n={int(n)}" for n in shown["n_courses"]]  # n per bin shown
 
 
-def test_km_figure_by_route_states_logrank(results):
+def test_km_figure_truncates_and_prints_at_risk(overview):
+    view = overview.durability
+    fig = charts.km_figure(view, title="Durability", xaxis_title="days")
+    curve = [t for t in fig.data if t.fill != "toself" and t.mode == "lines"][0]
+    km = view.curves[0].km
+    assert km.curve["at_risk"].min() >= 11                    # cut where fewer remain at risk
+    assert max(curve.x) == km.curve["time"].max()
+    texts = [a.text for a in fig.layout.annotations]
+    assert "<b>At risk</b>" in texts and "day 90" in texts
+    # the at-risk row: the counts at days 0 and 30, and <11 where fewer remain
+    row = view.at_risk.iloc[0]
+    assert str(int(row[0])) in texts and ("<11" in texts) == row.isna().any()
+    assert km.median is None or km.median_ci.low is not None
+    assert "n = " in fig.layout.title.text
+
+
+def test_km_by_group_withholds_small_groups_and_tests_only_shown(results):
     _, outcomes, attrs = results
-    s = summarize_survival(outcomes, endpoint="durability", instrument="PHQ9",
-                           attributes=attrs, by="route")
-    fig = charts.km_figure(s, title="Durability", xaxis_title="days")
-    curves = [t for t in fig.data if t.fill != "toself"]
-    assert len(curves) == len(s.curves)
-    assert all("(n=" in t.name for t in curves) and "log-rank" in fig.layout.title.text
-    assert all(t.line.shape == "hv" for t in curves)  # step function
-
-
-def test_rates_figure_suppresses_small_groups(results):
-    _, outcomes, attrs = results
-    r = summarize_rates(outcomes, attributes=attrs, by=["clinician_id"])
-    r = r[r["instrument"] == "PHQ9"]
-    fig = charts.rates_figure(r, by="clinician_id", outcome="endpoint_response",
-                              title="Response", suppress_below=11)
-    shown = r[(r.outcome == "endpoint_response") & (r.n_patients >= 11)]
-    assert len(fig.data[0].y) == len(shown)
-    assert all("n=" in t for t in fig.data[0].text)
-    if (r[r.outcome == "endpoint_response"].n_patients < 11).any():
+    view = views.breakdown_view(outcomes, attrs, instrument="PHQ9", by="clinician_id",
+                                settings=Settings()).durability
+    fig = charts.km_figure(view, title="Durability", xaxis_title="days")
+    curves = [t for t in fig.data if t.fill != "toself" and t.mode == "lines"]
+    assert len(curves) == len(view.curves)
+    assert all(gc.km.n >= 11 for gc in view.curves)
+    if view.withheld_groups:
         assert "not shown" in fig.layout.title.text
+    if view.logrank is not None:
+        assert view.logrank.df == len(view.curves) - 1
 
 
-def test_funnel_and_trend(results):
+def test_rates_figure_draws_only_decided_cells(results):
     _, outcomes, attrs = results
-    f = charts.funnel_figure(attrition_funnel(outcomes, instrument="PHQ9"))
-    assert list(f.data[0].x)[0] == (outcomes.instrument == "PHQ9").sum()
-    r = summarize_rates(outcomes, attributes=attrs, by=["start_month"])
-    t = charts.trend_figure(r[r.instrument == "PHQ9"], outcome="endpoint_response",
-                            title="Trend")
-    assert [d.name for d in t.data if d.mode == "lines+markers"] == ["PHQ-9"]
+    view = views.breakdown_view(outcomes, attrs, instrument="PHQ9", by="clinician_id",
+                                settings=Settings())
+    fig = charts.rates_figure(view.rates, outcome="endpoint_response", title="Response")
+    cells = view.rates.outcome("endpoint_response")
+    shown = cells[cells["rate"].notna()]
+    bars = fig.data[0]
+    assert list(bars.y) == shown.sort_values("rate")["group"].tolist()
+    assert list(bars.x) == pytest.approx(shown.sort_values("rate")["rate"].tolist())
+    withheld = cells[cells["rate"].isna()]
+    if len(withheld):
+        assert sorted(fig.data[1].y) == sorted(withheld["group"])
+        assert all(t.startswith("withheld") for t in fig.data[1].text)
+        assert not any(x for x in fig.data[1].x)               # nothing drawn for them
 
 
-def test_weekly_response_in_week_order(results):
-    from analysis import week_bins
-    al, _, _ = results
-    w = mean_trajectory(al, instrument="PHQ9", value="is_response", bins=week_bins(12))
+def test_funnel_and_trend(overview):
+    f = charts.funnel_figure(overview.funnel)
+    stages = overview.funnel.stages.set_index("stage")
+    assert list(f.data[0].x)[0] == stages.loc["started", "n_courses"]
+    cell = overview.headline.cell("endpoint_response")
+    assert list(f.data[0].x)[3] == cell["k"] and list(f.data[0].x)[2] == cell["n"]
+    assert "not estimable" in f.data[0].text[4]               # few followed 90 days here
+    t = charts.trend_figure(overview.trend, title="Trend")
+    line = [d for d in t.data if d.mode == "lines+markers+text"][0]
+    shown = overview.trend.table[overview.trend.table["rate"].notna()]
+    assert list(line.text) == [f"n={int(n)}" for n in shown["n"]]
+
+
+def test_weekly_response_in_week_order(overview):
+    w = overview.weekly
     fig = charts.weekly_response_figure(w.sample(frac=1, random_state=1), instrument="PHQ9")
     line = [d for d in fig.data if d.mode == "lines+markers"][0]
-    assert list(line.x) == [f"week {i}" for i in range(1, len(w) + 1)]
+    shown = w[w["mean"].notna()].sort_values("bin_order")
+    assert list(line.x) == shown["bin"].tolist()
     assert fig.layout.yaxis.tickformat == ".0%"
 
 

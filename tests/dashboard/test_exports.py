@@ -12,13 +12,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analysis import Settings, summarize_rates
+from analysis import Settings
 from dashboard.cli import main
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.report import parse_period
 from dashboard.exports.tables import (
     neutralize,
-    rates_for_export,
+    rates_table,
     research_extract,
     to_csv_bytes,
     to_xlsx_bytes,
@@ -48,18 +48,26 @@ def test_csv_and_xlsx_are_formula_safe_with_hostile_names():
     assert book["about"]["A"][1].value == "'=x"
 
 
-def test_rates_export_suppresses_and_says_so(sample_alignment, sample_frames):
+def test_rates_export_withholds_with_marks_and_says_so(sample_alignment, sample_frames):
     from analysis import course_attributes, per_course_outcomes
+    from dashboard import views
 
     patients, _, _ = sample_frames
     o = per_course_outcomes(sample_alignment)
     attrs = course_attributes(sample_alignment, patients)
-    rates = summarize_rates(o, attributes=attrs, by=["clinician_id"])
-    table = rates_for_export(rates, by=["clinician_id"], settings=Settings())
-    small = rates["n_patients"] < 11
-    assert small.any() and (table.loc[small.to_numpy(), "n"] == "<11").all()
+    view = views.breakdown_view(o, attrs, instrument="PHQ9", by="clinician_id",
+                                settings=Settings())
+    table = rates_table(view.rates)
+    decided = view.rates.table
+    primary = (decided["withheld"] == "primary").to_numpy()
+    protecting = (decided["withheld"] == "protecting").to_numpy()
+    assert (table.loc[primary, "rate_%"] == "<11").all()
+    assert (table.loc[protecting, "rate_%"] == "‡").all()       # not labelled as if small
+    # every group that is shown has at least 11 patients after pooling
+    shown_n = pd.to_numeric(table["n_patients"], errors="coerce").dropna()
+    assert (shown_n >= 11).all()
     text = to_csv_bytes(table, meta=["test"], settings=Settings()).decode("utf-8-sig")
-    assert "fewer than 11 patients are shown as <11" in text
+    assert "<11: withheld, fewer than 11 patients" in text and "‡: withheld so that" in text
     assert "P0" not in text                                  # no patient ids in aggregates
 
 
@@ -78,6 +86,10 @@ def test_research_extract_has_no_ids_or_dates(sample_alignment, sample_frames):
     assert (a.groupby("research_id").size().sort_values().to_numpy()
             == b.groupby("research_id").size().sort_values().to_numpy()).all()
     assert a["research_id"].tolist() != b["research_id"].tolist() or len(a) < 2
+    # whole days only: a fraction would give away the time of day of a visit
+    days = a["durability_days"].dropna().to_numpy(dtype=float)
+    assert len(days) and (days == np.floor(days)).all()
+    assert (a["endpoint_day"].dropna().to_numpy(dtype=float) % 1 == 0).all()
 
 
 @pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<svg"),

@@ -1,0 +1,401 @@
+"""View objects: what each page, export and report shows, decided once (no Streamlit, no SQL).
+
+Every figure a person reads comes from here: the overview's cards, trajectories, KM curves, trend
+and funnel; the breakdowns; the completeness counts. Small cells are pooled and withheld here,
+from :mod:`analysis.suppression`, and every renderer (``dashboard.charts``, the pages, the CSV /
+XLSX tables, chart exports and the PDF report) draws only from these objects: a chart cannot show
+what a table withholds, and the same filters give the same counts everywhere.
+
+Inputs are the per-course outcomes, the alignment and the course attributes *already restricted
+to the filters* (:func:`course_mask` does that), plus the :class:`analysis.Settings` in force.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis import (
+    Alignment,
+    InsufficientDataError,
+    Settings,
+    attrition_funnel,
+    mean_trajectory,
+    summarize_rates,
+    summarize_survival,
+    week_bins,
+)
+from analysis import schemas as S
+from analysis.cohort import RATE_OUTCOMES
+from analysis.durability import GroupCurve
+from analysis.suppression import (
+    pool_small_groups,
+    withhold_counts,
+    withhold_rates,
+)
+from analysis.survival import LogRankResult, logrank_test
+
+__all__ = ["RateTable", "KMView", "FunnelView", "TrajectoryView", "TrendView", "OverviewView",
+           "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
+           "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
+
+#: Days at which KM displays print the number still at risk (definitions.md).
+AT_RISK_DAYS = (0, 30, 60, 90, 180)
+
+
+def course_mask(attrs: pd.DataFrame, *, clinics: tuple[str, ...] = (),
+                clinicians: tuple[str, ...] = (), routes: tuple[str, ...] = (),
+                indications: tuple[str, ...] = (), start: dt.date | None = None,
+                end: dt.date | None = None) -> pd.DataFrame:
+    """The course attributes of the courses that pass the filters (empty tuple = all)."""
+    m = pd.Series(True, index=attrs.index)
+    for col, values in ((S.CLINIC_ID, clinics), (S.CLINICIAN_ID, clinicians),
+                        (S.ROUTE, routes), (S.INDICATION, indications)):
+        if values:
+            m &= attrs[col].isin(values)
+    if start:
+        m &= attrs["first_dose_at"] >= pd.Timestamp(start)
+    if end:
+        m &= attrs["first_dose_at"] < pd.Timestamp(end) + pd.Timedelta(days=1)
+    return attrs[m]
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """Rates with the withholding decided: ``table`` has ``group`` (``"all"`` overall),
+    ``instrument``, ``outcome``, ``k``, ``n``, ``n_patients``, ``rate``, ``ci_low``, ``ci_high``
+    (NaN where withheld), ``withheld`` (``""`` / ``"primary"`` / ``"protecting"``),
+    ``n_withheld``; ``pooled`` names the groups merged into ``Other``."""
+
+    table: pd.DataFrame
+    by: str | None
+    min_cell_size: int
+    confidence_level: float
+    pooled: tuple[str, ...] = ()
+
+    def outcome(self, outcome: str) -> pd.DataFrame:
+        """The rows of one outcome."""
+        return self.table[self.table["outcome"] == outcome]
+
+    def cell(self, outcome: str, group: str = "all") -> pd.Series | None:
+        """One decided cell (``None`` when no course has the outcome defined)."""
+        t = self.table
+        row = t[(t["outcome"] == outcome) & (t["group"] == group)]
+        return None if row.empty else row.iloc[0]
+
+
+def _decide(rates: pd.DataFrame, by: str | None, settings: Settings,
+            overall: pd.DataFrame | None) -> pd.DataFrame:
+    r = rates.rename(columns={by: "group"}) if by else rates.assign(group="all")
+    if r.empty:
+        return r.assign(group=pd.Series(dtype=str), withheld=pd.Series(dtype=str),
+                        n_withheld=pd.Series(dtype=bool))
+    return withhold_rates(r, by=["group"], min_cell_size=settings.min_cell_size,
+                          overall=overall)
+
+
+def headline_rates(outcomes: pd.DataFrame, *, instrument: str, settings: Settings) -> RateTable:
+    """The overall rates of one instrument (the cards), withheld where small."""
+    oi = outcomes[outcomes[S.INSTRUMENT] == instrument]
+    raw = summarize_rates(oi, settings=settings)
+    return RateTable(table=_decide(raw, None, settings, None), by=None,
+                     min_cell_size=settings.min_cell_size,
+                     confidence_level=settings.confidence_level)
+
+
+def _pooled_attributes(outcomes: pd.DataFrame, attrs: pd.DataFrame, by: str,
+                       settings: Settings) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Attributes with small groups of ``by`` pooled into ``Other`` (decided on the patients
+    of the outcome rows in view)."""
+    keys = outcomes[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates()
+    a = attrs.merge(keys, on=[S.PATIENT_ID, S.COURSE_ID])
+    pooled = pool_small_groups(a[by], a[S.PATIENT_ID], min_cell_size=settings.min_cell_size)
+    merged = tuple(sorted(set(a[by].astype(str)[pooled.to_numpy() != a[by].astype(str)])))
+    return a.assign(**{by: pooled.to_numpy()}), merged
+
+
+@dataclass(frozen=True)
+class KMView:
+    """A Kaplan–Meier display: truncated curves of the groups shown, the groups withheld, the
+    log-rank test among the groups shown, and the number at risk at :data:`AT_RISK_DAYS`
+    (NaN where fewer than ``min_cell_size``)."""
+
+    endpoint: str
+    curves: tuple[GroupCurve, ...]
+    withheld_groups: tuple[str, ...]
+    logrank: LogRankResult | None
+    at_risk: pd.DataFrame
+    by: str | None
+    min_cell_size: int
+    confidence_level: float
+
+
+def km_view(outcomes: pd.DataFrame, *, endpoint: str, instrument: str | None,
+            settings: Settings, attributes: pd.DataFrame | None = None,
+            by: str | None = None) -> KMView | None:
+    """KM curves (overall or by an already pooled group), withheld where fewer than
+    ``min_cell_size`` patients, cut where fewer are at risk; ``None`` when nothing is estimable
+    or everything is withheld."""
+    try:
+        s = summarize_survival(outcomes, endpoint=endpoint, instrument=instrument,
+                               attributes=attributes, by=by, settings=settings)
+    except InsufficientDataError:
+        return None
+    m = settings.min_cell_size
+    dur_col, cens_col, _ = _endpoint_columns(endpoint)
+    o = outcomes if endpoint == "time_to_booster" else \
+        outcomes[outcomes[S.INSTRUMENT] == instrument]
+    if endpoint == "time_to_booster":
+        o = o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID])
+    if endpoint == "durability":
+        o = o[o["endpoint_response"].fillna(False).astype(bool)]
+    o = o[o[dur_col].notna() & o[cens_col].notna()]
+    if by:
+        o = o.merge(attributes[[S.PATIENT_ID, S.COURSE_ID, by]], on=[S.PATIENT_ID, S.COURSE_ID])
+        patients = o.groupby(o[by].astype(str))[S.PATIENT_ID].nunique()
+    else:
+        patients = pd.Series({"all": o[S.PATIENT_ID].nunique()})
+    shown, withheld = [], []
+    for gc in s.curves:
+        if patients.get(gc.group, 0) >= m:
+            shown.append(GroupCurve(gc.group, gc.km.truncated(m)))
+        else:
+            withheld.append(gc.group)
+    if not shown:
+        return None
+    lr = None
+    if by and len(shown) > 1:
+        keep = o[by].astype(str).isin([g.group for g in shown]).to_numpy()
+        d = o[dur_col].to_numpy(dtype=float)[keep]
+        c = o[cens_col].to_numpy(dtype=bool)[keep]
+        if (~c).any():
+            lr = logrank_test(d, c, o[by].astype(str).to_numpy()[keep])
+    rows = {}
+    for gc in shown:
+        counts = gc.km.at_risk_at(AT_RISK_DAYS).astype(float)
+        rows[gc.group] = np.where(counts >= m, counts, np.nan)
+    at_risk = pd.DataFrame(rows, index=list(AT_RISK_DAYS)).T
+    return KMView(endpoint=endpoint, curves=tuple(shown), withheld_groups=tuple(withheld),
+                  logrank=lr, at_risk=at_risk, by=by, min_cell_size=m,
+                  confidence_level=settings.confidence_level)
+
+
+def _endpoint_columns(endpoint: str) -> tuple[str, str, str]:
+    from analysis.durability import ENDPOINTS
+
+    return ENDPOINTS[endpoint]
+
+
+@dataclass(frozen=True)
+class BreakdownView:
+    """Rates and durability by one attribute, small groups pooled, cells withheld."""
+
+    by: str
+    instrument: str
+    rates: RateTable
+    durability: KMView | None
+
+
+def breakdown_view(outcomes: pd.DataFrame, attributes: pd.DataFrame, *, instrument: str,
+                   by: str, settings: Settings) -> BreakdownView:
+    """One breakdown: the same pooled groups in the rates and the KM curves; the overall
+    rates (the cards) are the published totals the protection accounts for."""
+    oi = outcomes[outcomes[S.INSTRUMENT] == instrument]
+    attrs, merged = _pooled_attributes(oi, attributes, by, settings)
+    raw = summarize_rates(oi, attributes=attrs, by=[by], settings=settings)
+    overall = summarize_rates(oi, settings=settings)
+    table = RateTable(table=_decide(raw, by, settings, overall), by=by,
+                      min_cell_size=settings.min_cell_size,
+                      confidence_level=settings.confidence_level, pooled=merged)
+    km = km_view(oi, endpoint="durability", instrument=instrument, settings=settings,
+                 attributes=attrs, by=by)
+    return BreakdownView(by=by, instrument=instrument, rates=table, durability=km)
+
+
+@dataclass(frozen=True)
+class FunnelView:
+    """The attrition funnel with counts withheld from the same decisions as the rates:
+    ``stages`` has ``stage``, ``n_courses`` (NaN where withheld), ``withheld``,
+    ``share_of_started``, ``estimate``, ``ci_low``, ``ci_high`` (the 90-day KM step) and
+    ``nested``."""
+
+    instrument: str
+    stages: pd.DataFrame
+    min_cell_size: int
+    confidence_level: float
+
+
+def funnel_view(outcomes: pd.DataFrame, *, instrument: str, settings: Settings,
+                headline: RateTable) -> FunnelView:
+    """The funnel; its endpoint and responder steps are the response card's n and k and are
+    withheld exactly when the card withholds them."""
+    f = attrition_funnel(outcomes, instrument=instrument, settings=settings)
+    decided = withhold_counts(f.assign(_set=f["nested"]), value="n_courses",
+                              min_cell_size=settings.min_cell_size, total_published=False)
+    f["withheld"] = decided["withheld"].to_numpy()
+    cell = headline.cell("endpoint_response")
+    if cell is not None:
+        for stage, col in (("assessed_at_endpoint", "n"), ("responded", "k")):
+            i = f.index[f["stage"] == stage][0]
+            if pd.isna(cell[col]):
+                f.loc[i, "withheld"] = cell["withheld"] or "primary"
+            else:
+                f.loc[i, "withheld"] = ""
+    shown = f["withheld"] == ""
+    f["n_courses"] = f["n_courses"].where(shown)
+    f["share_of_started"] = f["share_of_started"].where(shown)
+    return FunnelView(instrument=instrument, stages=f, min_cell_size=settings.min_cell_size,
+                      confidence_level=settings.confidence_level)
+
+
+@dataclass(frozen=True)
+class TrajectoryView:
+    """Mean change from baseline by day bin for one instrument; bins with fewer than
+    ``min_cell_size`` patients are withheld (``withheld`` True, values NaN)."""
+
+    instrument: str
+    table: pd.DataFrame
+    value: str
+
+
+def trajectory_view(alignment: Alignment, *, instrument: str, settings: Settings,
+                    value: str = "pct_change") -> TrajectoryView:
+    """The change-from-baseline trajectory at the real day position of each bin."""
+    t = mean_trajectory(alignment, instrument=instrument, value=value).copy()
+    t["withheld"] = t["n_patients"] < settings.min_cell_size
+    for col in ("mean", "ci_low", "ci_high", "n_courses", "n_patients"):
+        t[col] = t[col].astype(float).mask(t["withheld"])
+    return TrajectoryView(instrument=instrument, table=t, value=value)
+
+
+def weekly_view(alignment: Alignment, *, instrument: str, settings: Settings) -> pd.DataFrame:
+    """Share in response by week since the first dose; a week is withheld when it has fewer
+    than ``min_cell_size`` patients, or fewer in or out of response."""
+    w = mean_trajectory(alignment, instrument=instrument, value="is_response",
+                        bins=week_bins(12)).copy()
+    k = np.rint(w["mean"] * w["n_courses"])
+    m = settings.min_cell_size
+    w["withheld"] = (w["n_patients"] < m) | (k < m) | (w["n_courses"] - k < m)
+    for col in ("mean", "ci_low", "ci_high"):
+        w[col] = w[col].astype(float).mask(w["withheld"])
+    w["n_courses"] = w["n_courses"].astype(float).mask(w["n_patients"] < m)
+    return w
+
+
+@dataclass(frozen=True)
+class TrendView:
+    """Response by month (or quarter) of course start: ``table`` has ``start_month`` (the
+    period's label), ``k``, ``n``, ``rate``, ``ci_low``, ``ci_high`` (NaN where withheld),
+    ``withheld``, ``immature`` (too recent for its endpoint to be judged: the period ended less
+    than ``maturity_days`` before the data's last contact). ``period`` is ``"month"`` or
+    ``"quarter"``."""
+
+    instrument: str
+    outcome: str
+    table: pd.DataFrame
+    maturity_days: float
+    period: str = "month"
+
+
+def _trend_table(oi: pd.DataFrame, attributes: pd.DataFrame, settings: Settings, outcome: str,
+                 period: str, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    a = attributes
+    if period == "quarter":
+        q = a["first_dose_at"].dt.to_period("Q")
+        a = a.assign(start_month=q.astype(str).str.replace("Q", " Q", regex=False))
+        ends = {lab: p.end_time.normalize() for lab, p in
+                zip(a["start_month"], q, strict=True)}
+    raw = summarize_rates(oi, attributes=a, by=["start_month"], settings=settings,
+                          outcomes_to_rate=[outcome])
+    overall = summarize_rates(oi, settings=settings, outcomes_to_rate=[outcome])
+    t = _decide(raw, "start_month", settings, overall).rename(columns={"group": "start_month"})
+    if len(t) and as_of is not None:
+        if period == "quarter":
+            period_end = t["start_month"].map(ends)
+        else:
+            period_end = pd.to_datetime(t["start_month"] + "-01") + pd.offsets.MonthEnd(0)
+        t["immature"] = (period_end + pd.Timedelta(days=settings.maturity_days)) > as_of
+    else:
+        t["immature"] = False
+    return t.sort_values("start_month").reset_index(drop=True)
+
+
+def trend_view(outcomes: pd.DataFrame, attributes: pd.DataFrame, *, instrument: str,
+               settings: Settings, as_of: pd.Timestamp | None,
+               outcome: str = "endpoint_response") -> TrendView:
+    """The trend by month of course start, or by quarter when fewer than half of the months
+    could be shown (a small clinic's months are mostly small cells); withheld with the card's
+    total as the published total."""
+    oi = outcomes[outcomes[S.INSTRUMENT] == instrument]
+    period = "month"
+    t = _trend_table(oi, attributes, settings, outcome, "month", as_of)
+    if len(t) and t["rate"].notna().mean() < 0.5:
+        period = "quarter"
+        t = _trend_table(oi, attributes, settings, outcome, "quarter", as_of)
+    return TrendView(instrument=instrument, outcome=outcome, table=t,
+                     maturity_days=settings.maturity_days, period=period)
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    """Everything the overview (and the export page's overall charts) shows for one set of
+    filters and one instrument."""
+
+    instrument: str
+    n_patients: int
+    n_active: int
+    n_courses: int
+    headline: RateTable
+    trajectory: TrajectoryView
+    weekly: pd.DataFrame
+    trend: TrendView
+    funnel: FunnelView
+    durability: KMView | None
+    boosters: KMView | None
+    settings: Settings
+
+
+def overview_view(outcomes: pd.DataFrame, alignment: Alignment, attributes: pd.DataFrame, *,
+                  instrument: str, settings: Settings, n_active: int,
+                  as_of: pd.Timestamp | None) -> OverviewView:
+    """The overview of the courses in ``outcomes`` / ``alignment`` (already filtered)."""
+    headline = headline_rates(outcomes, instrument=instrument, settings=settings)
+    oi = outcomes[outcomes[S.INSTRUMENT] == instrument]
+    return OverviewView(
+        instrument=instrument,
+        n_patients=int(outcomes[S.PATIENT_ID].nunique()),
+        n_active=n_active,
+        n_courses=int(len(outcomes.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
+        headline=headline,
+        trajectory=trajectory_view(alignment, instrument=instrument, settings=settings),
+        weekly=weekly_view(alignment, instrument=instrument, settings=settings),
+        trend=trend_view(outcomes, attributes, instrument=instrument, settings=settings,
+                         as_of=as_of),
+        funnel=funnel_view(outcomes, instrument=instrument, settings=settings,
+                           headline=headline),
+        durability=km_view(oi, endpoint="durability", instrument=instrument,
+                           settings=settings),
+        boosters=km_view(outcomes, endpoint="time_to_booster", instrument=None,
+                         settings=settings),
+        settings=settings)
+
+
+def completeness_view(completeness: pd.DataFrame, *, settings: Settings) -> pd.DataFrame:
+    """Courses per instrument by the reason their endpoint outcome is missing, with the share of
+    the instrument's courses; counts withheld (each instrument's courses are a published total:
+    the funnel's first step)."""
+    c = completeness.assign(instrument=completeness[S.INSTRUMENT].astype("string")
+                            .fillna("none"))
+    table = c.groupby([S.INSTRUMENT, "endpoint_status"]).size().rename("courses").reset_index()
+    table["share"] = table["courses"] / table.groupby(S.INSTRUMENT)["courses"].transform("sum")
+    decided = withhold_counts(table, value="courses", min_cell_size=settings.min_cell_size,
+                              set_keys=[S.INSTRUMENT])
+    decided["share"] = decided["share"].where(decided["withheld"] == "")
+    return decided
+
+
+#: Outcomes shown as rates (re-exported for renderers).
+OUTCOMES = RATE_OUTCOMES
