@@ -1,11 +1,16 @@
 """KAP Outcomes: the Streamlit entry point (page config, sign-in, shared filters, navigation)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, components, data, security
 
-st.set_page_config(page_title="KAP Outcomes", page_icon=":material/monitoring:", layout="wide")
+# a local icon: a material-symbol page icon makes the browser fetch it from an outside font host,
+# and an app holding patient data makes no request to any host but its own
+ICON = Path(__file__).resolve().parent / "dashboard" / "assets" / "icon.png"
+st.set_page_config(page_title="KAP Outcomes", page_icon=str(ICON), layout="wide")
 url = data.current_url()
 user = auth.require_user(data.engine(url))
 if auth.mode() == "clinic":

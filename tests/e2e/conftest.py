@@ -92,6 +92,16 @@ def browser():
         b.close()
 
 
+def _outside(url: str) -> bool:
+    """True for a request to any host but this machine (data: and blob: URLs are local)."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if parts.scheme in ("data", "blob", "about", "chrome", "chrome-extension"):
+        return False
+    return parts.hostname not in ("127.0.0.1", "localhost", "::1")
+
+
 @pytest.fixture
 def page(browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -99,5 +109,9 @@ def page(browser):
     pg = context.new_page()
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    # an app holding patient data makes no request to any host but its own
+    pg.outside = []
+    pg.on("request", lambda r: pg.outside.append(r.url) if _outside(r.url) else None)
     yield pg
     context.close()
+    assert pg.outside == [], f"the app made requests to outside hosts: {pg.outside[:5]}"

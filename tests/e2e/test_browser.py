@@ -19,6 +19,7 @@ def _ready(page, title: str) -> None:
 def _no_errors(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert page.errors == []
+    assert page.outside == [], f"requests to outside hosts: {page.outside[:5]}"
 
 
 @pytest.mark.parametrize(("path", "title"), PAGES, ids=[t for _, t in PAGES])
