@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
 
@@ -105,10 +106,13 @@ def _notes(meta: Sequence[str], settings: Settings) -> list[str]:
 def to_csv_bytes(frame: pd.DataFrame, *, meta: Sequence[str], settings: Settings) -> bytes:
     """UTF-8 CSV (with BOM, for spreadsheets) followed by note rows, formulas neutralised."""
     out = _neutral_frame(frame)
-    notes = pd.DataFrame({out.columns[0]: [neutralize(f"note: {m}") for m in
-                                           _notes(meta, settings)]})
     buf = io.StringIO()
-    pd.concat([out, notes], ignore_index=True).to_csv(buf, index=False)
+    out.to_csv(buf, index=False)
+    # note rows are appended after the table (a concat would turn whole-number columns into
+    # floats: "36.0")
+    writer = csv.writer(buf, lineterminator="\n")
+    for m in _notes(meta, settings):
+        writer.writerow([neutralize(f"note: {m}")] + [""] * (len(out.columns) - 1))
     return buf.getvalue().encode("utf-8-sig")
 
 
