@@ -12,7 +12,7 @@ st.markdown(
     "Every number in KAP Outcomes follows from these rules. They are the defaults of one "
     "settings object; each figure states the ones it depends on.")
 st.subheader("Settings in force")
-st.dataframe(pd.DataFrame(settings.as_rows(), columns=["setting", "value", "meaning"]),
+st.dataframe(pd.DataFrame(settings.as_rows(), columns=["Setting", "Value", "Meaning"]),
              hide_index=True, key="definitions_settings")
 st.subheader("Outcomes in plain words")
 st.markdown("""
@@ -30,19 +30,37 @@ st.markdown("""
 - **Durability**: days from the first response until two scores in a row are no longer a
   response; patients still responding are counted as censored (Kaplan–Meier).
 - **Time to first booster**: days from the end of induction to the first booster (Kaplan–Meier).
-- **Rates** carry Wilson 95% intervals and their n; aggregate exports hide any cell of fewer than
-  11 patients.
+- **Denominators**, the same on every card, chart, table, export and report: response and rapid
+  response over courses with a baseline above 0 and the outcome observed; reliable change over
+  courses with a baseline and an endpoint; **remission and clinically significant improvement
+  over courses that started at or above the caseness cut-off** (one that starts below it cannot
+  remit). Courses without a baseline enter no rate; completeness lists them with the reason.
+- For **PCL-5**, remission means below the provisional diagnosis cut-off (33): a lower bar than a
+  50% drop, so its remission rate can be higher than its response rate.
+- **Responders** are the courses in response at endpoint: the response card's count, the funnel's
+  "responded" step and the durability curve's n are the same courses.
+- The **attrition funnel** nests the same sets: started, with a baseline, assessed at endpoint,
+  responded, and the Kaplan–Meier estimate of those still in response 90 days after their first
+  response (not a count of those followed that long). Completed induction (≥ 4 doses) is shown
+  beside it.
+- **Kaplan–Meier curves** carry the number at risk at days 0, 30, 60, 90 and 180 and stop where
+  fewer than the minimum cell size remain at risk.
+- **Rates** carry Wilson intervals at the confidence level in force and "k of n".
+- **Small cells**: a count of fewer patients than the minimum cell size, or a rate with fewer
+  with or without the outcome, is withheld everywhere and printed "<11"; small groups are first
+  pooled into "Other"; a cell withheld only so that a small one cannot be worked out from the
+  totals is printed "‡".
 """)
 st.subheader("Instruments")
 st.dataframe(pd.DataFrame([{
-    "instrument": spec.name, "items": spec.n_items, "range": f"0–{spec.total_max}",
-    "severity bands": ", ".join(f"{b.low}–{b.high} {b.label}" for b in spec.severity_bands)
+    "Instrument": spec.name, "Items": spec.n_items, "Range": f"0–{spec.total_max}",
+    "Severity bands": ", ".join(f"{b.low}–{b.high} {b.label}" for b in spec.severity_bands)
     or "none (PCL-5)",
-    "remission below": dict(settings.remission_below)[code],
-    "caseness at": dict(settings.caseness_at)[code],
-    "reliable change (points)": dict(settings.reliable_change_points)[code],
-    "sources": "; ".join(spec.references)} for code, spec in INSTRUMENTS.items()]),
+    "Remission below": dict(settings.remission_below)[code],
+    "Caseness at": dict(settings.caseness_at)[code],
+    "Reliable change (points)": dict(settings.reliable_change_points)[code],
+    "Sources": "; ".join(spec.references)} for code, spec in INSTRUMENTS.items()]),
     hide_index=True, key="definitions_instruments")
 st.subheader("Why an outcome can be missing")
-st.dataframe(pd.DataFrame(list(COMPLETENESS_REASONS.items()), columns=["reason", "meaning"]),
+st.dataframe(pd.DataFrame(list(COMPLETENESS_REASONS.items()), columns=["Reason", "Meaning"]),
              hide_index=True, key="definitions_reasons")

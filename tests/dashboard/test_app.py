@@ -130,7 +130,7 @@ def test_definitions_page(demo_db):
     at.switch_page("dashboard/pages/definitions.py").run()
     assert not at.exception
     settings_table = at.dataframe[0].value
-    assert "rapid_window_days" in settings_table["setting"].tolist()
+    assert "rapid_window_days" in settings_table["Setting"].tolist()
     assert len(at.dataframe[1].value) == 3
 
 
