@@ -62,13 +62,19 @@ def trajectory_figure(view: TrajectoryView, *, title: str | None = None) -> go.F
     colour = INSTRUMENT_COLOURS.get(view.instrument, OKABE_ITO[0])
     shown = t[~t["withheld"]]
     fig = go.Figure()
+    # a square-root day axis: bins are placed at their real day, and the first week (where
+    # rapid onset happens) is not crushed against day 0
+    x = np.sqrt(shown["day_mid"].to_numpy(dtype=float))
     if len(shown):
-        _band(fig, shown["day_mid"], shown["ci_low"].fillna(shown["mean"]),
+        _band(fig, x, shown["ci_low"].fillna(shown["mean"]),
               shown["ci_high"].fillna(shown["mean"]), colour, name)
         fig.add_trace(go.Scatter(
-            x=shown["day_mid"], y=shown["mean"], mode="lines+markers+text", name=name,
+            x=x, y=shown["mean"], mode="lines+markers+text", name=name,
             line=dict(color=colour, width=3),
-            text=[f"n={int(n)}" for n in shown["n_courses"]], textposition="top center",
+            text=[f"n={int(n)}" for n in shown["n_courses"]],
+            # alternate above and below: the first bins sit a day or two apart
+            textposition=["top center" if i % 2 else "bottom center"
+                          for i in range(len(shown))],
             textfont=dict(size=11, color="#444444"),
             customdata=np.c_[shown["bin"].to_numpy(), shown["n_courses"].to_numpy(),
                              shown["ci_low"].to_numpy(), shown["ci_high"].to_numpy()],
@@ -81,9 +87,12 @@ def trajectory_figure(view: TrajectoryView, *, title: str | None = None) -> go.F
     value_title = ("Mean change from baseline (%)" if view.value == "pct_change"
                    else "Mean total score")
     fig.update_layout(title=(title or f"Change from baseline by days since first dose ({name})")
-                      + note, xaxis_title="Days since first dose (bin centres: 0, 1–3, 4–7, "
-                      "8–14, 15–28, 29–56, 57–90, 91–180)", yaxis_title=value_title, **_LAYOUT)
-    fig.update_xaxes(tickvals=t["day_mid"].tolist(), ticktext=t["bin"].tolist())
+                      + note, xaxis_title="Days since first dose (square-root scale; each "
+                      "point at the centre of its bin: 0, 1–3, 4–7, 8–14, 15–28, 29–56, 57–90, "
+                      "91–180)", yaxis_title=value_title, **_LAYOUT)
+    ticks = [0, 3, 7, 14, 28, 56, 90, 180]
+    fig.update_xaxes(tickvals=np.sqrt(ticks), ticktext=[str(t) for t in ticks],
+                     range=[-0.3, np.sqrt(185)])
     if view.value == "pct_change":
         fig.update_yaxes(tickformat=".0%")
     return fig
@@ -120,28 +129,30 @@ def km_figure(view: KMView, *, title: str, xaxis_title: str,
     if view.withheld_groups:
         subtitle += (f"<br><sup>not shown (fewer than {view.min_cell_size} patients): "
                      f"{', '.join(view.withheld_groups)}</sup>")
-    notes = [dict(xref="paper", yref="paper", x=-0.01, y=-0.22, xanchor="right",
-                  text="<b>At risk</b>", showarrow=False, font=dict(size=11))]
+    # the number-at-risk table under the x axis, in pixels below the plot area
+    top = -64
+    notes = [dict(xref="paper", yref="paper", x=0, y=0, yshift=top, xanchor="right",
+                  xshift=-8, text="<b>At risk</b>", showarrow=False, font=dict(size=11))]
+    for day in view.at_risk.columns:
+        notes.append(dict(xref="x", yref="paper", x=day, y=0, yshift=top, showarrow=False,
+                          text=f"<b>day {day}</b>", font=dict(size=10, color="#555555")))
     for row, (group, counts) in enumerate(view.at_risk.iterrows()):
-        y = -0.22 - 0.07 * (row + 1)
-        notes.append(dict(xref="paper", yref="paper", x=-0.01, y=y, xanchor="right",
-                          text=str(group)[:18], showarrow=False,
+        shift = top - 17 * (row + 1)
+        notes.append(dict(xref="paper", yref="paper", x=0, y=0, yshift=shift, xshift=-8,
+                          xanchor="right", text=str(group)[:18], showarrow=False,
                           font=dict(size=11, color=GROUP_COLOURS[row % len(GROUP_COLOURS)])))
         for day, value in counts.items():
-            notes.append(dict(xref="x", yref="paper", x=day, y=y, showarrow=False,
+            notes.append(dict(xref="x", yref="paper", x=day, y=0, yshift=shift, showarrow=False,
                               text=mark if pd.isna(value) else f"{int(value)}",
                               font=dict(size=11)))
-    for day in view.at_risk.columns:
-        notes.append(dict(xref="x", yref="paper", x=day, y=-0.22, showarrow=False,
-                          text=f"day {day}", font=dict(size=10, color="#666666")))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#777777")
-    layout = {**_LAYOUT, "margin": dict(l=110, r=20, t=90,
-                                        b=110 + 24 * len(view.at_risk))}
+    layout = {**_LAYOUT, "margin": dict(l=110, r=30, t=90,
+                                        b=90 + 17 * len(view.at_risk))}
     fig.update_layout(title=title + subtitle, xaxis_title=xaxis_title, yaxis_title=yaxis_title,
                       annotations=notes, **{**layout, "legend": dict(orientation="h", y=1.0,
                                                                    yanchor="bottom", x=1,
                                                                    xanchor="right")})
-    fig.update_xaxes(range=[-3, max(AT_RISK_DAYS) + 8])
+    fig.update_xaxes(range=[-3, max(AT_RISK_DAYS) + 8], title_standoff=6)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     return fig
 
@@ -194,7 +205,7 @@ def rates_figure(table: RateTable, *, outcome: str, title: str) -> go.Figure:
     fig.update_layout(title=title + note, xaxis_title=axis, **_LAYOUT,
                       height=max(280, 90 + 45 * len(ys)))
     fig.update_xaxes(range=[0, 1.15], tickformat=".0%")
-    fig.update_yaxes(categoryorder="array", categoryarray=ys)
+    fig.update_yaxes(categoryorder="array", categoryarray=ys, ticksuffix="  ")
     return fig
 
 
@@ -213,7 +224,12 @@ def funnel_figure(view: FunnelView, *, title: str = "From course start to lastin
         if row["stage"] == "in_response_at_90_days":
             if pd.isna(row["estimate"]):
                 xs.append(0.0)
-                texts.append(f"not estimable: fewer than {m} responders followed 90 days")
+                text = f"not estimable: fewer than {m} responders followed 90 days"
+                if view.earlier is not None:
+                    day, est, lo, hi = view.earlier
+                    text += (f"<br>at {day:.0f} days: {est:.0%} of responders ({ci_word} "
+                             f"{lo:.0%}–{hi:.0%}), Kaplan–Meier")
+                texts.append(text)
             else:
                 xs.append(row["estimate"] * responded if pd.notna(responded) else 0.0)
                 texts.append(f"{row['estimate']:.0%} of responders ({ci_word} "
@@ -238,7 +254,7 @@ def funnel_figure(view: FunnelView, *, title: str = "From course start to lastin
     top = max([x for x in xs if pd.notna(x)] + [1])
     fig.update_layout(title=title + note, xaxis_title="Courses", **_LAYOUT, height=380)
     fig.update_xaxes(range=[0, top * 1.9])
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", ticksuffix="  ")
     return fig
 
 

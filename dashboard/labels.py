@@ -30,7 +30,7 @@ STAGE_LABELS: dict[str, str] = {
     "with_baseline": "With a baseline score",
     "assessed_at_endpoint": "Assessed at endpoint",
     "responded": "Responded at endpoint",
-    "in_response_at_90_days": "Still in response 90 days after first response",
+    "in_response_at_90_days": "Still in response at 90 days",
     "completed_induction": "Completed induction (≥ 4 doses)",
 }
 

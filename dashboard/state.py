@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from dashboard.labels import instrument_name
+
 __all__ = ["Filters", "get_filters", "INSTRUMENT_KEY", "CLINIC_KEY", "ROUTE_KEY",
            "INDICATION_KEY", "CLINICIAN_KEY", "START_KEY", "END_KEY"]
 
@@ -33,7 +35,7 @@ class Filters:
 
     def describe(self) -> str:
         """The filters in words, for captions and export footnotes."""
-        parts = [self.instrument]
+        parts = [instrument_name(self.instrument)]
         for label, values in (("clinic", self.clinics), ("clinician", self.clinicians),
                               ("route", self.routes), ("indication", self.indications)):
             if values:

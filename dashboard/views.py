@@ -226,6 +226,9 @@ class FunnelView:
     stages: pd.DataFrame
     min_cell_size: int
     confidence_level: float
+    #: when the 90-day step is not estimable: (day, estimate, low, high) at the latest of the
+    #: survival horizons that still has enough responders at risk, else None
+    earlier: tuple[float, float, float, float] | None = None
 
 
 def funnel_view(outcomes: pd.DataFrame, *, instrument: str, settings: Settings,
@@ -247,8 +250,19 @@ def funnel_view(outcomes: pd.DataFrame, *, instrument: str, settings: Settings,
     shown = f["withheld"] == ""
     f["n_courses"] = f["n_courses"].where(shown)
     f["share_of_started"] = f["share_of_started"].where(shown)
+    earlier = None
+    last = f[f["stage"] == "in_response_at_90_days"].iloc[0]
+    if pd.isna(last["estimate"]):
+        km = km_view(outcomes, endpoint="durability", instrument=instrument, settings=settings)
+        if km is not None:
+            full = km.curves[0].km
+            for h in sorted(settings.survival_horizons_days, reverse=True):
+                if h < 90 and full.at_risk_at([h])[0] >= settings.min_cell_size:
+                    est, ci = full.survival_at(h)
+                    earlier = (float(h), est, ci.low, ci.high)
+                    break
     return FunnelView(instrument=instrument, stages=f, min_cell_size=settings.min_cell_size,
-                      confidence_level=settings.confidence_level)
+                      confidence_level=settings.confidence_level, earlier=earlier)
 
 
 @dataclass(frozen=True)

@@ -41,14 +41,19 @@ def slug(text: str, *, limit: int = 60) -> str:
 
 
 def with_footnote(fig: go.Figure, footnote: str) -> go.Figure:
-    """A copy of ``fig`` with ``footnote`` (date range, n, filters, definitions) under the plot."""
+    """A copy of ``fig`` with ``footnote`` (date range, n, filters, definitions) under the plot,
+    below whatever the figure already keeps in its bottom margin (axis title, legend, a KM
+    number-at-risk table)."""
     out = go.Figure(fig)
     lines = [footnote[i:i + 150] for i in range(0, len(footnote), 150)] or [""]
+    below = max(int(out.layout.margin.b or 80), 95)
     out.add_annotation(text="<br>".join(lines), xref="paper", yref="paper", x=0, y=0,
-                       yshift=-95, xanchor="left", yanchor="top", showarrow=False, align="left",
-                       font=dict(size=10, color="#444444"))
-    margin_b = 110 + 14 * len(lines)
-    out.update_layout(margin=dict(b=margin_b), legend=dict(y=-0.12))
+                       yshift=-below, xanchor="left", yanchor="top", showarrow=False,
+                       align="left", font=dict(size=10, color="#444444"))
+    out.update_layout(margin=dict(b=below + 14 + 14 * len(lines)))
+    legend_y = out.layout.legend.y
+    if legend_y is not None and legend_y < 0:
+        out.update_layout(legend=dict(y=-0.12))
     return out
 
 

@@ -28,9 +28,9 @@ cards[0].metric("Active patients", view.n_active, border=True,
                 help="Seen (a session or a score) in the last 90 days of the data; "
                      f"{view.n_patients} patients in all have a course in the filtered data")
 cards[1].metric("Courses started", view.n_courses, border=True)
-components.rate_metric(cards[2], view.headline, "endpoint_response", f"Response ({name})")
-components.rate_metric(cards[3], view.headline, "endpoint_remission", f"Remission ({name})")
-components.rate_metric(cards[4], view.headline, "rapid_response", f"Rapid response ({name})")
+components.rate_metric(cards[2], view.headline, "endpoint_response", "Response")
+components.rate_metric(cards[3], view.headline, "endpoint_remission", "Remission")
+components.rate_metric(cards[4], view.headline, "rapid_response", "Rapid response")
 
 counts = data.signal_counts(url, settings, filters)
 label = (f"Signals now: {counts.get('safety', 0)} safety review(s), "

@@ -36,7 +36,8 @@ def test_overview_renders_with_rates_and_charts(demo_db, sample_alignment):
     assert at.title[0].value == "Clinic overview"
     labels = [m.label for m in at.metric]
     assert labels[:2] == ["Active patients", "Courses started"]
-    assert labels[2:] == ["Response (PHQ-9)", "Remission (PHQ-9)", "Rapid response (PHQ-9)"]
+    assert labels[2:] == ["Response", "Remission", "Rapid response"]
+    assert at.caption[0].value.startswith("PHQ-9 ·")  # the instrument of the cards, by name
     expected = per_course_outcomes(sample_alignment)
     _, sessions, _ = load_sample()
     last = sessions.groupby("patient_id")["session_at"].max()
@@ -59,7 +60,7 @@ def test_overview_filters_change_the_numbers(demo_db):
     assert 0 < patients_coast < patients_all
     assert "clinic: coast" in at.caption[0].value
     at.selectbox(key=state.INSTRUMENT_KEY).select("GAD7").run()
-    assert not at.exception and at.caption[0].value.startswith("GAD7")
+    assert not at.exception and at.caption[0].value.startswith("GAD-7")
     at.multiselect(key=state.ROUTE_KEY).select("SL").run()   # coast has no SL: empty cohort
     assert not at.exception
 

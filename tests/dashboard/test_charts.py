@@ -1,5 +1,6 @@
 """Chart builders return the figures they promise (traces, bands, n, colours)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,8 +31,10 @@ def test_trajectory_one_instrument_at_real_day_positions(overview):
     assert [t.name for t in lines] == ["PHQ-9"] and len(bands) == 1
     assert "(PHQ-9)" in fig.layout.title.text and "all instruments" not in fig.layout.title.text
     shown = view.table[~view.table["withheld"]]
-    assert list(lines[0].x) == shown["day_mid"].tolist()     # 0, 2, 5.5, 11, 21.5, ... days
-    assert list(lines[0].x)[:3] == [0.0, 1.5, 5.0]            # uneven bins, uneven spacing
+    # at the real day of each bin centre (0, 1.5, 5, 11, 21, 42, 73, 135) on a square-root axis
+    assert list(lines[0].x) == pytest.approx(np.sqrt(shown["day_mid"]).tolist())
+    assert shown["day_mid"].tolist()[:3] == [0.0, 1.5, 5.0]   # uneven bins, uneven spacing
+    assert list(fig.layout.xaxis.ticktext)[:3] == ["0", "3", "7"]
     assert list(lines[0].text) == [f"n={int(n)}" for n in shown["n_courses"]]  # n per bin shown
 
 
@@ -43,7 +46,7 @@ def test_km_figure_truncates_and_prints_at_risk(overview):
     assert km.curve["at_risk"].min() >= 11                    # cut where fewer remain at risk
     assert max(curve.x) == km.curve["time"].max()
     texts = [a.text for a in fig.layout.annotations]
-    assert "<b>At risk</b>" in texts and "day 90" in texts
+    assert "<b>At risk</b>" in texts and "<b>day 90</b>" in texts
     # the at-risk row: the counts at days 0 and 30, and <11 where fewer remain
     row = view.at_risk.iloc[0]
     assert str(int(row[0])) in texts and ("<11" in texts) == row.isna().any()

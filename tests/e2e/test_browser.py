@@ -34,6 +34,7 @@ def test_page_loads(page, app_url, path, title):
 
 
 def test_overview_tabs_render_charts(page, app_url):
+    page.set_viewport_size({"width": 1280, "height": 2000})  # Streamlit scrolls inside its main
     page.goto(app_url)
     _ready(page, "Clinic overview")
     for tab in ("Durability & boosters", "Breakdowns", "Trend", "Attrition"):
@@ -41,7 +42,8 @@ def test_overview_tabs_render_charts(page, app_url):
         page.locator('[role="tabpanel"]:visible .js-plotly-plot .main-svg').first.wait_for(
             timeout=30_000)
         page.wait_for_timeout(800)
-        page.screenshot(path=str(SHOTS / f"overview-{tab.split()[0].lower()}.png"))
+        page.screenshot(path=str(SHOTS / f"overview-{tab.split()[0].lower()}.png"),
+                        full_page=True)
     _no_errors(page)
 
 
