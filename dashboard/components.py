@@ -8,7 +8,7 @@ import streamlit as st
 from analysis import Settings
 from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
 from dashboard import state
-from dashboard.labels import interval_label
+from dashboard.labels import human_table, interval_label
 from dashboard.views import RateTable
 
 __all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
@@ -120,4 +120,4 @@ def import_report(report) -> None:
 
 def completeness_table(summary: pd.DataFrame) -> None:
     """Counts of courses by instrument and missing-outcome reason."""
-    st.dataframe(summary, hide_index=True, key="completeness_table")
+    st.dataframe(human_table(summary).astype(str), hide_index=True, key="completeness_table")

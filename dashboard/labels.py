@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.instruments import INSTRUMENTS
 
 __all__ = ["OUTCOME_LABELS", "BREAKDOWN_LABELS", "STAGE_LABELS", "instrument_name",
-           "breakdown_label", "outcome_label", "interval_label"]
+           "breakdown_label", "outcome_label", "interval_label", "human_table"]
 
 OUTCOME_LABELS: dict[str, str] = {
     "endpoint_response": "Response at endpoint",
@@ -54,3 +56,29 @@ def outcome_label(outcome: str) -> str:
 def interval_label(confidence_level: float) -> str:
     """``0.95`` → ``95% CI`` (the level in force, never a hard-coded 95)."""
     return f"{confidence_level:.0%} CI"
+
+
+#: Column headers a person reads (CSV and XLSX files keep the machine names).
+COLUMN_LABELS: dict[str, str] = {
+    "scope": "Scope", "period": "Period", "instrument": "Instrument", "outcome": "Outcome",
+    "k": "With the outcome", "n": "Courses", "n_patients": "Patients", "rate_%": "Rate (%)",
+    "ci_low_%": "CI low (%)", "ci_high_%": "CI high (%)", "stage": "Stage",
+    "courses": "Courses", "share_of_started_%": "Share of started (%)",
+    "km_estimate_%": "Kaplan–Meier estimate (%)", "km_ci_low_%": "KM CI low (%)",
+    "km_ci_high_%": "KM CI high (%)", "nested": "In the chain", "endpoint_status": "Reason",
+    "share_%": "Share (%)", "meaning": "Meaning",
+}
+
+
+def human_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A shared table with human headers and values (outcome, stage, instrument and group
+    names); numbers and marks unchanged."""
+    out = table.copy()
+    if "outcome" in out.columns:
+        out["outcome"] = out["outcome"].map(outcome_label)
+    if "stage" in out.columns:
+        out["stage"] = out["stage"].map(lambda s: STAGE_LABELS.get(s, s))
+    if "instrument" in out.columns:
+        out["instrument"] = out["instrument"].astype(str).map(instrument_name)
+    names = {c: COLUMN_LABELS.get(c, breakdown_label(c).capitalize()) for c in out.columns}
+    return out.rename(columns=names)

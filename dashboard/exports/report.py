@@ -22,7 +22,7 @@ from dashboard import charts, views
 from dashboard.db.repository import Frames
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.tables import rates_table
-from dashboard.labels import breakdown_label
+from dashboard.labels import breakdown_label, human_table
 
 __all__ = ["Period", "parse_period", "report_html", "report_pdf", "html_to_pdf"]
 
@@ -60,7 +60,8 @@ def _svg(fig, footnote: str) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, classes="t", na_rep="–", escape=True)
+    return human_table(frame).to_html(index=False, border=0, classes="t", na_rep="–",
+                                      escape=True)
 
 
 def report_html(frames: Frames, period: Period, *, settings: Settings | None = None,
@@ -117,7 +118,10 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
             parts.append(f"<p>{title}: not shown (fewer than {settings.min_cell_size} patients "
                          "with this outcome).</p>")
         else:
-            parts.append(_svg(charts.km_figure(km, title=title, xaxis_title=xaxis), foot))
+            yaxis = ("Share without a booster" if endpoint == "time_to_booster"
+                     else "Share still in response")
+            parts.append(_svg(charts.km_figure(km, title=title, xaxis_title=xaxis,
+                                               yaxis_title=yaxis), foot))
     step(3, total_steps, "breakdowns")
     for by in ("route", "indication"):
         if cur.empty:

@@ -9,7 +9,7 @@ from analysis import Settings
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
 from dashboard.exports import figures, report, tables
-from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name
+from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, human_table, instrument_name
 
 settings = Settings()
 url = data.current_url()
@@ -84,7 +84,7 @@ table = (data.export_rates(url, settings, filters, None if by == "(overall)" els
          if kind == "Rates" else data.export_counts(url, settings, filters, kind))
 what = f"rates by {by}" if kind == "Rates" else kind.lower()
 file_stem = f"kap-{figures.slug(what)}"
-st.dataframe(table.astype(str), hide_index=True, key="export_table")
+st.dataframe(human_table(table).astype(str), hide_index=True, key="export_table")
 meta = [f"{filters.describe()} · courses started {span}"]
 c1, c2 = st.columns(2)
 c1.download_button("Download CSV", tables.to_csv_bytes(table, meta=meta, settings=settings),

@@ -106,8 +106,8 @@ def test_data_page_history_and_completeness(demo_db):
     history = at.dataframe[0].value
     assert len(history) == 3 and set(history["kind"]) == {"patients", "sessions", "assessments"}
     completeness = at.dataframe[1].value
-    assert {"instrument", "endpoint_status", "courses", "meaning"} <= set(completeness.columns)
-    assert "lost_to_follow_up" in set(completeness["endpoint_status"])
+    assert {"Instrument", "Reason", "Courses", "Share (%)", "Meaning"} <= set(completeness.columns)
+    assert "lost_to_follow_up" in set(completeness["Reason"])
 
 
 def test_upload_preview_and_import(demo_db):
@@ -164,8 +164,8 @@ def test_export_page_tables_and_chart(demo_db):
     assert "n = " in at.caption[0].value
     at.selectbox(key="export_by").select("clinician_id").run()
     table = at.dataframe[0].value
-    assert "clinician_id" in table.columns
-    sizes = [v for v in table["n_patients"] if v not in ("<11", "‡")]
+    assert "Clinician" in table.columns and "Patients" in table.columns  # human headers
+    sizes = [v for v in table["Patients"] if v not in ("<11", "‡")]
     assert all(int(v) >= 11 for v in sizes)  # small clinicians pooled or withheld
     assert at.selectbox(key="export_period").value == at.selectbox(key="export_period").options[-1]
     at.selectbox(key="export_format").select("svg").run()
@@ -174,9 +174,9 @@ def test_export_page_tables_and_chart(demo_db):
     assert at.download_button(key="export_chart_download").label == "Download SVG"
     at.selectbox(key="export_table_kind").select("Attrition funnel").run()
     funnel = at.dataframe[0].value
-    assert funnel["stage"].tolist()[0] == "started" and not at.exception
+    assert funnel["Stage"].tolist()[0] == "Started a course" and not at.exception
     at.selectbox(key="export_table_kind").select("Completeness").run()
-    assert "endpoint_status" in at.dataframe[0].value.columns
+    assert "Reason" in at.dataframe[0].value.columns
     assert any(o.startswith("Response by clinician (PHQ-9)")
                for o in at.selectbox(key="export_chart").options)
     at.button(key="export_extract").click().run()

@@ -137,8 +137,8 @@ def test_every_renderer_shows_the_same_responders(demo_db, tmp_path, capsys):
     starts = pd.to_datetime(phq["first_dose_at"])
     q = phq[(starts >= period.start) & (starts < period.end)]
     qk, qn = _counts_from_rows(q, "endpoint_response")
-    cells = re.findall(r"<tr>\s*<td>2025Q1</td>\s*<td>PHQ9</td>\s*<td>endpoint_response</td>"
-                       r"\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", page)
+    cells = re.findall(r"<tr>\s*<td>2025Q1</td>\s*<td>PHQ-9</td>\s*<td>Response at endpoint"
+                       r"</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", page)
     assert cells, "the report has the quarter's response row"
     shown_k, shown_n = cells[0]
     # shown as numbers, or withheld with a mark where small: never a different number
