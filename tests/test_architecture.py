@@ -35,3 +35,32 @@ def test_analysis_opens_no_files_and_reads_no_clock():
         text = p.read_text(encoding="utf-8")
         for call in ("open(", "read_csv", "to_csv", ".today(", ".now(", "np.random.seed"):
             assert call not in text, f"{p.name} uses {call}"
+
+
+#: Streamlit is imported only by the pages and the UI modules around them.
+UI_MODULES = {"dashboard/auth.py", "dashboard/state.py", "dashboard/data.py",
+              "dashboard/components.py", "streamlit_app.py"}
+
+
+def test_only_pages_and_ui_modules_import_streamlit():
+    files = [*(ROOT / "dashboard").rglob("*.py"), ROOT / "streamlit_app.py"]
+    users = {str(p.relative_to(ROOT)) for p in files if "streamlit" in _imports(p)}
+    allowed = {u for u in users if u.startswith("dashboard/pages/")} | UI_MODULES
+    assert users <= allowed, sorted(users - allowed)
+    for pure in ("dashboard/views.py", "dashboard/charts.py", "dashboard/labels.py"):
+        assert pure not in users
+
+
+def test_charts_decide_nothing():
+    """Chart builders draw decided view objects: they compute no rate or curve and withhold
+    nothing themselves (dashboard.views decides, from analysis.suppression)."""
+    text = (ROOT / "dashboard" / "charts.py").read_text(encoding="utf-8")
+    for call in ("withhold_", "pool_small_groups", "summarize_", "kaplan_meier", "min_cell_size <",
+                 "< min_cell_size", "suppress_below", "wilson_interval", "logrank_test"):
+        assert call not in text, f"charts.py uses {call}"
+    for module in ("dashboard/exports/report.py", "dashboard/exports/tables.py",
+                   "dashboard/pages/overview.py", "dashboard/pages/export.py"):
+        body = (ROOT / module).read_text(encoding="utf-8")
+        for call in ("withhold_rates(", "withhold_counts(", "summarize_rates(",
+                     "summarize_survival("):
+            assert call not in body, f"{module} decides with {call} (use dashboard.views)"

@@ -55,3 +55,18 @@ def sqlite_engine(tmp_path):
     eng = fresh_engine("sqlite", tmp_path)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def demo_db(tmp_path, monkeypatch):
+    """The sample clinic in a fresh SQLite file, named by ``KAP_OUTCOMES_DB``, caches cleared."""
+    import streamlit as st
+
+    from dashboard.cli import main
+
+    db = tmp_path / "demo.db"
+    assert main(["--db", str(db), "demo"]) == 0
+    monkeypatch.setenv("KAP_OUTCOMES_DB", f"sqlite:///{db}")
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return db

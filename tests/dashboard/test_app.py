@@ -4,26 +4,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analysis import per_course_outcomes
 from dashboard import state
-from dashboard.cli import main
 from sample_data.generate import load_sample
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
-
-
-@pytest.fixture
-def demo_db(tmp_path, monkeypatch):
-    db = tmp_path / "demo.db"
-    assert main(["--db", str(db), "demo"]) == 0
-    monkeypatch.setenv("KAP_OUTCOMES_DB", f"sqlite:///{db}")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return db
 
 
 def _charts(at) -> list[dict]:

@@ -13,7 +13,6 @@ import re
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analysis import Settings, course_attributes, per_course_outcomes
@@ -92,16 +91,6 @@ def test_remission_counts_only_courses_that_could_remit(sample):
     # page says so rather than hiding it
     pcl = o[(o["instrument"] == "PCL5") & o["endpoint_remission"].fillna(False)]
     assert not pcl["endpoint_response"].all()
-
-
-@pytest.fixture
-def demo_db(tmp_path, monkeypatch):
-    db = tmp_path / "demo.db"
-    assert main(["--db", str(db), "demo"]) == 0
-    monkeypatch.setenv("KAP_OUTCOMES_DB", f"sqlite:///{db}")
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return db
 
 
 def test_every_renderer_shows_the_same_responders(demo_db, tmp_path, capsys):
