@@ -175,8 +175,8 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
     if not rows and not problems:
         raise FileError("no QuestionnaireResponse or Observation resources found")
     frame = pd.DataFrame(rows)
-    for col in ["patient_id", "instrument", "when", "total"] + [f"item_{i}" for i in
-                                                                range(1, MAX_ITEMS + 1)]:
+    for col in ["line", "patient_id", "instrument", "when", "total"] + [
+            f"item_{i}" for i in range(1, MAX_ITEMS + 1)]:
         if col not in frame.columns:
             frame[col] = None
     # Observations of one assessment (same patient, instrument, time) are merged into one row
