@@ -313,10 +313,17 @@ def _locate(pc: np.ndarray, t_ns: np.ndarray, c_pc: np.ndarray, c_ws_ns: np.ndar
 def _count_before(ci: np.ndarray, t_ns: np.ndarray, d_ci: np.ndarray, d_key_ns: np.ndarray,
                   c_ws_ns: np.ndarray) -> np.ndarray:
     """For each (course, time), how many of the course's events have a key strictly earlier."""
+    if c_ws_ns.size == 0:  # no course at all: nothing came before anything
+        return np.zeros(ci.size, dtype=np.int64)
     d_key = np.sort(d_ci * _KEY_SECONDS + (d_key_ns - c_ws_ns[d_ci]) // 10**9)
     a_key = ci * _KEY_SECONDS + (t_ns - c_ws_ns[ci]) // 10**9
     return (np.searchsorted(d_key, a_key, side="left")
             - np.searchsorted(d_key, ci * _KEY_SECONDS, side="left"))
+
+
+def _take(values: np.ndarray, idx: np.ndarray, fill: object) -> np.ndarray:
+    """``values[idx]``, or ``fill`` everywhere when there is nothing to index (no course)."""
+    return values[idx] if values.size else np.full(idx.size, fill, dtype=values.dtype)
 
 
 def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
@@ -329,14 +336,15 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     assigned = ~np.isnan(course)
     ci = np.where(assigned, course, 0).astype(np.int64)
     c_day0 = courses["_day0_ns"].to_numpy(dtype="int64")
-    day = np.where(assigned, _days_between(t_ns, c_day0[ci]), np.nan)
+    # a patient with scores and no sessions has no course: every row is unassigned
+    day = np.where(assigned, _days_between(t_ns, _take(c_day0, ci, 0)), np.nan)
 
     d_ci = doses["_course"].to_numpy(dtype="int64")
     d_key = doses["_key"].to_numpy(dtype="int64")
     boost = doses["is_booster"].to_numpy(dtype=bool)
     dose_number = _count_before(ci, t_ns, d_ci, d_key, c_ws_ns)
     booster_number = _count_before(ci, t_ns, d_ci[boost], d_key[boost], c_ws_ns)
-    ind_end = courses["induction_end_day"].to_numpy(dtype=float)[ci]
+    ind_end = _take(courses["induction_end_day"].to_numpy(dtype=float), ci, np.nan)
     with np.errstate(invalid="ignore"):
         phase_code = np.select([~assigned, booster_number > 0, day <= 0, day <= ind_end],
                                [-1, 3, 0, 1], 2)
@@ -367,8 +375,8 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     base_day = np.full(len(courses) * 3, np.nan)
     base_total[group[srt[last]]] = total[srt[last]]
     base_day[group[srt[last]]] = day[srt[last]]
-    baseline_total = np.where(assigned, base_total[group], np.nan)
-    baseline_day = np.where(assigned, base_day[group], np.nan)
+    baseline_total = np.where(assigned, _take(base_total, group, np.nan), np.nan)
+    baseline_day = np.where(assigned, _take(base_day, group, np.nan), np.nan)
     change = total - baseline_total
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = np.where(baseline_total > 0, change / baseline_total, np.nan)
@@ -382,10 +390,10 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
 
     out = a
     course_ids = courses[S.COURSE_ID].to_numpy(dtype=object)
-    out[S.COURSE_ID] = np.where(assigned, course_ids[ci], None)
+    out[S.COURSE_ID] = np.where(assigned, _take(course_ids, ci, None), None)
     unassigned = ~assigned
     out[S.COURSE_NUMBER] = pd.arrays.IntegerArray(
-        courses[S.COURSE_NUMBER].to_numpy(dtype=np.int64)[ci], unassigned)
+        _take(courses[S.COURSE_NUMBER].to_numpy(dtype=np.int64), ci, 0), unassigned)
     out[S.DAY] = day
     out[S.PHASE] = pd.Categorical.from_codes(phase_code, categories=list(S.PHASES))
     out[S.DOSE_NUMBER] = pd.arrays.IntegerArray(dose_number.astype(np.int64), unassigned.copy())

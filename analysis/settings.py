@@ -64,6 +64,9 @@ class Settings:
     max_missing_items: int = 0
     confidence_level: float = 0.95
     maturity_days: float = 60
+    active_days: float = 90
+    off_track_percentile: float = 90
+    expected_min_courses: int = 20
     survival_horizons_days: tuple[int, ...] = (30, 60, 90)
     booster_need_horizons_days: tuple[int, ...] = (90, 180)
     trajectory_bins: tuple[tuple[float, float, str], ...] = (
@@ -163,6 +166,12 @@ DESCRIPTIONS: dict[str, str] = {
     "max_missing_items": "Totals are prorated when at most this many items are missing "
                          "(PHQ-9 item 9 never).",
     "confidence_level": "Confidence level of every interval.",
+    "active_days": "A patient is current when any session or score falls within this many days "
+                   "before the as-of date; signals are raised for current patients.",
+    "off_track_percentile": "Off track: an induction score above this percentile of the scores "
+                            "of other patients with the same baseline at that point.",
+    "expected_min_courses": "The expected course is shown and used only where at least this "
+                            "many other courses give scores at that point.",
     "maturity_days": "A month (or period) of course starts is immature until this many days "
                      "after it ends: its courses may not have reached their endpoint yet.",
     "survival_horizons_days": "Share still in response is reported at these days.",

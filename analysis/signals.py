@@ -1,22 +1,38 @@
-"""Clinical signals from scores alone: safety, off-track in induction, fading response.
+"""Clinical signals for current patients: safety, relapse, fading, non-response, off track.
 
-Rules (issue "Clinical signals"; thresholds from :class:`analysis.settings.Settings` and
-:func:`analysis.expected.expected_course`):
+Rules (``definitions.md``, "Current patients and signals"; thresholds from
+:class:`analysis.settings.Settings`):
 
-* **Safety** — PHQ-9 item 9 at the patient's latest PHQ-9: >= 1 ``review``, >= 2
-  ``high_priority`` (Simon et al. 2013). Always listed first.
-* **Off-track** — the latest score of a course still in induction lies above the upper percentile
-  (default 90th) of the clinic's expected course for patients who started in the same severity
-  band, at that day bin (Finch, Lambert & Schaalje 2001 style, percentile-band method of
-  ``clinical-reference.md`` §5). Not raised where the clinic's history is too small (the band
-  needs ``min_courses`` courses).
-* **Fading** — in a course that has responded and has no confirmed relapse yet, the latest
-  score (before any booster) is either a reliable deterioration from the best score since the
-  first dose (``total - best >= reliable_change_points``, Jacobson & Truax 1991) or the first
-  score no longer in response after a response (one non-response: a relapse needs
-  ``relapse_confirmations``).
+* **Current patients** — a patient is current when any contact (session or score) falls within
+  ``active_days`` before ``as_of``. Signals of other patients are returned apart ("not seen
+  since"), never mixed into a clinician's morning list.
+* **Safety** — PHQ-9 item 9 read from the item itself on the patient's latest form that answers
+  it, whatever the total (a form with other items missing still counts) and wherever the form
+  falls (intake forms long before a course, forms outside any course): >= 2 ``high priority``,
+  >= 1 ``review`` (Simon et al. 2013). Always listed first.
+* Course signals, at the latest score of the patient's latest course and each instrument, in
+  *episodes*: before the first booster, then after each booster.
 
-:func:`fading_history` evaluates the fading rule at every score, as it would have fired on that
+  - **Relapsed** — a response followed by ``relapse_confirmations`` consecutive scores no longer
+    in response (the definitions' relapse). It stays until a booster (a new episode), a new
+    course or a regained response (the latest score is a response again).
+  - **Fading** / **fading after a booster** — in an episode with a response and no relapse, the
+    mean of the last two scores lies more than the instrument's reliable-change points above the
+    best (lowest) mean of two consecutive scores since the response. Means of two halve the
+    measurement noise and the best running mean is far less biased low than the best single
+    score, so a stable responder is flagged in about 3% of courses over 8 scores whatever
+    their level (simulated in the tests with the measurement error of ``clinical-reference``
+    §2.5; the former rules — a reliable rise from the single best score, or one score out of
+    response — flagged 46% and 74%).
+  - **Not responding** — induction has ended (a score at or after induction end) with no
+    response since the first dose; or two or more scores after a booster, none a response.
+  - **Off track in induction** — the latest induction score is above the
+    ``off_track_percentile`` of the scores of *other* patients with the same baseline at that
+    point of induction (:func:`analysis.expected.expected_model`: linear quantile regression on
+    the exact baseline per day bin, cross-fitted so the patient's own course is left out), where
+    at least ``expected_min_courses`` courses give that history.
+
+:func:`fading_history` evaluates the course rules at every score, as they would have fired that
 day, for back-testing against known relapses and boosters.
 """
 
@@ -27,129 +43,260 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
-from analysis.cohort import bin_days
-from analysis.expected import baseline_band, expected_course
+from analysis.expected import ExpectedModel, expected_model
 
-__all__ = ["SIGNAL_KINDS", "current_signals", "fading_history"]
+__all__ = ["SIGNAL_KINDS", "KIND_LABELS", "current_signals", "fading_history", "last_contacts"]
 
 #: Signal kinds, most urgent first.
-SIGNAL_KINDS = ("safety_high_priority", "safety_review", "fading", "off_track")
+SIGNAL_KINDS = ("safety_high_priority", "safety_review", "relapsed", "fading",
+                "fading_after_booster", "not_responding", "off_track")
+
+#: What a person reads for each kind.
+KIND_LABELS = {
+    "safety_high_priority": "Safety: item 9 high priority",
+    "safety_review": "Safety: item 9 review",
+    "relapsed": "Relapsed",
+    "fading": "Response fading",
+    "fading_after_booster": "Fading after a booster",
+    "not_responding": "Not responding",
+    "off_track": "Off track in induction",
+}
+
+_KEY = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
+_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "kind", "label", "priority", "score_at",
+            "day", "reason"]
+
+
+def last_contacts(alignment: Alignment) -> pd.Series:
+    """Each patient's latest contact (session or score, any kind), indexed by patient id."""
+    parts = [alignment.assessments[[S.PATIENT_ID, S.ADMINISTERED_AT]].rename(
+        columns={S.ADMINISTERED_AT: "t"})]
+    if len(alignment.sessions):
+        parts.append(alignment.sessions[[S.PATIENT_ID, S.SESSION_AT]].rename(
+            columns={S.SESSION_AT: "t"}))
+    both = pd.concat(parts, ignore_index=True)
+    return both.groupby(S.PATIENT_ID)["t"].max()
+
+
+def _consecutive(flag: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Length of the current run of True values within each group (0 where False)."""
+    s = pd.Series(flag.astype(int))
+    breaks = (s == 0).groupby([pd.Series(g) for g in groups], sort=False).cumsum()
+    return s.groupby([pd.Series(g) for g in groups] + [breaks], sort=False).cumsum().to_numpy()
 
 
 def fading_history(alignment: Alignment) -> pd.DataFrame:
-    """The fading rule evaluated at every usable score of every responding course.
+    """The course rules evaluated at every usable post-dose score of every course with a
+    baseline.
 
     Returns
     -------
-    DataFrame, one row per score after the first response and before the first booster:
-    ``patient_id``, ``course_id``, ``instrument``, ``day``, ``total``, ``best`` (lowest total since
-    the first dose, up to this score), ``deteriorated`` (reliable deterioration from best),
-    ``lost_response`` (not a response, the previous score was), ``fading`` (either), ``relapsed``
-    (a confirmed relapse has happened by this score).
+    DataFrame, one row per score: ``patient_id``, ``course_id``, ``instrument``, ``day``,
+    ``total``, ``episode`` (0 before the first booster, b after booster b), ``is_response``,
+    ``responded`` (a response earlier in the episode, this score included), ``mean2`` (mean of
+    this and the previous score of the episode), ``reference`` (lowest ``mean2`` since the
+    episode's first response), ``fading`` (``mean2 - reference > reliable_change_points``, no
+    relapse), ``relapsed`` (a confirmed relapse in the episode and this score not a response).
+
+    Examples
+    --------
+    >>> from analysis.alignment import align
+    >>> a = pd.DataFrame({"patient_id": "p", "instrument": "PHQ9",
+    ...     "administered_at": pd.date_range("2025-01-01", periods=8, freq="7D"),
+    ...     "total": [24.0, 6, 5, 5, 9, 12, 14, 15]})
+    >>> s = pd.DataFrame({"patient_id": "p", "kind": "dosing", "session_at": ["2025-01-02"]})
+    >>> h = fading_history(align(a, s))  # response: 12 or less; best two-score mean 5.0
+    >>> h[["total", "mean2", "reference", "fading", "relapsed"]].values.tolist()[-3:]
+    [[12.0, 10.5, 5.0, False, False], [14.0, 13.0, 5.0, True, False], [15.0, 14.5, 5.0, False, True]]
     """
     settings = alignment.settings
     a = alignment.assessments
-    a = a[a["usable"] & (a[S.DAY] > 0) & (a["booster_number"] == 0)
-          & a[S.BASELINE_TOTAL].notna()]
-    key = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
-    a = a.sort_values(key + [S.DAY], kind="stable")
+    a = a[a["usable"] & (a[S.DAY] > 0) & a[S.BASELINE_TOTAL].notna()
+          & a["course_index"].notna()]
+    a = a.assign(episode=a[S.BOOSTER_NUMBER].fillna(0).astype(int))
+    key = _KEY + ["episode"]
+    a = a.sort_values(key + [S.DAY], kind="stable").reset_index(drop=True)
+    groups = [a[c].to_numpy() for c in key]
     g = a.groupby(key, sort=False)
     resp = a[S.IS_RESPONSE].fillna(False).to_numpy(dtype=bool)
-    responded_so_far = pd.Series(resp, index=a.index).groupby(
-        [a[c] for c in key], sort=False).cummax().to_numpy()
-    best = g[S.TOTAL].cummin().to_numpy()
-    prev_resp = g[S.IS_RESPONSE].shift(1).fillna(False).to_numpy(dtype=bool)
-    rc = a[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy(dtype=float)
+    responded = pd.Series(resp).groupby(groups, sort=False).cummax().to_numpy()
     total = a[S.TOTAL].to_numpy(dtype=float)
-    deteriorated = total - best >= rc
-    lost = ~resp & prev_resp
-    # confirmed relapse: k consecutive non-responses after a response
-    k = settings.relapse_confirmations
-    nonresp_after = (~resp & responded_so_far).astype(int)
-    run = pd.Series(nonresp_after, index=a.index).groupby(
-        [a[c] for c in key] + [(pd.Series(nonresp_after, index=a.index) == 0).groupby(
-            [a[c] for c in key], sort=False).cumsum()], sort=False).cumsum().to_numpy()
-    relapsed = pd.Series(run >= k, index=a.index).groupby(
-        [a[c] for c in key], sort=False).cummax().to_numpy()
-    out = a[key + [S.DAY, S.TOTAL]].assign(best=best, deteriorated=deteriorated,
-                                           lost_response=lost)
-    out["fading"] = (deteriorated | lost) & responded_so_far & ~relapsed
+    prev = g[S.TOTAL].shift(1).to_numpy(dtype=float)
+    mean2 = (total + prev) / 2
+    ref = pd.Series(np.where(responded, mean2, np.nan)).groupby(groups, sort=False).cummin()
+    ref = ref.to_numpy()
+    rc = a[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy(dtype=float)
+    run = _consecutive(~resp & responded, groups)
+    confirmed = pd.Series(run >= settings.relapse_confirmations).groupby(
+        groups, sort=False).cummax().to_numpy()
+    relapsed = confirmed & ~resp
+    fading = responded & ~confirmed & (mean2 - ref > rc)
+    out = a[_KEY + [S.DAY, S.TOTAL, S.ADMINISTERED_AT, S.PHASE, "episode", S.PCT_CHANGE]].copy()
+    out["is_response"] = resp
+    out["responded"] = responded
+    out["mean2"] = mean2
+    out["reference"] = ref
+    out["fading"] = fading
     out["relapsed"] = relapsed
-    return out[responded_so_far].reset_index(drop=True)
+    return out
 
 
-def current_signals(alignment: Alignment, *, upper_percentile: float = 90,
-                    min_courses: int = 20) -> pd.DataFrame:
-    """Signals at each patient's latest scores (the data's present).
+def _safety(alignment: Alignment) -> pd.DataFrame:
+    a = alignment.assessments
+    if "item_9" not in a.columns:
+        return pd.DataFrame(columns=_COLUMNS)
+    phq = a[(a[S.INSTRUMENT] == "PHQ9")]
+    item9 = pd.to_numeric(phq["item_9"], errors="coerce")
+    phq = phq.assign(_i9=item9.to_numpy())[item9.notna().to_numpy()]
+    # the latest form that answers item 9; two forms at the same moment: the higher answer
+    phq = phq.sort_values([S.ADMINISTERED_AT, "_i9"], kind="stable")
+    latest = phq.drop_duplicates(S.PATIENT_ID, keep="last")
+    latest = latest[latest["_i9"] >= 1]
+    kind = np.where(latest["_i9"] >= 2, "safety_high_priority", "safety_review")
+    where = np.where(latest["course_index"].isna(), " (a form outside any course)",
+                     np.where(latest[S.PHASE] == "baseline", " (intake form)", ""))
+    reasons = [f"PHQ-9 item 9 = {int(v)} on {t:%Y-%m-%d}{w} (thoughts of being better off dead "
+               "or of self-harm)"
+               for v, t, w in zip(latest["_i9"], latest[S.ADMINISTERED_AT], where, strict=True)]
+    return pd.DataFrame({S.PATIENT_ID: latest[S.PATIENT_ID].to_numpy(),
+                         S.COURSE_ID: latest[S.COURSE_ID].to_numpy(),
+                         S.INSTRUMENT: "PHQ9", "kind": kind,
+                         "score_at": latest[S.ADMINISTERED_AT].to_numpy(),
+                         "day": latest[S.DAY].to_numpy(), "reason": reasons})
+
+
+def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
+               percentile: float) -> pd.DataFrame:
+    c = candidates[(candidates[S.PHASE] == "induction") & (candidates["episode"] == 0)]
+    parts = []
+    col = f"q{round(percentile)}"
+    for code, rows in c.groupby(S.INSTRUMENT):
+        model = models.get(str(code))
+        if model is None or rows.empty:
+            continue
+        pred = model.predict(rows[S.PATIENT_ID], rows["_baseline"], rows[S.DAY])
+        above = rows[S.TOTAL].to_numpy() > pred[col].to_numpy()
+        m = rows[above]
+        q = pred[col].to_numpy()[above]
+        n = pred["n_courses"].to_numpy()[above]
+        name = {"PHQ9": "PHQ-9", "GAD7": "GAD-7", "PCL5": "PCL-5"}.get(str(code), str(code))
+        parts.append(pd.DataFrame({
+            S.PATIENT_ID: m[S.PATIENT_ID].to_numpy(), S.COURSE_ID: m[S.COURSE_ID].to_numpy(),
+            S.INSTRUMENT: code, "kind": "off_track", "score_at": m[S.ADMINISTERED_AT].to_numpy(),
+            "day": m[S.DAY].to_numpy(),
+            "reason": [f"{name} {t:.0f} on day {d:.0f} of induction is above the "
+                       f"{percentile:.0f}th percentile ({p:.1f}) of other patients who started "
+                       f"at {b:.0f} ({int(k)} courses)"
+                       for t, d, p, b, k in zip(m[S.TOTAL], m[S.DAY], q, m["_baseline"], n,
+                                                strict=True)]}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
+
+
+def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
+                    models: dict[str, ExpectedModel] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The signals of current patients, and those of patients not seen recently.
+
+    Parameters
+    ----------
+    alignment : Alignment
+    as_of : Timestamp, keyword-only
+        "Now": the dashboard passes today; reports and tests fix it.
+    models : instrument -> :class:`analysis.expected.ExpectedModel` for off-track (fitted here
+        at the ``off_track_percentile`` when omitted).
 
     Returns
     -------
-    DataFrame with ``patient_id``, ``course_id``, ``instrument``, ``kind`` (see
-    :data:`SIGNAL_KINDS`), ``priority`` (0 = most urgent), ``day`` and ``reason`` (in words),
-    sorted by priority then patient.
+    (current, not_seen): DataFrames with ``patient_id``, ``course_id`` (NA for a form outside any
+    course), ``instrument``, ``kind`` (see :data:`SIGNAL_KINDS`), ``label`` (in words),
+    ``priority`` (0 = most urgent), ``score_at`` (the score's date), ``day`` (of its course),
+    ``days_ago`` (whole days from the score to ``as_of``), ``reason`` and ``last_contact``.
+    ``current`` is sorted safety first, then by recency (newest score first); ``not_seen`` by
+    last contact, newest first.
     """
+    settings = alignment.settings
+    as_of = pd.Timestamp(as_of)
+    if models is None:
+        tau = settings.off_track_percentile / 100
+        models = {code: expected_model(alignment, instrument=code, quantiles=(tau,))
+                  for code in alignment.assessments[S.INSTRUMENT].unique()}
     a = alignment.assessments
-    rows: list[pd.DataFrame] = []
-    # safety: the latest PHQ-9 of each patient
-    phq = a[(a[S.INSTRUMENT] == "PHQ9") & a["usable"]].sort_values(S.ADMINISTERED_AT)
-    latest = phq.drop_duplicates(S.PATIENT_ID, keep="last")
-    if "item_9" in latest.columns:
-        item9 = pd.to_numeric(latest["item_9"], errors="coerce").astype(float)
-        for level, mask in (("safety_high_priority", item9 >= 2),
-                            ("safety_review", (item9 >= 1) & (item9 < 2))):
-            part = latest[mask.to_numpy()]
-            rows.append(pd.DataFrame({
-                S.PATIENT_ID: part[S.PATIENT_ID], S.COURSE_ID: part[S.COURSE_ID],
-                S.INSTRUMENT: "PHQ9", "kind": level, "day": part[S.DAY],
-                "reason": [f"PHQ-9 item 9 = {int(v)} on {d:%Y-%m-%d} (thoughts of being better "
-                           "off dead or of self-harm)" for v, d in
-                           zip(item9[mask.to_numpy()], part[S.ADMINISTERED_AT], strict=True)]}))
-    # fading: the latest pre-booster score of each responding course
-    hist = fading_history(alignment)
-    last_any = a[a["usable"]].sort_values(S.DAY).drop_duplicates(
-        [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT], keep="last")
-    last_hist = hist.drop_duplicates([S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT], keep="last")
-    last_hist = last_hist.merge(last_any[[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, S.DAY]]
-                                .rename(columns={S.DAY: "_latest"}),
-                                on=[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT])
-    fading = last_hist[last_hist["fading"] & (last_hist[S.DAY] == last_hist["_latest"])]
-    rows.append(pd.DataFrame({
-        S.PATIENT_ID: fading[S.PATIENT_ID], S.COURSE_ID: fading[S.COURSE_ID],
-        S.INSTRUMENT: fading[S.INSTRUMENT], "kind": "fading", "day": fading[S.DAY],
-        "reason": [(f"{i} {t:.0f} is {t - b:.0f} points above the best score since the first "
-                    f"dose ({b:.0f})" if det else f"{i} {t:.0f} is no longer a response "
-                    "(one score; a relapse needs two)")
-                   for i, t, b, det in zip(fading[S.INSTRUMENT], fading[S.TOTAL],
-                                           fading["best"], fading["deteriorated"], strict=True)]}))
-    # off-track: courses whose latest score is in induction and above the upper band
-    rows.append(_off_track(alignment, last_any, upper_percentile, min_courses))
-    out = pd.concat([r for r in rows if len(r)], ignore_index=True) if any(
-        len(r) for r in rows) else pd.DataFrame(
-        columns=[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "kind", "day", "reason"])
+    baselines = a[a[S.BASELINE_TOTAL].notna()].drop_duplicates(_KEY)[_KEY + [S.BASELINE_TOTAL]]
+    course = _course_signals(alignment, models,
+                             baselines.rename(columns={S.BASELINE_TOTAL: "_baseline"}))
+    parts = [p for p in (_safety(alignment), course) if len(p)]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
+    out["label"] = out["kind"].map(KIND_LABELS)
     out["priority"] = out["kind"].map({k: i for i, k in enumerate(SIGNAL_KINDS)}).astype(int)
-    return out.sort_values(["priority", S.PATIENT_ID], kind="stable").reset_index(drop=True)
+    out["score_at"] = pd.to_datetime(out["score_at"])
+    out["days_ago"] = (as_of.normalize() - out["score_at"].dt.normalize()).dt.days
+    contacts = last_contacts(alignment)
+    out["last_contact"] = out[S.PATIENT_ID].map(contacts)
+    current = (out["last_contact"] >= as_of - pd.Timedelta(days=settings.active_days)) & \
+        (out["score_at"] <= as_of + pd.Timedelta(days=1))
+    safety = out["priority"] <= 1
+    out = out.assign(_safety=~safety)
+    cur = out[current].sort_values(["_safety", "priority", "score_at", S.PATIENT_ID],
+                                   ascending=[True, True, False, True], kind="stable")
+    old = out[~current].sort_values(["last_contact", "priority"], ascending=[False, True],
+                                    kind="stable")
+    cols = _COLUMNS + ["days_ago", "last_contact"]
+    return cur[cols].reset_index(drop=True), old[cols].reset_index(drop=True)
 
 
-def _off_track(alignment: Alignment, last_any: pd.DataFrame, upper: float,
-               min_courses: int) -> pd.DataFrame:
-    parts = []
-    induction = last_any[last_any[S.PHASE] == "induction"]
-    for code in induction[S.INSTRUMENT].unique():
-        bands = expected_course(alignment, instrument=str(code), min_courses=min_courses,
-                                percentiles=(10, 50, upper))
-        if bands.empty:
-            continue
-        rows = induction[induction[S.INSTRUMENT] == code].copy()
-        rows["baseline_band"] = baseline_band(rows[S.BASELINE_TOTAL], str(code)).to_numpy()
-        day = rows[S.DAY].to_numpy(dtype=float)
-        idx, inside = bin_days(day, alignment.settings.trajectory_bins)
-        rows["bin_order"] = np.where(inside, idx, -1)  # outside every bin: no band matches
-        m = rows.merge(bands, on=["baseline_band", "bin_order"], how="inner")
-        m = m[m[S.TOTAL] > m["p_high"]]
-        parts.append(pd.DataFrame({
-            S.PATIENT_ID: m[S.PATIENT_ID], S.COURSE_ID: m[S.COURSE_ID], S.INSTRUMENT: code,
-            "kind": "off_track", "day": m[S.DAY],
-            "reason": [f"{code} {t:.0f} on day {d:.0f} is above the {upper:.0f}th percentile "
-                       f"({p:.0f}) of patients who started {band}" for t, d, p, band in
-                       zip(m[S.TOTAL], m[S.DAY], m["p_high"], m["baseline_band"], strict=True)]}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel],
+                                  baselines: pd.DataFrame) -> pd.DataFrame:
+    """Course signals, with each course's baseline available to the off-track rule."""
+    settings = alignment.settings
+    courses = alignment.courses
+    latest_course = courses.sort_values(S.COURSE_NUMBER).drop_duplicates(S.PATIENT_ID,
+                                                                         keep="last")
+    hist = fading_history(alignment)
+    hist = hist.merge(latest_course[[S.PATIENT_ID, S.COURSE_ID, "induction_end_day"]],
+                      on=[S.PATIENT_ID, S.COURSE_ID])
+    if hist.empty:
+        return pd.DataFrame(columns=_COLUMNS)
+    hist = hist.merge(baselines, on=_KEY, how="left")
+    last = hist.drop_duplicates(_KEY, keep="last")
+    counts = hist.groupby(_KEY + ["episode"]).size().rename("n_in_episode").reset_index()
+    last = last.merge(counts, on=_KEY + ["episode"])
+    kind = np.select(
+        [last["relapsed"].to_numpy(),
+         last["fading"].to_numpy() & (last["episode"] == 0).to_numpy(),
+         last["fading"].to_numpy() & (last["episode"] > 0).to_numpy(),
+         (~last["responded"] & (last["episode"] == 0)
+          & (last[S.DAY] >= last["induction_end_day"])).to_numpy(),
+         (~last["responded"] & (last["episode"] > 0) & (last["n_in_episode"] >= 2)).to_numpy()],
+        ["relapsed", "fading", "fading_after_booster", "not_responding", "not_responding"],
+        "")
+    rc = last[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy()
+    reasons = [_course_reason(row, k, points, settings.relapse_confirmations)
+               for row, k, points in zip(last.itertuples(index=False), kind, rc, strict=True)]
+    out = pd.DataFrame({S.PATIENT_ID: last[S.PATIENT_ID].to_numpy(),
+                        S.COURSE_ID: last[S.COURSE_ID].to_numpy(),
+                        S.INSTRUMENT: last[S.INSTRUMENT].to_numpy(), "kind": kind,
+                        "score_at": last[S.ADMINISTERED_AT].to_numpy(),
+                        "day": last[S.DAY].to_numpy(), "reason": reasons})
+    flagged = out[out["kind"] != ""]
+    off = _off_track(last[kind == ""], models, settings.off_track_percentile)
+    parts = [p for p in (flagged, off) if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
+
+
+def _course_reason(row, kind: str, points: float, confirmations: int) -> str:
+    name = {"PHQ9": "PHQ-9", "GAD7": "GAD-7", "PCL5": "PCL-5"}.get(row.instrument,
+                                                                    row.instrument)
+    after = f" after booster {row.episode}" if row.episode else ""
+    if kind == "relapsed":
+        return (f"{name} {row.total:.0f}: no longer in response on {confirmations} scores in a "
+                f"row{after}")
+    if kind in ("fading", "fading_after_booster"):
+        return (f"{name} mean of the last two scores {row.mean2:.1f} is "
+                f"{row.mean2 - row.reference:.1f} points above the best two-score mean since "
+                f"the response{after} ({row.reference:.1f}; more than the reliable change of "
+                f"{points:g})")
+    if kind == "not_responding":
+        pct = "" if pd.isna(row.pct_change) else f" ({row.pct_change:+.0%} from baseline)"
+        return (f"{name} {row.total:.0f}{pct}: no response "
+                + (f"since booster {row.episode}" if row.episode else "by the end of induction"))
+    return ""

@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -89,11 +90,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.date_order = "iso"
     args.dry_run = False
     files = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "assessments.csv"]
-    status = _import_paths(engine, files, args)
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.as_is:
+            files = _shift_to_today(files, Path(tmp))
+        status = _import_paths(engine, files, args)
     c = counts(engine)
     print(f"demo database {_safe_url(database_url(args.db))}: {c['patients']} patients, "
           f"{c['sessions']} sessions, {c['assessments']} assessments")
     return status
+
+
+def _shift_to_today(files: list[Path], directory: Path) -> list[Path]:
+    """Copies of the sample files with every date moved by the same whole number of days, so
+    that the latest contact is yesterday: a new user sees current patients and signals, not an
+    archive. Times of day, intervals and every outcome stay the same."""
+    frames = {f.name: pd.read_csv(f, dtype=str, keep_default_na=False) for f in files}
+    columns = {"sessions.csv": "session_at", "assessments.csv": "administered_at"}
+    latest = max(pd.to_datetime(frames[n][c], format="ISO8601").max()
+                 for n, c in columns.items() if n in frames)
+    shift = (pd.Timestamp.today().normalize() - pd.Timedelta(days=1)) - latest.normalize()
+    out = []
+    for f in files:
+        frame = frames[f.name]
+        col = columns.get(f.name)
+        if col:
+            when = pd.to_datetime(frame[col], format="ISO8601") + shift
+            timed = frame[col].str.contains("T")
+            frame[col] = when.dt.strftime("%Y-%m-%dT%H:%M").where(timed,
+                                                                   when.dt.strftime("%Y-%m-%d"))
+        path = directory / f.name
+        frame.to_csv(path, index=False)
+        out.append(path)
+    return out
 
 
 def _json_value(v: object) -> object:
@@ -138,6 +166,52 @@ def _analysed(args: argparse.Namespace):
         return None
     al = align(frames.assessments, frames.sessions, settings=Settings())
     return engine, frames, per_course_outcomes(al), course_attributes(al, frames.patients)
+
+
+def cmd_signals(args: argparse.Namespace) -> int:
+    """The current signals, one JSON object per line (for scripts, an EHR inbox, a morning
+    e-mail job), with each signal's workflow state."""
+    from analysis.signals import current_signals
+    from dashboard.db.repository import signal_states
+
+    try:
+        as_of = pd.Timestamp(args.as_of) if args.as_of else pd.Timestamp.now().floor("min")
+    except ValueError:
+        print(f"--as-of must be a date like 2026-11-24, got {args.as_of!r}", file=sys.stderr)
+        return 2
+    engine = make_engine(args.db)
+    upgrade(engine)
+    frames = load_frames(engine, item_columns=("item_9",))
+    if frames.assessments.empty:
+        print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
+              file=sys.stderr)
+        return 0
+    al = align(frames.assessments, frames.sessions, settings=Settings())
+    current, old = current_signals(al, as_of=as_of)
+    sig = pd.concat([current, old.assign(_old=True)], ignore_index=True) if args.all else current
+    sig = sig.merge(frames.patients[["patient_id", "clinic_id", "clinician_id"]],
+                    on="patient_id", how="left")
+    states = signal_states(engine, sig["patient_id"].unique().tolist()) if len(sig) else None
+    if states is not None and len(states):
+        states["score_at"] = pd.to_datetime(states["score_at"])
+        sig = sig.merge(states[["patient_id", "kind", "instrument", "score_at", "status",
+                                "assigned_to", "snooze_until"]],
+                        on=["patient_id", "kind", "instrument", "score_at"], how="left")
+    for col in ("status", "assigned_to", "snooze_until"):
+        if col not in sig.columns:
+            sig[col] = None
+    sig["status"] = sig["status"].fillna("open")
+    for row in sig.itertuples(index=False):
+        print(json.dumps({
+            "patient_id": row.patient_id, "clinic_id": _json_value(row.clinic_id),
+            "clinician_id": _json_value(row.clinician_id), "kind": row.kind,
+            "label": row.label, "instrument": row.instrument,
+            "date": f"{row.score_at:%Y-%m-%d}", "days_ago": int(row.days_ago),
+            "priority": int(row.priority), "reason": row.reason, "status": row.status,
+            "assigned_to": _json_value(row.assigned_to),
+            "snooze_until": None if pd.isna(row.snooze_until) else str(row.snooze_until),
+            "current": not bool(getattr(row, "_old", False) is True)}))
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -288,7 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create or upgrade the database schema").set_defaults(
         func=cmd_init)
-    sub.add_parser("demo", help="load the bundled sample data").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="load the bundled sample data (dated up to yesterday)")
+    demo.add_argument("--as-is", action="store_true",
+                      help="keep the sample's own dates instead of moving them up to yesterday")
+    demo.set_defaults(func=cmd_demo)
     imp = sub.add_parser("import", help="import CSV, XLSX or FHIR files (all or nothing each)")
     imp.add_argument("files", nargs="+")
     imp.add_argument("--kind", choices=["patients", "sessions", "assessments"])
@@ -301,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="per-course outcomes")
     met.add_argument("--json", action="store_true", help="one JSON object per line")
     met.set_defaults(func=cmd_metrics)
+    sig = sub.add_parser("signals", help="current clinical signals (JSON lines)")
+    sig.add_argument("--json", action="store_true", help="one JSON object per line (default)")
+    sig.add_argument("--as-of", help="the date to treat as today (default: now)")
+    sig.add_argument("--all", action="store_true",
+                     help="also the signals of patients not seen within active_days")
+    sig.set_defaults(func=cmd_signals)
     exp = sub.add_parser("export", help="export a de-identified table (CSV or XLSX)")
     exp.add_argument("--what", choices=["rates", "extract"], default="rates")
     exp.add_argument("--by", choices=["route", "indication", "clinic_id", "clinician_id",

@@ -11,8 +11,10 @@ every rerun). What pages display is small and ``st.cache_data``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -23,13 +25,12 @@ from analysis import (
     Alignment,
     Settings,
     align,
-    baseline_band,
     completeness,
     course_attributes,
-    expected_course,
     per_course_outcomes,
 )
 from analysis import schemas as S
+from analysis.expected import ExpectedModel, expected_model
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.signals import current_signals
 from dashboard import views
@@ -40,6 +41,8 @@ from dashboard.db.repository import (
     load_frames,
     patient_scope,
     record_audit,
+    save_signal_state,
+    signal_states,
 )
 from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
@@ -204,12 +207,6 @@ def find_patients(url: str, query: str, user: User, *, limit: int = 50) -> list[
     return exact + [h for h in hits[:limit] if h != q][: limit - len(exact)]
 
 
-@st.cache_data(ttl="10m")
-def expected(url: str, settings: Settings, instrument: str) -> pd.DataFrame:
-    """The clinic's expected course for ``instrument`` by baseline band (percentile bands)."""
-    return expected_course(alignment(url, settings), instrument=instrument)
-
-
 @dataclass(frozen=True)
 class PatientView:
     """One patient's aligned scores, sessions, per-course outcomes and expected course."""
@@ -247,21 +244,27 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
     bands: dict[str, pd.DataFrame] = {}
     latest = al.courses.iloc[np.unique(a["course_index"].dropna().to_numpy(dtype=int))].tail(1) \
         if a["course_index"].notna().any() else al.courses.iloc[0:0]
-    for code in a[S.INSTRUMENT].unique():
-        base = a.loc[(a[S.INSTRUMENT] == code) & a[S.BASELINE_TOTAL].notna(), S.BASELINE_TOTAL]
-        if latest.empty or base.empty:
-            continue
-        band = baseline_band(base.tail(1), str(code)).iloc[0]
-        e = expected(url, settings, str(code))
-        e = e[e["baseline_band"] == band]
-        if e.empty:
-            continue
-        day0 = latest["first_dose_at"].iloc[0].normalize()
-        mid = (e["day_low"] + e["day_high"]) / 2
-        bands[str(code)] = pd.DataFrame({
-            "administered_at": day0 + pd.to_timedelta(mid.where(e["bin_order"] > 0, 0), "D"),
-            "p10": e["p_low"].to_numpy(), "p50": e["p_mid"].to_numpy(),
-            "p90": e["p_high"].to_numpy()})
+    if not latest.empty:
+        models = expected_models(url, settings, (0.1, 0.5, 0.9))
+        course = latest[S.COURSE_ID].iloc[0]
+        for code in a[S.INSTRUMENT].unique():
+            base = a.loc[(a[S.INSTRUMENT] == code) & (a[S.COURSE_ID] == course)
+                         & a[S.BASELINE_TOTAL].notna(), S.BASELINE_TOTAL]
+            model = models.get(str(code))
+            if base.empty or model is None:
+                continue
+            mids = np.array([(max(lo, 0) + hi) / 2 for lo, hi, _ in model.bins])
+            pred = model.predict(pd.Series([patient_id] * len(mids)),
+                                 pd.Series([float(base.iloc[-1])] * len(mids)),
+                                 pd.Series(mids))
+            pred = pred.dropna(subset=["q90"])
+            if pred.empty:
+                continue
+            day0 = latest["first_dose_at"].iloc[0].normalize()
+            bands[str(code)] = pd.DataFrame({
+                "administered_at": day0 + pd.to_timedelta(mids[pred.index], "D"),
+                "p10": pred["q10"].to_numpy(), "p50": pred["q50"].to_numpy(),
+                "p90": pred["q90"].to_numpy(), "n_courses": pred["n_courses"].to_numpy()})
     return PatientView(assessments=a, sessions=sess, outcomes=o, expected=bands)
 
 
@@ -302,32 +305,116 @@ def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
                         percent=["share"])
 
 
-@st.cache_resource(ttl="10m")
-def _all_signals(url: str, settings: Settings) -> pd.DataFrame:
-    return current_signals(alignment(url, settings))
+def as_of() -> pd.Timestamp:
+    """"Now" for current patients and signals: ``KAP_OUTCOMES_AS_OF`` (a date, for demos and
+    tests) or today."""
+    fixed = os.environ.get("KAP_OUTCOMES_AS_OF")
+    return pd.Timestamp(fixed) if fixed else pd.Timestamp.now().floor("min")
+
+
+@st.cache_resource(ttl="10m", show_spinner="Fitting the clinic's expected course…")
+def expected_models(url: str, settings: Settings,
+                    quantiles: tuple[float, ...]) -> dict[str, ExpectedModel]:
+    """The expected-course model of each instrument (quantile regression on the baseline)."""
+    al = alignment(url, settings)
+    return {str(code): expected_model(al, instrument=str(code), quantiles=quantiles)
+            for code in al.assessments[S.INSTRUMENT].unique()}
+
+
+@st.cache_resource(ttl="10m", show_spinner="Checking every patient's latest scores…")
+def _all_signals(url: str, settings: Settings, when: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    models = expected_models(url, settings, (settings.off_track_percentile / 100,))
+    return current_signals(alignment(url, settings), as_of=pd.Timestamp(when), models=models)
+
+
+def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filters
+                  ) -> pd.DataFrame:
+    """Signals of the patients under the clinic and clinician filters, and of the courses under
+    the route and indication filters (a form outside any course passes those), with each
+    patient's clinic and primary clinician."""
+    p = frames(url).patients[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
+    sig = sig.merge(p, on=S.PATIENT_ID, how="left")
+    if filters.clinics:
+        sig = sig[sig[S.CLINIC_ID].isin(filters.clinics)]
+    if filters.clinicians:
+        sig = sig[sig[S.CLINICIAN_ID].isin(filters.clinicians)]
+    if filters.routes or filters.indications:
+        keep = _course_mask(attributes(url, settings), replace(
+            filters, clinics=(), clinicians=(), start=None, end=None))
+        inside = sig.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID],
+                           how="left", indicator=True)["_merge"].eq("both").to_numpy()
+        sig = sig[inside | sig[S.COURSE_ID].isna().to_numpy()]
+    return sig
 
 
 @st.cache_data(ttl="10m")
-def signal_counts(url: str, settings: Settings, filters: Filters) -> dict[str, int]:
-    """How many signals of each kind among the courses in view (counts only, for any role)."""
-    sig = _all_signals(url, settings)
-    keep = _course_mask(attributes(url, settings), replace(filters, start=None, end=None))
-    sig = sig.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID])
+def signal_counts(url: str, settings: Settings, filters: Filters, when: str) -> dict[str, int]:
+    """How many open signals of each kind among current patients in view (counts only, for
+    any role)."""
+    current, _ = _all_signals(url, settings, when)
+    sig = _with_states(url, _signal_scope(url, settings, current, filters), when)
+    sig = sig[sig["status"].isin(["open", "acknowledged"])]
     kinds = sig["kind"].str.replace(r"^safety_.*", "safety", regex=True)
     return {k: int(v) for k, v in kinds.value_counts().items()}
 
 
-@st.cache_data(ttl="10m", show_spinner="Checking every patient's latest scores…")
-def signals(url: str, settings: Settings, filters: Filters, user: User) -> pd.DataFrame:
-    """Current clinical signals (safety, fading, off-track) of the patients under ``filters``
-    that ``user`` may see, with their clinic and clinician, most urgent first."""
-    sig = _all_signals(url, settings)
-    sig = sig[sig[S.PATIENT_ID].isin(_visible_ids(url, user))]
-    keep = _course_mask(attributes(url, settings), replace(filters, start=None, end=None))
-    attrs = keep[[S.PATIENT_ID, S.COURSE_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
-    sig = sig.merge(attrs, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
-    sig["trajectory"] = "/patient?patient=" + sig[S.PATIENT_ID].astype(str)
-    return sig
+def _with_states(url: str, sig: pd.DataFrame, when: str) -> pd.DataFrame:
+    """Signals with their workflow state (``open`` when nobody acted yet; a snooze that has
+    run out is open again)."""
+    states = signal_states(engine(url), sig[S.PATIENT_ID].unique().tolist()) if len(sig) \
+        else pd.DataFrame(columns=["patient_id", "kind", "instrument", "score_at", "status",
+                                   "assigned_to", "snooze_until", "note", "updated_by",
+                                   "updated_at"])
+    states["score_at"] = pd.to_datetime(states["score_at"])
+    out = sig.merge(states, on=[S.PATIENT_ID, "kind", S.INSTRUMENT, "score_at"], how="left")
+    out["status"] = out["status"].fillna("open")
+    until = pd.to_datetime(out["snooze_until"])
+    expired = (out["status"] == "snoozed") & (until <= pd.Timestamp(when).normalize())
+    out.loc[expired.to_numpy(), "status"] = "open"
+    return out
+
+
+def signals(url: str, settings: Settings, filters: Filters, user: User
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The current signals (with their workflow state) of the patients ``user`` may see under
+    ``filters``, safety first then newest first; and the signals of patients not seen within
+    ``active_days``. Not cached: the workflow state changes as clinicians work."""
+    when = f"{as_of():%Y-%m-%d %H:%M}"
+    current, old = _all_signals(url, settings, when)
+    visible = _visible_ids(url, user)
+    out = []
+    for sig in (current, old):
+        sig = _signal_scope(url, settings, sig[sig[S.PATIENT_ID].isin(visible)], filters)
+        sig = _with_states(url, sig, when)
+        sig["trajectory"] = "/patient?patient=" + sig[S.PATIENT_ID].astype(str).map(
+            lambda v: quote(v, safe=""))
+        out.append(sig.reset_index(drop=True))
+    return out[0], out[1]
+
+
+def patient_signals(url: str, settings: Settings, patient_id: str, user: User
+                    ) -> pd.DataFrame:
+    """The signals of one patient (current or not) with their workflow state, unless resolved
+    or snoozed; empty when ``user`` may not see the patient."""
+    current, old = signals(url, settings, Filters(), user)
+    both = pd.concat([current, old], ignore_index=True)
+    both = both[both[S.PATIENT_ID] == patient_id]
+    return both[both["status"].isin(["open", "acknowledged"])].reset_index(drop=True)
+
+
+def save_signal(url: str, *, row: pd.Series, status: str, actor: str, user: User,
+                assigned_to: str | None = None, snooze_until=None, note: str | None = None
+                ) -> None:
+    """Record a clinician's action on one signal (audited), if ``user`` may see the patient."""
+    scope = patient_scope(engine(url), str(row[S.PATIENT_ID]))
+    if scope is None or not can_view_patient(user, clinic_id=scope[0], clinician_id=scope[1]):
+        raise AccessDenied("no patient with that id is available to you")
+    save_signal_state(engine(url), patient_id=str(row[S.PATIENT_ID]), kind=str(row["kind"]),
+                      instrument=str(row[S.INSTRUMENT]),
+                      score_at=pd.Timestamp(row["score_at"]).to_pydatetime(), status=status,
+                      actor=actor, assigned_to=assigned_to, snooze_until=snooze_until,
+                      note=note)
+    signal_counts.clear()
 
 
 def date_span(url: str, settings: Settings, filters: Filters) -> str:
@@ -387,13 +474,12 @@ def clear() -> None:
     patient_ids.clear()
     history.clear()
     _patient_rows.clear()
-    signals.clear()
     _all_signals.clear()
+    expected_models.clear()
     signal_counts.clear()
     _visible_ids.clear()
     export_rates.clear()
     export_counts.clear()
     quarters.clear()
     completeness_summary.clear()
-    expected.clear()
     breakdown.clear()

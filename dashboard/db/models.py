@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -29,7 +30,7 @@ from analysis.instruments import INSTRUMENTS
 from analysis.schemas import INDICATIONS, ROUTES, SESSION_KINDS
 
 __all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment", "AppUser",
-           "assessments_table",
+           "assessments_table", "SignalState", "SIGNAL_STATUSES",
            "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH"]
 
 MAX_ITEMS = 20
@@ -198,3 +199,34 @@ class AuditEvent(Base):
     target_kind: Mapped[str | None] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+#: Workflow states of a signal.
+SIGNAL_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
+
+
+class SignalState(Base):
+    """What a clinician did with one signal: acknowledged, assigned, snoozed or resolved.
+
+    A signal is identified by its patient, kind, instrument and the score that raised it
+    (``score_at``): a resolved signal comes back only when a newer score raises it again.
+    """
+
+    __tablename__ = "signal_states"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    instrument: Mapped[str] = mapped_column(String(8))
+    score_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    assigned_to: Mapped[str | None] = mapped_column(String(200))
+    snooze_until: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = (
+        UniqueConstraint("patient_id", "kind", "instrument", "score_at",
+                         name="uq_signal_states_signal"),
+        CheckConstraint("status IN ('open', 'acknowledged', 'snoozed', 'resolved')",
+                        name="status"),
+    )

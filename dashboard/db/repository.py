@@ -26,10 +26,12 @@ from dashboard.db.models import (
     ImportBatch,
     Patient,
     Session,
+    SignalState,
     assessments_table,
 )
 
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
+           "signal_states", "save_signal_state",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
 
@@ -390,3 +392,40 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
                 for name, t in tables.items()}
+
+
+def signal_states(engine: Engine, patient_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The workflow state of every signal that has one (optionally of some patients only):
+    ``patient_id``, ``kind``, ``instrument``, ``score_at``, ``status``, ``assigned_to``,
+    ``snooze_until``, ``note``, ``updated_by``, ``updated_at``."""
+    t = SignalState.__table__
+    query = select(t.c.patient_id, t.c.kind, t.c.instrument, t.c.score_at, t.c.status,
+                   t.c.assigned_to, t.c.snooze_until, t.c.note, t.c.updated_by, t.c.updated_at)
+    with engine.connect() as conn:
+        if patient_ids is None:
+            return pd.read_sql(query, conn)
+        parts = [pd.read_sql(query.where(t.c.patient_id.in_(chunk)), conn)
+                 for chunk in _chunks(list(patient_ids))]
+    return pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
+        query.where(t.c.id < 0), engine)
+
+
+def save_signal_state(engine: Engine, *, patient_id: str, kind: str, instrument: str,
+                      score_at: dt.datetime, status: str, actor: str,
+                      assigned_to: str | None = None, snooze_until: dt.date | None = None,
+                      note: str | None = None) -> None:
+    """Record what ``actor`` did with one signal (replacing its earlier state) and audit it, in
+    one transaction."""
+    t = SignalState.__table__
+    key = ((t.c.patient_id == patient_id) & (t.c.kind == kind) & (t.c.instrument == instrument)
+           & (t.c.score_at == score_at))
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(key))
+        conn.execute(insert(t).values(
+            patient_id=patient_id, kind=kind, instrument=instrument, score_at=score_at,
+            status=status, assigned_to=assigned_to, snooze_until=snooze_until, note=note,
+            updated_by=actor, updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+        record_audit(conn, actor=actor, action=f"signal_{status}", target_kind="patient",
+                     target_id=patient_id, detail=f"{kind} {instrument} {score_at:%Y-%m-%d}"
+                     + (f", assigned to {assigned_to}" if assigned_to else "")
+                     + (f", until {snooze_until}" if snooze_until else ""))

@@ -32,9 +32,11 @@ components.rate_metric(cards[2], view.headline, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.headline, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.headline, "rapid_response", "Rapid response")
 
-counts = data.signal_counts(url, settings, filters)
-label = (f"Signals now: {counts.get('safety', 0)} safety review(s), "
-         f"{counts.get('fading', 0)} fading response(s), "
+counts = data.signal_counts(url, settings, filters, f"{data.as_of():%Y-%m-%d %H:%M}")
+label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, "
+         f"{counts.get('relapsed', 0)} relapsed, "
+         f"{counts.get('fading', 0) + counts.get('fading_after_booster', 0)} fading, "
+         f"{counts.get('not_responding', 0)} not responding, "
          f"{counts.get('off_track', 0)} off track in induction")
 if security.can_see_patient_pages(auth.current_user()):
     st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)

@@ -42,20 +42,24 @@ except security.AccessDenied:
 data.audit(url, actor=actor, action="view_patient", target_kind="patient", target_id=patient_id)
 if view.assessments.empty:
     st.warning("No scores recorded for this patient yet.")
-flags = view.assessments[view.assessments["instrument"] == "PHQ9"].sort_values("administered_at")
-if not flags.empty and "item_9" in flags.columns:
-    last9 = flags["item_9"].dropna().tail(1)
-    if not last9.empty and last9.iloc[0] >= 2:
-        st.error(f"PHQ-9 item 9 = {int(last9.iloc[0])} at the latest assessment: high priority "
-                 "review of suicidal thoughts.", icon=":material/warning:")
-    elif not last9.empty and last9.iloc[0] >= 1:
-        st.warning(f"PHQ-9 item 9 = {int(last9.iloc[0])} at the latest assessment: review.",
-                   icon=":material/warning:")
+now = data.as_of()
+patient_signals = data.patient_signals(url, settings, patient_id, user)
+for sig in patient_signals.itertuples():
+    when = f"{sig.score_at:%Y-%m-%d}, {sig.days_ago} days ago"
+    status = "" if sig.status == "open" else f" · {sig.status}" + (
+        f" (assigned to {sig.assigned_to})" if isinstance(sig.assigned_to, str) else "")
+    text = f"**{sig.label}** ({when}){status}: {sig.reason}"
+    if sig.priority <= 1:
+        st.error(text, icon=":material/warning:")
+    else:
+        st.warning(text, icon=":material/notifications:")
 st.plotly_chart(charts.patient_figure(view.assessments, view.sessions,
                                       reliable_change=dict(settings.reliable_change_points),
                                       expected=view.expected), key="patient_timeline")
 st.caption("Shaded: severity bands. Dashed: baseline; dotted: response (−50%) and reliable "
-           "change thresholds. Grey band: the clinic's 10th–90th percentile for patients who "
-           "started in the same severity band (shown when at least 20 such courses exist).")
+           "change thresholds. Grey band (induction): the 10th–90th percentile of other "
+           "patients' scores at that point who started at the same baseline (quantile "
+           f"regression; shown where at least {settings.expected_min_courses} other courses "
+           "give that history).")
 st.subheader("Per-course outcomes")
 components.outcome_table(view.outcomes)

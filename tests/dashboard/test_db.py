@@ -21,7 +21,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"
 
 
 def test_sqlite_uses_wal_and_foreign_keys(sqlite_engine):
