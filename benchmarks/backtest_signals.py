@@ -2,7 +2,9 @@
 
 Run: ``python -m benchmarks.backtest_signals [--patients 5000] [--seed 21]``
 
-The generator records, per course, whether it is a responder and the day its response starts to
+The fading rule (:func:`analysis.signals.fading_history`): the mean of the last two scores more
+than a reliable change above the best two-score mean since the response, before a confirmed
+relapse. The generator records, per course, whether it is a responder and the day its response starts to
 fade (``loss_day``), and when boosters were given. For each PHQ-9 course that responded, the
 first day the fading rule fires (:func:`analysis.signals.fading_history`) is compared with
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     out = per_course_outcomes(al)
     out = out[(out["instrument"] == "PHQ9") & out["first_response_day"].notna()]
     hist = fading_history(al)
-    hist = hist[hist["instrument"] == "PHQ9"]
+    hist = hist[(hist["instrument"] == "PHQ9") & (hist["episode"] == 0)]
     first_sig = hist[hist["fading"]].groupby(["patient_id", "course_id"])["day"].min()
     truth = data.truth.assign(start=data.truth["course_start"].dt.normalize())
     courses = al.courses.assign(start=al.courses["first_dose_at"].dt.normalize())
@@ -64,6 +66,18 @@ def main(argv: list[str] | None = None) -> None:
           f"({false_alarm.sum() / max(fired.sum(), 1):.0%}); among {int(never_lost.sum())} "
           f"courses whose response never faded in follow-up, "
           f"{(fired & never_lost).sum() / max(never_lost.sum(), 1):.0%} had a signal")
+    # the course signals together: fading, or a confirmed relapse (which now stays listed)
+    any_sig = hist[hist["fading"] | hist["relapsed"]].groupby(["patient_id", "course_id"])[
+        "day"].min()
+    c["any_day"] = c.set_index(["patient_id", "course_id"]).index.map(any_sig)
+    boosted = booster_day.notna()
+    before_booster = c["any_day"].notna() & (c["any_day"] <= booster_day)
+    lead_b = (booster_day - c["any_day"])[boosted & before_booster]
+    print(f"fading or relapsed listed on or before the first booster in "
+          f"{int((boosted & before_booster).sum())} of {int(boosted.sum())} boosted courses "
+          f"({(boosted & before_booster).sum() / max(boosted.sum(), 1):.0%}); lead time median "
+          f"{lead_b.median():.0f} days (IQR {lead_b.quantile(0.25):.0f}–"
+          f"{lead_b.quantile(0.75):.0f})")
     onset = (c["signal_day"] - true_loss)[fired & true_loss.notna()]
     if len(onset):
         print(f"signal day minus true onset of fading: median {onset.median():.0f} days "

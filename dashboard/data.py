@@ -397,8 +397,8 @@ def patient_signals(url: str, settings: Settings, patient_id: str, user: User
     """The signals of one patient (current or not) with their workflow state, unless resolved
     or snoozed; empty when ``user`` may not see the patient."""
     current, old = signals(url, settings, Filters(), user)
-    both = pd.concat([current, old], ignore_index=True)
-    both = both[both[S.PATIENT_ID] == patient_id]
+    parts = [f[f[S.PATIENT_ID] == patient_id] for f in (current, old)]
+    both = pd.concat([p for p in parts if len(p)] or [current.iloc[0:0]], ignore_index=True)
     return both[both["status"].isin(["open", "acknowledged"])].reset_index(drop=True)
 
 

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis import per_course_outcomes
 from dashboard import state
+from dashboard.cli import main
 from sample_data.generate import load_sample
 
 APP = Path(__file__).resolve().parents[2] / "streamlit_app.py"
@@ -123,23 +124,89 @@ def test_definitions_page(demo_db):
     assert len(at.dataframe[1].value) == 3
 
 
-def test_signals_page_and_overview_count(demo_db, sample_alignment):
+def _expected_signals(db, as_of):
+    from analysis import Settings, align
     from analysis.signals import current_signals
+    from dashboard.db import make_engine
+    from dashboard.db.repository import load_frames
 
-    expected = current_signals(sample_alignment)
+    f = load_frames(make_engine(f"sqlite:///{db}"), item_columns=("item_9",))
+    return current_signals(align(f.assessments, f.sessions, settings=Settings()),
+                           as_of=pd.Timestamp(as_of))
+
+
+def test_signals_page_current_patients_and_workflow(demo_db, monkeypatch):
+    from dashboard.db import make_engine
+    from dashboard.db.repository import audit_events
+
+    now = pd.Timestamp.now().floor("min")
+    monkeypatch.setenv("KAP_OUTCOMES_AS_OF", f"{now:%Y-%m-%d %H:%M}")
+    current, old = _expected_signals(demo_db, now)
+    assert len(current) > 0 and len(old) > 0          # the demo is dated up to yesterday
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     link = at.get("page_link")[0].proto.label
-    n_safety = int(expected["kind"].str.startswith("safety").sum())
-    assert link.startswith(f"Signals now: {n_safety} safety review(s)")
+    n_safety = int(current["kind"].str.startswith("safety").sum())
+    assert link.startswith(f"Open signals for current patients: {n_safety} safety")
     at.switch_page("dashboard/pages/signals.py").run()
     assert not at.exception and at.title[0].value == "Signals"
     table = at.dataframe[0].value
-    assert len(table) == len(expected) > 0
-    assert table["kind"].iloc[0].startswith("safety")
+    assert len(table) == len(current)
+    assert table["signal"].iloc[0].startswith("Safety")           # safety first, in words
+    assert table["patient_id"].tolist() == current["patient_id"].tolist()
     assert table["trajectory"].iloc[0] == f"/patient?patient={table['patient_id'].iloc[0]}"
-    at.multiselect(key=state.CLINIC_KEY).select("coast").run()
+    assert "not seen" in at.expander[0].label.lower()
+    # resolve the first signal: it leaves the list, is audited, and returns with "show handled"
+    first = table.iloc[0]
+    at.radio(key="signal_action").set_value("Resolve").run()
+    at.text_input(key="signal_note").input("called the patient; safety plan reviewed").run()
+    at.button(key="signal_save").click().run()
     assert not at.exception
-    assert len(at.dataframe[0].value) < len(table)
+    after = at.dataframe[0].value
+    assert len(after) == len(table) - 1
+    at.toggle(key="signals_show_handled").set_value(True).run()
+    handled = at.dataframe[0].value
+    row = handled[(handled["patient_id"] == first["patient_id"])
+                  & (handled["signal"] == first["signal"])]
+    assert row["status"].tolist()[:1] == ["resolved"]
+    # snooze the next one until a date; assign a third
+    at.toggle(key="signals_show_handled").set_value(False).run()
+    at.radio(key="signal_action").set_value("Snooze").run()
+    at.button(key="signal_save").click().run()
+    assert len(at.dataframe[0].value) == len(table) - 2
+    at.radio(key="signal_action").set_value("Assign").run()
+    at.text_input(key="signal_assignee").input("clin-NO-2").run()
+    at.button(key="signal_save").click().run()
+    assigned = at.dataframe[0].value
+    assert "clin-NO-2" in set(assigned["assigned"]) and len(assigned) == len(table) - 2
+    events = audit_events(make_engine(f"sqlite:///{demo_db}"))
+    assert {"view_signals", "signal_resolved", "signal_snoozed",
+            "signal_acknowledged"} <= set(events["action"])
+    # a snooze that has run out is open again
+    monkeypatch.setenv("KAP_OUTCOMES_AS_OF", f"{now + pd.Timedelta(days=8):%Y-%m-%d %H:%M}")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at.run()
+    statuses = set(at.dataframe[0].value["status"]) if at.dataframe else set()
+    assert "snoozed" not in statuses
+    # the patient page shows the patient's open signal, dated
+    pid = assigned["patient_id"].iloc[0]
+    at.switch_page("dashboard/pages/patient.py").run()
+    at.text_input(key="patient_query").input(pid).run()
+    texts = [e.value for e in [*at.error, *at.warning]]
+    assert any("days ago" in t for t in texts)
+
+
+def test_signals_cli_json(demo_db, capsys):
+    now = pd.Timestamp.now().floor("min")
+    assert main(["--db", str(demo_db), "signals", "--json", "--as-of",
+                 f"{now:%Y-%m-%d %H:%M}"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    current, _ = _expected_signals(demo_db, now)
+    assert [r["patient_id"] for r in rows] == current["patient_id"].tolist()
+    assert {"patient_id", "clinic_id", "kind", "label", "date", "reason", "priority",
+            "status", "assigned_to", "snooze_until"} <= set(rows[0])
+    assert rows[0]["status"] == "open" and rows[0]["priority"] <= 1
+    assert main(["--db", str(demo_db), "signals", "--as-of", "not a date"]) == 2
 
 
 def test_export_page_tables_and_chart(demo_db):

@@ -43,3 +43,30 @@ def test_quality_has_no_patient_pages_even_by_url(page, clinic_url):
     page.goto(f"{clinic_url}/patient?patient=P000001")  # a new session: must sign in again
     page.get_by_role("heading", name="KAP Outcomes — sign in").wait_for(timeout=60_000)
     assert page.locator(".js-plotly-plot").count() == 0
+
+
+def test_clinician_works_their_signals(page, clinic_url):
+    _sign_in(page, clinic_url, "doc")
+    page.get_by_role("heading", name="Clinic overview").wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Signals").click()
+    page.get_by_role("heading", name="Signals").wait_for(timeout=60_000)
+    save = page.get_by_role("button", name="Save")
+    if save.count() == 0:  # no open signal for this clinician today
+        page.get_by_text("No open signals").wait_for(timeout=30_000)
+        return
+    page.get_by_text("Acknowledge").first.click()
+    save.click()
+    page.wait_for_timeout(2000)
+    page.get_by_role("heading", name="Signals").wait_for(timeout=30_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / "signals-clinician.png"), full_page=True)
+
+
+def test_quality_cannot_reach_signals(page, clinic_url):
+    _sign_in(page, clinic_url, "qa")
+    page.get_by_role("heading", name="Clinic overview").wait_for(timeout=60_000)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert nav.get_by_text("Signals").count() == 0
+    assert page.get_by_text("Open signals for current patients").count() == 1  # counts only
