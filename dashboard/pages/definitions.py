@@ -46,6 +46,14 @@ st.markdown("""
 - **Kaplan–Meier curves** carry the number at risk at days 0, 30, 60, 90 and 180 and stop where
   fewer than the minimum cell size remain at risk.
 - **Rates** carry Wilson intervals at the confidence level in force and "k of n".
+- **Current patients**: any session or score within the last 90 days (`active_days`). Signals
+  are raised for them; others are listed apart as "not seen since".
+- **Signals**: safety from PHQ-9 item 9 on any form (≥ 2 high priority, ≥ 1 review); relapsed
+  (stays until a booster, a new course or a regained response); fading (the mean of the last
+  two scores more than a reliable change above the best two-score mean since the response;
+  about 3% of stable responders are flagged over 8 scores); not responding at the end of
+  induction or after a booster; off track in induction (above the 90th percentile of other
+  patients with the same baseline at that point).
 - **Small cells**: a count of fewer patients than the minimum cell size, or a rate with fewer
   with or without the outcome, is withheld everywhere and printed "<11"; small groups are first
   pooled into "Other"; a cell withheld only so that a small one cannot be worked out from the
