@@ -31,7 +31,7 @@ from dashboard.db.models import (
 )
 
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
-           "signal_states", "save_signal_state",
+           "signal_states", "save_signal_state", "move_patients",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
 
@@ -246,7 +246,8 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
                 subset=["clinician_id"]).itertuples(index=False):
             clinicians.setdefault(cid, clinic)
     if new_patients:
-        clinics.add("main")
+        clinics |= set(dict(new_patients).values()) if isinstance(new_patients, dict) \
+            else {"main"}
     _ensure(conn, Clinic.__table__, "clinic_id", sorted(clinics), {})
     _ensure(conn, Clinician.__table__, "clinician_id", sorted(clinicians), clinicians)
     if kind == "patients":
@@ -254,8 +255,11 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
         _bulk_insert(conn, Patient.__table__, frame, progress)
         return int(batch)
     if new_patients:
+        placed = new_patients if isinstance(new_patients, dict) else dict.fromkeys(
+            new_patients, "main")
         _bulk_insert(conn, Patient.__table__, pd.DataFrame(
-            {"patient_id": list(new_patients), "clinic_id": "main", "import_id": batch}))
+            {"patient_id": list(placed), "clinic_id": list(placed.values()),
+             "import_id": batch}))
     if kind == "sessions":
         frame = records.drop(columns=["line"]).copy()
         frame["course_id"] = _course_ids(conn, frame)
@@ -429,3 +433,25 @@ def save_signal_state(engine: Engine, *, patient_id: str, kind: str, instrument:
                      target_id=patient_id, detail=f"{kind} {instrument} {score_at:%Y-%m-%d}"
                      + (f", assigned to {assigned_to}" if assigned_to else "")
                      + (f", until {snooze_until}" if snooze_until else ""))
+
+
+def move_patients(conn: Connection, moves: dict[str, tuple[str, str | None]], *,
+                  actor: str) -> None:
+    """Place patients in another clinic (and with another primary clinician), audited one by
+    one with where they came from (ids only, no scores)."""
+    t = Patient.__table__
+    _ensure(conn, Clinic.__table__, "clinic_id", sorted({c for c, _ in moves.values()}), {})
+    _ensure(conn, Clinician.__table__, "clinician_id",
+            sorted({k for _, k in moves.values() if k}), {k: c for c, k in moves.values() if k})
+    before = {r.patient_id: (r.clinic_id, r.clinician_id) for r in conn.execute(
+        select(t.c.patient_id, t.c.clinic_id, t.c.clinician_id).where(
+            t.c.patient_id.in_(list(moves))))}
+    for pid, (clinic, clinician) in moves.items():
+        values = {"clinic_id": clinic}
+        if clinician:
+            values["clinician_id"] = clinician
+        conn.execute(t.update().where(t.c.patient_id == pid).values(**values))
+        old = before.get(pid, (None, None))
+        record_audit(conn, actor=actor, action="patient_moved", target_kind="patient",
+                     target_id=pid, detail=f"clinic {old[0]} -> {clinic}, clinician {old[1]} "
+                     f"-> {clinician or old[1]}")

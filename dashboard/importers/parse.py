@@ -21,6 +21,7 @@ from analysis.instruments import INSTRUMENTS, normalize_instrument
 from analysis.scoring import find_score_problems, score_items
 from dashboard.db.models import ID_LENGTH, MAX_ITEMS
 from dashboard.db.repository import NATURAL_KEYS
+from dashboard.importers.limits import ASCII_NUMBER, limits, printable_problem
 from dashboard.importers.reading import FileError, RawFile, normalize_header
 
 __all__ = ["RowIssue", "Parsed", "parse", "detect_kind", "Kind", "DateOrder"]
@@ -46,9 +47,11 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "dose_mg": ("dosemg", "dose", "dosemilligrams"),
         "course_id": ("courseid", "course", "series", "episode"),
         "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist"),
+        "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
     },
     "assessments": {
         "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
         "instrument": ("instrument", "measure", "questionnaire", "scale"),
         "administered_at": ("administeredat", "date", "datetime", "completedat", "completed",
                             "assessedat", "visitdate", "submittedat"),
@@ -75,8 +78,8 @@ _INDICATIONS = {"trd": "TRD", "treatmentresistantdepression": "TRD", "mdd": "MDD
                 "substanceusedisorder": "SUD", "aud": "SUD", "ocd": "OCD",
                 "obsessivecompulsivedisorder": "OCD"}
 
-_ISO_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?"
-                     r"(?:Z|[+-]\d{2}:?\d{2})?$")
+_ISO_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?))?"
+                     r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$", re.ASCII)
 _SLASH_RE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -168,7 +171,11 @@ def _ids(values: pd.Series, issues: _Issues, column: str, *, required: bool) -> 
     if required:
         issues.add(empty, column, "missing")
     issues.add(values.str.len() > ID_LENGTH, column, f"longer than {ID_LENGTH} characters")
-    issues.add(values.str.contains(_CONTROL_RE), column, "contains control characters")
+    control = values.str.contains(_CONTROL_RE).to_numpy(dtype=bool)
+    issues.add(control, column, "contains control characters")
+    issues.add(printable_problem(values) & ~control, column,
+               "contains invisible or non-printing characters (zero-width, right-to-left "
+               "marks, line separators): ids must be plain printable text")
     return values.where(~empty, None)
 
 
@@ -180,6 +187,12 @@ def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, lis
     lengths = values.str.len().to_numpy()
     plain = np.isin(lengths, (10, 16, 19)) & values.str[4:5].eq("-").to_numpy() & \
         values.str[7:8].eq("-").to_numpy()
+    # a time must look like T10:00 or T10:00:00 (an offset such as "+05" makes 19 characters
+    # too: those go to the careful path, which drops the offset)
+    timed = lengths > 10
+    plain &= ~timed | (values.str[10:11].isin(["T", " "]).to_numpy()
+                       & values.str[13:14].eq(":").to_numpy())
+    plain &= (lengths != 19) | values.str[16:17].eq(":").to_numpy()
     if plain.any():
         fast = pd.to_datetime(values[plain].str.replace("T", " ", regex=False),
                               format="ISO8601", errors="coerce")
@@ -202,7 +215,9 @@ def _parse_datetimes_slow(values: pd.Series, order: DateOrder
     iso = values.str.extract(_ISO_RE)
     is_iso = iso[0].notna().to_numpy()
     if is_iso.any():
-        text = iso.loc[is_iso, 0] + " " + iso.loc[is_iso, 1].fillna("00:00")
+        clock = iso.loc[is_iso, 1].fillna("00:00")
+        clock = clock.where(clock.str.len() != 2, clock + ":00")  # "T10" is 10:00
+        text = iso.loc[is_iso, 0] + " " + clock
         out[is_iso] = pd.to_datetime(text, format="mixed", errors="coerce")
     slash = values.str.extract(_SLASH_RE)
     is_slash = slash[0].notna().to_numpy()
@@ -246,16 +261,42 @@ def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
         num[failed] = retry.to_numpy()
         failed[failed] = (sub != "").to_numpy() & retry.isna().to_numpy()
     bad = failed | ~np.isfinite(num.fillna(0).to_numpy())
+    # float() also reads "1_5", other scripts' digits and full-width digits: plain ASCII only
+    filled = ~blank & ~bad
+    odd = np.zeros(len(values), dtype=bool)
+    if filled.any():
+        odd[filled] = ~values[filled].str.match(ASCII_NUMBER).to_numpy(dtype=bool)
     vals = values.to_numpy()
-    issues.add(bad, column, lambda i: f"{vals[i].strip()!r} is not a number")
+    cap = limits().max_cell_shown
+    issues.add(bad, column, lambda i: f"{_shown(vals[i].strip(), cap)} is not a number")
+    issues.add(odd, column, lambda i: f"{_shown(vals[i].strip(), cap)} is not a plain number "
+               "(ASCII digits 0-9, no separators)")
+    bad |= odd
     return num.where(~bad).astype(float)
+
+
+def _shown(value: str, cap: int) -> str:
+    """A bad cell as quoted in a message, cut to ``cap`` characters."""
+    return repr(value if len(value) <= cap else value[:cap] + "…")
 
 
 def _dates(raw: RawFile, col: str | None, issues: _Issues, name: str,
            order: DateOrder) -> pd.Series:
     values, reasons = parse_datetimes(_text(raw, col), order)
     issues.add(np.array([r is not None for r in reasons]), name, reasons.__getitem__)
-    return values
+    return plausible_dates(values, issues, name)
+
+
+def plausible_dates(values: pd.Series, issues: _Issues, name: str) -> pd.Series:
+    """Dates outside the plausible window (``limits``: from 2000 to tomorrow) are errors."""
+    lim = limits()
+    latest = pd.Timestamp.now() + pd.Timedelta(days=lim.future_days)
+    early = (values < lim.earliest).to_numpy()
+    late = (values > latest).to_numpy()
+    issues.add(early, name, lambda i: f"{values.iloc[i]:%Y-%m-%d} is before "
+               f"{lim.earliest:%Y-%m-%d} (KAP_OUTCOMES_EARLIEST_DATE): a typo?")
+    issues.add(late, name, lambda i: f"{values.iloc[i]:%Y-%m-%d} is in the future")
+    return values.where(~(early | late))
 
 
 def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "iso",
@@ -361,12 +402,25 @@ def _sessions(raw, cols, issues, order, max_missing):
     out["route"] = rnorm.where(dosing, None)
     dose = _numbers(_text(raw, cols.get("dose_mg")), issues, "dose_mg")
     issues.add(dose < 0, "dose_mg", lambda i: f"{dose.iloc[i]:g} is negative")
+    top = limits().max_dose_mg
+    issues.add(dose > top, "dose_mg", lambda i: f"{dose.iloc[i]:g} mg is above {top:g} mg "
+               "(KAP_OUTCOMES_MAX_DOSE_MG): a unit error?")
     out["dose_mg"] = dose.where(dosing)
     out["course_id"] = _ids(_text(raw, cols.get("course_id")), issues, "course_id",
                             required=False)
     out["clinician_id"] = _ids(_text(raw, cols.get("clinician_id")), issues, "clinician_id",
                                required=False)
+    _clinic_column(out, raw, cols, issues)
     return out
+
+
+def _clinic_column(out: pd.DataFrame, raw: RawFile, cols: dict[str, str],
+                   issues: _Issues) -> None:
+    """A clinic column on a sessions or assessments file is never ignored: it is checked
+    against the stored patient (and places a new patient) at import."""
+    if "clinic_id" in cols:
+        out["clinic_id"] = _ids(_text(raw, cols["clinic_id"]), issues, "clinic_id",
+                                required=False)
 
 
 def _assessments(raw, cols, issues, order, max_missing):
@@ -396,6 +450,7 @@ def _assessments(raw, cols, issues, order, max_missing):
         if c in cols:
             given |= out[c].notna().to_numpy() | (raw.frame[cols[c]].to_numpy() != "")
     _score(out, issues, max_missing, np.arange(n), given)
+    _clinic_column(out, raw, cols, issues)
     return out
 
 

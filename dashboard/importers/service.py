@@ -49,6 +49,7 @@ class ImportReport:
     rows_skipped: int = 0
     duplicates_in_file: int = 0
     patients_created: list[str] = field(default_factory=list)
+    patients_moved: list[str] = field(default_factory=list)
     file_error: str | None = None
     errors: list[RowIssue] = field(default_factory=list)
     conflicts: list[RowIssue] = field(default_factory=list)
@@ -76,7 +77,9 @@ class ImportReport:
                 + (f", {self.duplicates_in_file} repeated in the file"
                    if self.duplicates_in_file else "")
                 + (f", {len(self.patients_created)} new patient(s)"
-                   if self.patients_created else ""))
+                   if self.patients_created else "")
+                + (f", {len(self.patients_moved)} patient(s) moved to another clinic or "
+                   "clinician" if self.patients_moved else ""))
 
     def problems(self) -> list[str]:
         """Every rejected row as ``line N, column: reason``, sorted by line."""
@@ -127,17 +130,28 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
         return report
     try:
         with engine.begin() as conn:
-            new, skipped, conflicts, new_patients = _compare(conn, parsed)
+            cmp = _compare(conn, parsed)
+            new, skipped, conflicts = cmp.new, cmp.skipped, cmp.conflicts
             report.rows_skipped = skipped
             report.conflicts = conflicts
-            report.patients_created = new_patients
+            report.patients_created = sorted(cmp.new_patients)
+            report.patients_moved = sorted(cmp.moves)
             report.rows_added = len(new)
+            unplaced = [p for p, c in cmp.new_patients.items() if c == "main"]
+            if unplaced:
+                report.warnings.append(
+                    f"{len(unplaced)} new patient(s) were created in clinic 'main' (the file "
+                    "names no clinic): import a patients file (or run `kap-outcomes patient "
+                    "assign`) to place them, or no clinician will see their signals")
             if conflicts or dry_run:
                 raise _Rejected
+            if cmp.moves:
+                repository.move_patients(conn, cmp.moves, actor=actor or "cli")
             report.batch_id = repository.write_records(
-                conn, parsed.kind, new, file_name=name, sha256=report.sha256, actor=actor,
-                rows_total=parsed.rows_total, rows_skipped=skipped, new_patients=new_patients,
-                progress=progress)
+                conn, parsed.kind, new.drop(columns=["clinic_id"], errors="ignore")
+                if parsed.kind != "patients" else new, file_name=name, sha256=report.sha256,
+                actor=actor, rows_total=parsed.rows_total, rows_skipped=skipped,
+                new_patients=cmp.new_patients, progress=progress)
             repository.record_audit(conn, actor=actor or "cli", action="import",
                                     target_kind=parsed.kind, target_id=report.sha256[:16],
                                     detail=f"{name}: {len(new)} added, {skipped} skipped")
@@ -173,30 +187,72 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
     return out
 
 
-def _compare(conn, parsed: Parsed) -> tuple[pd.DataFrame, int, list[RowIssue], list[str]]:
-    """Split records into new rows, already-stored rows (skipped) and conflicts."""
+@dataclass
+class _Comparison:
+    new: pd.DataFrame
+    skipped: int
+    conflicts: list[RowIssue]
+    new_patients: dict[str, str]          #: patient -> the clinic it is created in
+    moves: dict[str, tuple[str, str | None]]  #: patient -> (clinic, clinician) from a file
+
+
+def _compare(conn, parsed: Parsed) -> _Comparison:
+    """Split records into new rows, already-stored rows (skipped) and conflicts; find the
+    patients to create (in the clinic the file names, else ``main``) and, for a patients file,
+    the patients it moves to another clinic or clinician."""
     rec = parsed.records
     kind = parsed.kind
     patients = sorted(rec["patient_id"].dropna().unique())
     known = repository.existing_rows(conn, "patients", patients)
-    new_patients = [] if kind == "patients" else sorted(set(patients) - set(known["patient_id"]))
+    conflicts: list[RowIssue] = []
+    new_patients: dict[str, str] = {}
+    if kind != "patients":
+        clinic_given = rec["clinic_id"] if "clinic_id" in rec.columns else pd.Series(
+            None, index=rec.index, dtype=object)
+        stored_clinic = rec["patient_id"].map(known.set_index("patient_id")["clinic_id"])
+        wrong = clinic_given.notna() & stored_clinic.notna() & (clinic_given != stored_clinic)
+        for line, pid, given, stored in zip(rec.loc[wrong, "line"], rec.loc[wrong, "patient_id"],
+                                            clinic_given[wrong], stored_clinic[wrong],
+                                            strict=True):
+            conflicts.append(RowIssue(int(line), "clinic_id", f"patient {pid} is a patient of "
+                                      f"clinic {stored}, not {given}: check the patient id (or "
+                                      "move the patient with a patients file first)"))
+        unknown = rec[~rec["patient_id"].isin(known["patient_id"]) & rec["patient_id"].notna()]
+        first = unknown.assign(_c=clinic_given[unknown.index]).drop_duplicates("patient_id")
+        new_patients = {p: (c if isinstance(c, str) else "main")
+                        for p, c in zip(first["patient_id"], first["_c"], strict=True)}
+        clash = unknown.assign(_c=clinic_given[unknown.index].fillna("main"))
+        clash = clash[clash["_c"] != clash["patient_id"].map(new_patients)]
+        for line, pid in zip(clash["line"], clash["patient_id"], strict=True):
+            conflicts.append(RowIssue(int(line), "clinic_id", f"names another clinic for new "
+                                      f"patient {pid} than an earlier line"))
     stored = known if kind == "patients" else repository.existing_rows(conn, kind, patients)
     key = repository.NATURAL_KEYS[kind]
     if stored.empty:
-        return rec, 0, [], new_patients
+        return _Comparison(rec, 0, sorted(conflicts), new_patients, {})
     merged = rec.reset_index().merge(stored, on=key, how="inner", suffixes=("", "_stored"))
-    conflicts: list[RowIssue] = []
     same = np.ones(len(merged), dtype=bool)
     first_bad = np.array([""] * len(merged), dtype=object)
+    placement = ("clinic_id", "clinician_id")
+    moved = np.zeros(len(merged), dtype=bool)
     for col in _VALUES[kind]:
         if col not in merged.columns or f"{col}_stored" not in merged.columns:
             continue
         eq = _same(merged[col], merged[f"{col}_stored"])
+        if kind == "patients" and col in placement:
+            moved |= ~eq  # a patients file may place a patient elsewhere (audited)
+            continue
         first_bad = np.where(~eq & (first_bad == ""), col, first_bad)
         same &= eq
     for line, col in zip(merged.loc[~same, "line"], first_bad[~same], strict=True):
         conflicts.append(RowIssue(int(line), str(col), "contradicts the stored "
                                   f"{kind[:-1]} with the same {', '.join(key)}; "
                                   "stored data are never overwritten"))
+    moves = {}
+    if kind == "patients":
+        mv = merged[moved & same]
+        moves = {p: (c, k if isinstance(k, str) else None) for p, c, k in
+                 zip(mv["patient_id"], mv["clinic_id"], mv["clinician_id"], strict=True)}
     matched = rec.index.isin(merged["index"])
-    return rec[~matched], int(matched.sum()) - len(conflicts), sorted(conflicts), new_patients
+    return _Comparison(rec[~matched], int(matched.sum()) - int((~same).sum()),
+                       sorted(conflicts), new_patients, moves)
