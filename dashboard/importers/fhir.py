@@ -1,27 +1,42 @@
-"""FHIR R4 import: Bundles (JSON) or NDJSON of QuestionnaireResponse and Observation resources.
+"""FHIR R4 import: QuestionnaireResponse and Observation resources as EHRs and form tools write
+them, in Bundles of any type, a JSON array, one resource, or NDJSON.
 
-Mapping (LOINC codes of ``clinical-reference.md`` §1.5):
+Codes (``clinical-reference.md`` §1.5, each verified there against a primary or IG source):
+PHQ-9 panel 44249-1, total 44261-6, items 44250-9 44255-8 44259-0 44254-1 44251-7 44258-2
+44252-5 44253-3 44260-8 (item 9), difficulty question 69722-7 (not scored: ignored); GAD-7 panel
+69737-5, total 70274-6, items 69725-0 68509-9 69733-4 69734-2 69735-9 69689-8 69736-7; answer
+codes LA6568-5 = 0, LA6569-3 = 1, LA6570-1 = 2, LA6571-9 = 3 ("Not at all" … "Nearly every
+day"). PCL-5 has no verified LOINC code: it is read through a questionnaire named PCL-5.
 
-* ``Observation`` whose code is a total-score code (PHQ-9 44261-6, GAD-7 70274-6) gives a total;
-  one whose code is an item code (44250-9 … 44260-8; 69725-0 … 69736-7) gives an item. Items and
-  totals of one patient, instrument and ``effectiveDateTime`` form one assessment. Panel codes
-  (44249-1, 69737-5) with ``hasMember`` are not needed: members are read directly.
-* ``QuestionnaireResponse``: the instrument from ``questionnaire`` (a panel LOINC code in the
-  canonical URL, or ``PHQ-9``/``GAD-7``/``PCL-5`` in it) or from the item codes; each ``item``
-  whose ``linkId`` or first ``code`` is an item LOINC code (or ``item_<n>`` / ``<n>``) gives that
-  item from ``valueInteger``, ``valueDecimal`` or a ``valueCoding`` answer code (LA6568-5 = 0,
-  LA6569-3 = 1, LA6570-1 = 2, LA6571-9 = 3); a total-score code gives the total. ``authored`` is
-  the time.
-* ``subject.reference`` ``Patient/<id>`` gives ``patient_id``.
+QuestionnaireResponse, in the shapes found in the wild:
 
-PCL-5 has no verified LOINC codes: it is accepted only through a questionnaire named PCL-5 with
-``item_<n>`` link ids. Each resource's position (line in NDJSON, entry number in a Bundle) is
-reported as its "line".
+* items at any depth of nested groups (``item`` within ``item``, and within ``answer``);
+* the item number from ``item.code`` (LOINC), from a LOINC code in the ``linkId`` (``/44250-9``,
+  ``44250-9``), or — once the instrument is known — from a numbered ``linkId`` (``PHQ.1``,
+  ``phq9_1``, ``q1``, ``1``, ``item_1``); numbers past the instrument's items (PHQ-9's tenth,
+  "difficulty" question) are not scored and ignored;
+* the instrument from the questionnaire's URL, name or title, a panel code, or the item codes;
+* answers from ``valueInteger`` / ``valueDecimal``, a ``valueCoding`` LA code, an
+  ``ordinalValue`` / ``itemWeight`` extension on the answer or its coding, or a coding whose
+  display (or a ``valueString``) is the answer text;
+* a stated total (LOINC total code) is checked against the items' sum.
+
+Observation: a total or an item by its LOINC code; a panel with ``component`` s (each an item
+or the total); a panel with ``hasMember`` is a grouping (its members are read as they come).
+``Patient`` resources in the file give the patient id behind a reference (``Patient/1``,
+``urn:uuid:…``), or an ``identifier`` of the system the clinic names
+(``patient_identifier_system``), and the clinic (``managingOrganization``) when given.
+
+Every problem names its resource: ``entry 3 (QuestionnaireResponse/abc)`` in a Bundle or array,
+``line 3 (…)`` in NDJSON. Hostile shapes (wrong types anywhere, deep nesting, huge numbers) give
+such a message, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -37,6 +52,7 @@ from dashboard.importers.parse import (
     _Issues,
     _score,
     parse_datetimes,
+    plausible_dates,
 )
 from dashboard.importers.reading import FileError, RawFile, decode_utf8
 
@@ -46,7 +62,24 @@ _TOTALS = {spec.loinc_total: code for code, spec in INSTRUMENTS.items() if spec.
 _PANELS = {spec.loinc_panel: code for code, spec in INSTRUMENTS.items() if spec.loinc_panel}
 _ITEMS = {loinc: (code, i + 1) for code, spec in INSTRUMENTS.items()
           for i, loinc in enumerate(spec.loinc_items or ())}
+#: Questions that are asked but not scored (clinical-reference §1.5: PHQ-9 difficulty item).
+_UNSCORED = {"69722-7"}
 _ANSWERS = {"LA6568-5": 0, "LA6569-3": 1, "LA6570-1": 2, "LA6571-9": 3}
+#: Answer texts (PHQ-9 / GAD-7 frequency anchors; PCL-5 severity anchors), lower case.
+_ANSWER_TEXT = {"not at all": 0, "several days": 1, "more than half the days": 2,
+                "nearly every day": 3, "nearly everyday": 3, "a little bit": 1,
+                "moderately": 2, "quite a bit": 3, "extremely": 4}
+_ORDINAL_URLS = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
+                 "http://hl7.org/fhir/StructureDefinition/itemWeight",
+                 "http://hl7.org/fhir/StructureDefinition/iso21090-CO-value")
+_LOINC_RE = re.compile(r"(\d{4,5}-\d)")
+_NUMBER_RE = re.compile(r"(\d{1,2})$")
+_NAME_KEYS = {"phq9": "PHQ9", "gad7": "GAD7", "pcl5": "PCL5"}
+_MAX_VALUE = 1000  # no answer or total of these instruments comes near
+
+
+class _Bad(Exception):
+    """A resource that cannot be read; the message says why."""
 
 
 def is_fhir(name: str, data: bytes) -> bool:
@@ -55,127 +88,332 @@ def is_fhir(name: str, data: bytes) -> bool:
     return name.lower().endswith((".json", ".ndjson")) or head in (b"{", b"[")
 
 
-def _resources(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise FileError("the JSON is nested too deeply to be a FHIR resource") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        if isinstance(exc, json.JSONDecodeError):
+            raise
+        raise FileError("the JSON holds a number with thousands of digits: not a score") \
+            from None
+
+
+def _resources(data: bytes, ndjson: bool) -> Iterator[tuple[str, int, Any]]:
+    """(kind of position, position, resource) for every resource of the file."""
     text = decode_utf8(data)
     stripped = text.strip()
     if not stripped:
         raise FileError("the file is empty")
-    try:
-        doc = json.loads(stripped)
-    except json.JSONDecodeError:
-        doc = None
+    doc = None
+    if not ndjson:
+        try:
+            doc = _loads(stripped)
+        except json.JSONDecodeError:
+            doc = None
     if isinstance(doc, dict):
-        if doc.get("resourceType") == "Bundle":
-            return [(i + 1, e.get("resource") or {}) for i, e in enumerate(doc.get("entry") or [])
-                    if isinstance(e, dict)]
-        return [(1, doc)]
+        yield from _bundle_or_one(doc, "entry", 1)
+        return
     if isinstance(doc, list):
-        return [(i + 1, r) for i, r in enumerate(doc) if isinstance(r, dict)]
-    out = []
+        for i, res in enumerate(doc, start=1):
+            yield from _bundle_or_one(res, "entry", i)
+        return
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            res = json.loads(line)
+            res = _loads(line)
         except json.JSONDecodeError as exc:
             raise FileError(f"line {n}: not JSON ({exc.msg})") from None
-        if not isinstance(res, dict):
-            raise FileError(f"line {n}: not a FHIR resource")
-        out.append((n, res))
-    return out
+        yield from _bundle_or_one(res, "line", n)
 
 
-def _patient(res: dict[str, Any]) -> str:
-    ref = ((res.get("subject") or {}).get("reference") or "")
-    return ref.split("/", 1)[1] if ref.startswith("Patient/") else ref
+def _bundle_or_one(res: Any, where: str, pos: int) -> Iterator[tuple[str, int, Any]]:
+    if isinstance(res, dict) and res.get("resourceType") == "Bundle":
+        entries = res.get("entry", [])
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            yield where, pos, _Bad("Bundle.entry is not a list")
+            return
+        for i, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict):
+                yield "entry", i, _Bad("the entry is not an object")
+                continue
+            inner = entry.get("resource")
+            if inner is None and isinstance(entry.get("response"), dict):
+                continue  # a batch-response entry without a resource
+            if isinstance(inner, dict) and inner.get("resourceType") == "Bundle":
+                yield from _bundle_or_one(inner, "entry", i)
+                continue
+            if isinstance(inner, dict) and isinstance(entry.get("fullUrl"), str):
+                inner["_fullUrl"] = entry["fullUrl"]  # how other entries may refer to it
+            yield "entry", i, inner if isinstance(inner, dict) else _Bad(
+                "the entry's resource is not an object")
+        return
+    yield where, pos, res if isinstance(res, dict) else _Bad("not a FHIR resource (an object)")
 
 
-def _codes(concept: dict[str, Any] | None) -> list[str]:
-    return [c.get("code", "") for c in (concept or {}).get("coding") or [] if isinstance(c, dict)]
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-def _value(obj: dict[str, Any]) -> object:
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _codes(concept: Any) -> list[str]:
+    """The codes of a CodeableConcept, a Coding, or a list of Codings."""
+    if isinstance(concept, list):
+        codings = concept
+    else:
+        c = _dict(concept)
+        codings = _list(c.get("coding")) if "coding" in c else [c]
+    return [_str(x.get("code")) for x in codings if isinstance(x, dict) and _str(x.get("code"))]
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{what} is {value!r}, not a number")
+    if not np.isfinite(value) or abs(value) > _MAX_VALUE:
+        raise _Bad(f"{what} {value!r} is out of any score's range")
+    return float(value)
+
+
+def _ordinal(obj: dict[str, Any]) -> float | None:
+    for ext in _list(obj.get("extension")):
+        if isinstance(ext, dict) and ext.get("url") in _ORDINAL_URLS:
+            for key in ("valueDecimal", "valueInteger"):
+                if key in ext:
+                    return _number(ext[key], "the ordinal value")
+    return None
+
+
+def _answer_value(answer: Any) -> float | None:
+    """The score of one answer (see the module notes); None for an empty answer."""
+    a = _dict(answer)
+    if not a:
+        raise _Bad(f"an answer is {type(answer).__name__}, not an object")
     for key in ("valueInteger", "valueDecimal"):
-        if key in obj:
-            return obj[key]
-    if "valueQuantity" in obj:
-        return (obj["valueQuantity"] or {}).get("value")
+        if key in a:
+            return _number(a[key], key)
+    if "valueQuantity" in a:
+        return _number(_dict(a["valueQuantity"]).get("value"), "valueQuantity.value")
+    ordinal = _ordinal(a)
+    if ordinal is not None:
+        return ordinal
     for key in ("valueCoding", "valueCodeableConcept"):
-        if key in obj:
-            concept = obj[key] or {}
-            codes = [concept.get("code")] if key == "valueCoding" else _codes(concept)
-            for c in codes:
-                if c in _ANSWERS:
-                    return _ANSWERS[c]
-            return f"unknown answer code {codes}"
+        if key in a:
+            concept = a[key]
+            codings = [concept] if key == "valueCoding" else _list(_dict(concept).get("coding"))
+            for coding in codings:
+                coding = _dict(coding)
+                ordinal = _ordinal(coding)
+                if ordinal is not None:
+                    return ordinal
+                if _str(coding.get("code")) in _ANSWERS:
+                    return float(_ANSWERS[coding["code"]])
+                text = _str(coding.get("display")).strip().lower()
+                if text in _ANSWER_TEXT:
+                    return float(_ANSWER_TEXT[text])
+            codes = [_str(_dict(c).get("code")) for c in codings]
+            raise _Bad(f"answer code(s) {codes} have no known score")
+    if "valueString" in a:
+        text = _str(a["valueString"]).strip().lower()
+        if text in _ANSWER_TEXT:
+            return float(_ANSWER_TEXT[text])
+        if re.fullmatch(r"[0-9]{1,3}", text):
+            return float(text)
+        raise _Bad(f"answer text {a['valueString']!r:.40} has no known score")
     return None
 
 
-def _questionnaire_instrument(res: dict[str, Any]) -> str | None:
-    q = str(res.get("questionnaire") or "")
-    for loinc, code in _PANELS.items():
-        if loinc in q:
-            return code
-    key = q.upper().replace("-", "").replace("_", "")
-    for code in INSTRUMENTS:
-        if code in key:
-            return code
+def _instrument_from_text(*texts: str) -> str | None:
+    for text in texts:
+        for loinc, code in _PANELS.items():
+            if loinc in text:
+                return code
+        key = re.sub(r"[^a-z0-9]", "", text.lower())
+        for name, code in _NAME_KEYS.items():
+            if name in key:
+                return code
     return None
+
+
+def _walk(items: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """Every item at any depth (nested groups and items under answers)."""
+    if depth > 20:
+        raise _Bad("items are nested more than 20 levels deep")
+    for it in _list(items) if items is not None else []:
+        if not isinstance(it, dict):
+            raise _Bad(f"an item is {type(it).__name__}, not an object")
+        yield it
+        yield from _walk(it.get("item"), depth + 1)
+        for ans in _list(it.get("answer")):
+            if isinstance(ans, dict) and "item" in ans:
+                yield from _walk(ans.get("item"), depth + 1)
+    if items is not None and not isinstance(items, list):
+        raise _Bad("item is not a list")
+
+
+def _item_slot(it: dict[str, Any], instrument: str | None) -> tuple[str | None, str | None]:
+    """(instrument, ``item_<n>`` / ``total`` / ``skip``) of one item, or (None, None)."""
+    link = _str(it.get("linkId"))
+    codes = _codes(it.get("code")) + _LOINC_RE.findall(link)
+    for c in codes:
+        if c in _ITEMS:
+            code, n = _ITEMS[c]
+            return code, f"item_{n}"
+        if c in _TOTALS:
+            return _TOTALS[c], "total"
+        if c in _UNSCORED:
+            return instrument, "skip"
+    if instrument is not None:
+        m = _NUMBER_RE.search(link.strip())
+        if m and not _LOINC_RE.search(link):
+            n = int(m.group(1))
+            if 1 <= n <= INSTRUMENTS[instrument].n_items:
+                return instrument, f"item_{n}"
+            return instrument, "skip"  # e.g. PHQ-9's tenth, "difficulty" question
+    return None, None
+
+
+def _read_response(res: dict[str, Any]) -> dict[str, Any]:
+    q = res.get("questionnaire")
+    named = _instrument_from_text(_str(q), _str(res.get("title")), _str(res.get("name")),
+                                  *(_str(_dict(e).get("valueString"))
+                                    for e in _list(res.get("extension"))))
+    items = list(_walk(res.get("item")))
+    instrument = named
+    if instrument is None:  # from the item codes
+        for it in items:
+            found, _ = _item_slot(it, None)
+            if found:
+                instrument = found
+                break
+    if instrument is None:
+        raise _Bad("cannot tell which instrument this response is (questionnaire, title or "
+                   "item codes)")
+    row: dict[str, Any] = {"instrument": instrument}
+    for it in items:
+        found, slot = _item_slot(it, instrument)
+        if slot in (None, "skip") or found != instrument:
+            continue
+        answers = _list(it.get("answer"))
+        if not answers:
+            continue
+        value = _answer_value(answers[0])
+        if value is not None:
+            row[slot] = value
+    if not any(k.startswith("item_") or k == "total" for k in row):
+        raise _Bad(f"no {INSTRUMENTS[instrument].name} items or total could be read")
+    row["when"] = _str(res.get("authored"))
+    return row
+
+
+def _read_observation(res: dict[str, Any]) -> dict[str, Any] | None:
+    codes = _codes(res.get("code"))
+    row: dict[str, Any] = {}
+    value_keys = ("valueInteger", "valueDecimal", "valueQuantity", "valueCodeableConcept",
+                  "valueCoding", "valueString")
+    for c in codes:
+        if c in _TOTALS or c in _ITEMS:
+            instrument, n = (_TOTALS[c], None) if c in _TOTALS else _ITEMS[c]
+            row["instrument"] = instrument
+            row["total" if n is None else f"item_{n}"] = _answer_value(
+                {k: v for k, v in res.items() if k in value_keys or k == "extension"})
+            break
+        if c in _PANELS:
+            row["instrument"] = _PANELS[c]
+            for comp in _list(res.get("component")):
+                comp = _dict(comp)
+                for cc in _codes(comp.get("code")):
+                    if cc in _ITEMS or cc in _TOTALS:
+                        code, n = (_TOTALS[cc], None) if cc in _TOTALS else _ITEMS[cc]
+                        if code == _PANELS[c]:
+                            row["total" if n is None else f"item_{n}"] = _answer_value(
+                                {k: v for k, v in comp.items() if k in value_keys})
+                        break
+            if not any(k.startswith("item_") or k == "total" for k in row):
+                if _list(res.get("hasMember")):
+                    return None  # a grouping: its members are read on their own
+                raise _Bad("a panel with no items, total or members")
+            break
+    else:
+        raise _Bad(f"no PHQ-9/GAD-7 LOINC code in {codes[:5]}")
+    period = _dict(res.get("effectivePeriod"))
+    row["when"] = (_str(res.get("effectiveDateTime")) or _str(period.get("start"))
+                   or _str(res.get("issued")))
+    return row
 
 
 def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "iso",
-               max_missing_items: int = 0) -> Parsed:
+               max_missing_items: int = 0, patient_identifier_system: str | None = None,
+               max_errors: int = 1000) -> Parsed:
     """Assessments from FHIR resources, with every unusable resource reported by position."""
     rows: list[dict[str, Any]] = []
     problems: list[RowIssue] = []
-    for line, res in _resources(data):
-        rtype = res.get("resourceType")
-        if rtype == "Observation":
-            codes = _codes(res.get("code"))
-            code = next((c for c in codes if c in _TOTALS or c in _ITEMS), None)
-            if code is None:
-                if not any(c in _PANELS for c in codes):
-                    problems.append(RowIssue(line, "code", f"no PHQ-9/GAD-7 LOINC code in {codes}"))
+    patients: dict[str, tuple[str, str | None]] = {}  # reference -> (patient id, clinic)
+    pending: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
+    position = 0
+    for where, pos, res in _resources(data, name.lower().endswith(".ndjson")):
+        position += 1
+        label = f"{where} {pos}"
+        if isinstance(res, _Bad):
+            problems.append(RowIssue(position, label, str(res)))
+            continue
+        rtype = _str(res.get("resourceType"))
+        rid = _str(res.get("id"))
+        label = f"{where} {pos} ({rtype or 'resource'}{'/' + rid if rid else ''})"
+        try:
+            if rtype == "Patient":
+                pid = _patient_id(res, patient_identifier_system)
+                clinic = _str(_dict(res.get("managingOrganization")).get("reference"))
+                clinic = clinic.split("/", 1)[1] if clinic.startswith("Organization/") else None
+                for ref in (f"Patient/{rid}" if rid else None, _str(res.get("_fullUrl"))):
+                    if ref:
+                        patients[ref] = (pid, clinic)
                 continue
-            instrument, item = (_TOTALS[code], None) if code in _TOTALS else _ITEMS[code]
-            rows.append({"line": line, "patient_id": _patient(res), "instrument": instrument,
-                         "when": res.get("effectiveDateTime") or "",
-                         ("total" if item is None else f"item_{item}"): _value(res)})
-        elif rtype == "QuestionnaireResponse":
-            instrument = _questionnaire_instrument(res)
-            row: dict[str, Any] = {"line": line, "patient_id": _patient(res),
-                                   "when": res.get("authored") or ""}
-            for it in res.get("item") or []:
-                link = str(it.get("linkId") or "")
-                codes = [link] + _codes({"coding": it.get("code") or []})
-                answer = (it.get("answer") or [{}])[0]
-                for c in codes:
-                    if c in _ITEMS:
-                        instrument = instrument or _ITEMS[c][0]
-                        row[f"item_{_ITEMS[c][1]}"] = _value(answer)
-                        break
-                    if c in _TOTALS:
-                        instrument = instrument or _TOTALS[c]
-                        row["total"] = _value(answer)
-                        break
-                    num = c.lower().removeprefix("item_").removeprefix("item")
-                    if num.isdigit() and 1 <= int(num) <= MAX_ITEMS:
-                        row[f"item_{int(num)}"] = _value(answer)
-                        break
-            if instrument is None:
-                problems.append(RowIssue(line, "questionnaire",
-                                         "cannot tell which instrument this response is"))
+            if rtype == "QuestionnaireResponse":
+                row = _read_response(res)
+            elif rtype == "Observation":
+                row = _read_observation(res)
+                if row is None:
+                    continue
+            elif rtype in ("Questionnaire", "Bundle", "Organization", "Practitioner",
+                           "Encounter", "OperationOutcome"):
                 continue
-            row["instrument"] = instrument
-            rows.append(row)
-        elif rtype in ("Patient", "Questionnaire", "Bundle"):
+            else:
+                raise _Bad(f"a {rtype or 'resource without resourceType'} is not imported")
+            pending.append((position, label, row, _dict(res.get("subject"))))
+        except _Bad as exc:
+            problems.append(RowIssue(position, label, str(exc)))
+    for position, label, row, subject in pending:
+        ref = _str(subject.get("reference"))
+        ident = _dict(subject.get("identifier"))
+        if ref in patients:
+            pid, clinic = patients[ref]
+        elif ident and (patient_identifier_system is None
+                        or ident.get("system") == patient_identifier_system):
+            pid, clinic = _str(ident.get("value")), None
+        elif patient_identifier_system and ref:
+            problems.append(RowIssue(position, label, f"subject {ref[:60]!r} has no Patient "
+                                     f"with an identifier of {patient_identifier_system}"))
             continue
         else:
-            problems.append(RowIssue(line, "resourceType", f"{rtype!r} is not imported"))
+            pid = ref.split("/", 1)[1] if ref.startswith("Patient/") else ref
+            clinic = None
+        rows.append({"line": position, "where": label, "patient_id": pid,
+                     **({"clinic_id": clinic} if clinic else {}), **row})
     if not rows and not problems:
         raise FileError("no QuestionnaireResponse or Observation resources found")
     frame = pd.DataFrame(rows)
-    for col in ["line", "patient_id", "instrument", "when", "total"] + [
+    for col in ["line", "where", "patient_id", "instrument", "when", "total"] + [
             f"item_{i}" for i in range(1, MAX_ITEMS + 1)]:
         if col not in frame.columns:
             frame[col] = None
@@ -187,17 +425,55 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
                   lines=merged["line"].astype(int).tolist(), fmt="fhir")
     issues = _Issues(raw)
     issues.items.extend(problems)
+    where = merged["where"].fillna("").astype(str).to_numpy()
     pid = merged["patient_id"].fillna("").astype(str)
     issues.add((pid == "").to_numpy(), "subject", "no Patient reference")
     when, reasons = parse_datetimes(merged["when"].fillna("").astype(str), date_order)
-    issues.add(np.array([r is not None for r in reasons]), "effectiveDateTime", reasons)
+    issues.add(np.array([r is not None for r in reasons]), "authored / effectiveDateTime",
+               reasons.__getitem__)
+    when = plausible_dates(when, issues, "authored / effectiveDateTime")
     out = pd.DataFrame({"patient_id": pid.where(pid != "", None), "instrument":
                         merged["instrument"], "administered_at": when})
+    if "clinic_id" in merged.columns:
+        out["clinic_id"] = merged["clinic_id"].where(merged["clinic_id"].notna(), None)
     for col in ["total"] + [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]:
-        values = merged[col]
-        num = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & num.isna()
-        issues.add(bad.to_numpy(), col, lambda i, v=values: f"{v.iloc[i]!r} is not a number")
-        out[col] = num.astype(float)
+        out[col] = pd.to_numeric(merged[col], errors="coerce").astype(float)
+    stated = out["total"].copy()
     _score(out, issues, max_missing_items, np.arange(len(out)))
-    return _finish("assessments", raw, out, issues, [])
+    _check_stated_total(out, stated, issues)
+    # name each resource in its messages (entry N (Type/id)) rather than a "line"
+    by_line = dict(zip(merged["line"].astype(int), where, strict=True))
+    issues.items = [RowIssue(i.line, by_line.get(i.line, i.column) + ", " + i.column
+                             if i.line in by_line and not i.column.startswith(("entry",
+                                                                              "line"))
+                             else i.column, i.reason) for i in issues.items]
+    parsed = _finish("assessments", raw, out, issues, [])
+    parsed.records = parsed.records.drop(columns=["where"], errors="ignore")
+    if len(parsed.issues) > max_errors:
+        parsed.warnings.append(f"{len(parsed.issues) - max_errors} more problem(s) not listed")
+        parsed.issues = parsed.issues[:max_errors]
+    return parsed
+
+
+def _check_stated_total(out: pd.DataFrame, stated: pd.Series, issues: _Issues) -> None:
+    """A total stated beside complete items must equal their sum."""
+    for code, spec in INSTRUMENTS.items():
+        cols = [f"item_{i}" for i in range(1, spec.n_items + 1)]
+        rows = (out["instrument"] == code).to_numpy()
+        complete = out[cols].notna().all(axis=1).to_numpy() & rows & stated.notna().to_numpy()
+        if not complete.any():
+            continue
+        sums = out[cols].sum(axis=1).to_numpy()
+        differ = complete & (np.abs(sums - stated.to_numpy()) > 1e-9)
+        issues.add(differ, "total", lambda i, s=sums, t=stated: (
+            f"the stated total {t.iloc[i]:g} differs from the sum of the items ({s[i]:g})"))
+
+
+def _patient_id(res: dict[str, Any], system: str | None) -> str:
+    if system:
+        for ident in _list(res.get("identifier")):
+            ident = _dict(ident)
+            if ident.get("system") == system and _str(ident.get("value")):
+                return _str(ident["value"])
+        raise _Bad(f"the Patient has no identifier of {system}")
+    return _str(res.get("id"))

@@ -93,6 +93,8 @@ class RowIssue:
     reason: str
 
     def __str__(self) -> str:
+        if self.column.startswith(("entry ", "line ")):  # FHIR: the resource names itself
+            return f"{self.column}: {self.reason}"
         return f"line {self.line}, {self.column}: {self.reason}"
 
 

@@ -93,7 +93,7 @@ class _Rejected(Exception):
 def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None = None,
                 kind: Kind | None = None, date_order: DateOrder = "iso", dry_run: bool = False,
                 actor: str | None = None, max_missing_items: int = 0,
-                sheet: str | None = None,
+                sheet: str | None = None, patient_identifier_system: str | None = None,
                 progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import one file (CSV, XLSX, FHIR JSON/NDJSON) into the database at ``engine``.
 
@@ -112,7 +112,8 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
         if is_fhir(name, data):
             report.sha256 = hashlib.sha256(data).hexdigest()
             parsed = parse_fhir(data, name=name, sha256=report.sha256, date_order=date_order,
-                                max_missing_items=max_missing_items)
+                                max_missing_items=max_missing_items,
+                                patient_identifier_system=patient_identifier_system)
         else:
             raw = read_file(data, name=name, sheet=sheet)
             report.sha256 = raw.sha256

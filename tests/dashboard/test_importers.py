@@ -219,7 +219,7 @@ def test_fhir_bundle_and_ndjson(engine):
     ndjson = "\n".join(json.dumps(_observation("44261-6", 30, patient="P8"))
                        for _ in range(1)).encode()
     bad = import_file(engine, ndjson, name="obs.ndjson")
-    assert bad.problems() == ["line 1, total: 30 is outside 0–27 for PHQ9"]
+    assert bad.problems() == ["line 1 (Observation), total: 30 is outside 0–27 for PHQ9"]
 
 
 def test_dry_run_writes_nothing(engine):
