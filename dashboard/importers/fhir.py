@@ -438,9 +438,8 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
         out["clinic_id"] = merged["clinic_id"].where(merged["clinic_id"].notna(), None)
     for col in ["total"] + [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]:
         out[col] = pd.to_numeric(merged[col], errors="coerce").astype(float)
-    stated = out["total"].copy()
+    # the scoring rules (analysis.scoring) check a stated total against the items' sum
     _score(out, issues, max_missing_items, np.arange(len(out)))
-    _check_stated_total(out, stated, issues)
     # name each resource in its messages (entry N (Type/id)) rather than a "line"
     by_line = dict(zip(merged["line"].astype(int), where, strict=True))
     issues.items = [RowIssue(i.line, by_line.get(i.line, i.column) + ", " + i.column
@@ -453,20 +452,6 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
         parsed.warnings.append(f"{len(parsed.issues) - max_errors} more problem(s) not listed")
         parsed.issues = parsed.issues[:max_errors]
     return parsed
-
-
-def _check_stated_total(out: pd.DataFrame, stated: pd.Series, issues: _Issues) -> None:
-    """A total stated beside complete items must equal their sum."""
-    for code, spec in INSTRUMENTS.items():
-        cols = [f"item_{i}" for i in range(1, spec.n_items + 1)]
-        rows = (out["instrument"] == code).to_numpy()
-        complete = out[cols].notna().all(axis=1).to_numpy() & rows & stated.notna().to_numpy()
-        if not complete.any():
-            continue
-        sums = out[cols].sum(axis=1).to_numpy()
-        differ = complete & (np.abs(sums - stated.to_numpy()) > 1e-9)
-        issues.add(differ, "total", lambda i, s=sums, t=stated: (
-            f"the stated total {t.iloc[i]:g} differs from the sum of the items ({s[i]:g})"))
 
 
 def _patient_id(res: dict[str, Any], system: str | None) -> str:

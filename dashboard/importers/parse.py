@@ -237,6 +237,8 @@ def _parse_datetimes_slow(values: pd.Series, order: DateOrder
         elif is_slash[i] and order == "iso":
             reasons[i] = (f"{v!r} is a slash date: say whether it is day-first or month-first "
                           "(--dayfirst / --monthfirst); it is never guessed")
+        elif is_iso[i] and not 1900 <= int(v[:4]) <= 2200:
+            reasons[i] = f"{v!r} is far outside any plausible date (year {v[:4]})"
         elif is_iso[i] or is_slash[i]:
             reasons[i] = f"{v!r} is not a real date"
         else:
