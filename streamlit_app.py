@@ -1,6 +1,7 @@
 """KAP Outcomes: the Streamlit entry point (page config, sign-in, shared filters, navigation)."""
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -12,6 +13,10 @@ from dashboard import auth, components, data, security
 ICON = Path(__file__).resolve().parent / "dashboard" / "assets" / "icon.png"
 st.set_page_config(page_title="KAP Outcomes", page_icon=str(ICON), layout="wide")
 url = data.current_url()
+if auth.mode() == "clinic" and not auth.signed_in():
+    # a deep link (/patient?patient=P1) opened while signed out: open it after sign-in
+    page_path = urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+    auth.remember_requested_page(page_path, st.query_params.to_dict())
 user = auth.require_user(data.engine(url))
 if auth.mode() == "clinic":
     with st.sidebar:
@@ -36,4 +41,10 @@ if security.can_admin(user):
                          icon=":material/admin_panel_settings:"))
 pages.append(st.Page("dashboard/pages/definitions.py", title="Definitions",
                      icon=":material/menu_book:"))
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+next_page = st.session_state.pop("auth_next_page", None)
+if next_page:
+    target = next((p for p in pages if p.url_path == next_page), None)
+    if target is not None and target.url_path:
+        st.switch_page(target, query_params=st.query_params.to_dict())
+navigation.run()

@@ -9,18 +9,19 @@ minutes without activity. Failed sign-ins are audited with the name tried, never
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 
 import streamlit as st
 from sqlalchemy import Engine, func, select
 
-from dashboard.db.models import AppUser
+from dashboard.db.models import AppUser, AuditEvent
 from dashboard.db.repository import get_user, record_audit
-from dashboard.security import LOCAL_USER, User, verify_password
+from dashboard.security import LOCAL_USER, User, hash_password, parse_clinics, verify_password
 
 __all__ = ["mode", "session_minutes", "require_user", "logout", "auth_configured",
-           "current_user", "actor"]
+           "current_user", "actor", "signed_in", "remember_requested_page"]
 
 _USER_KEY = "auth_user"
 _SEEN_KEY = "auth_last_seen"
@@ -66,8 +67,13 @@ def auth_configured(engine: Engine) -> bool:
 
 def _to_user(row: dict) -> User:
     return User(username=row["username"], role=row["role"],
-                clinics=tuple(c for c in (row.get("clinics") or "").split(",") if c),
+                clinics=parse_clinics(row.get("clinics")),
                 clinician_id=row.get("clinician_id"))
+
+
+def signed_in() -> bool:
+    """Whether this session has a signed-in user."""
+    return _USER_KEY in st.session_state
 
 
 def current_user() -> User:
@@ -141,14 +147,71 @@ def _login_form(engine: Engine) -> None:
         password = st.text_input("Password", type="password", key="auth_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        row = get_user(engine, username.strip())
-        ok = bool(row and row["active"] and row["password_hash"]
-                  and verify_password(row["password_hash"], password))
+        name = username.strip()
+        wait = _lockout_seconds(engine, name)
+        if wait > 0:
+            st.error(f"Too many failed sign-ins for this name: try again in {wait // 60 + 1} "
+                     "minute(s).")
+            return
+        row = get_user(engine, name) if name else None
+        # argon2 runs for unknown names too, so the answer time does not tell which exist
+        stored = row["password_hash"] if row and row["active"] and row["password_hash"] \
+            else _DUMMY_HASH
+        ok = verify_password(stored, password) and stored is not _DUMMY_HASH
         if ok:
             user = _to_user(row)
             st.session_state[_USER_KEY] = user
             st.session_state[_SEEN_KEY] = time.time()
+            st.session_state.pop(_FAILS_KEY, None)
             record_audit(engine, actor=user.username, action="login", detail="password")
+            _go_to_requested_page()
             st.rerun()
-        record_audit(engine, actor=username.strip()[:200] or "(blank)", action="login_failed")
+        # the audit names the account only when it exists: text typed in the Username box may
+        # be a password typed in the wrong field
+        record_audit(engine, actor=name if row else "(unknown name)", action="login_failed")
+        fails = st.session_state.get(_FAILS_KEY, 0) + 1
+        st.session_state[_FAILS_KEY] = fails
+        time.sleep(min(0.5 * 2 ** (fails - 1), 8.0))  # per-session backoff: 0.5, 1, 2, 4, 8 s
         st.error("Wrong username or password.")
+
+
+#: A failed sign-in locks the name after this many failures within the window.
+MAX_FAILURES = 5
+LOCKOUT_MINUTES = 15
+_FAILS_KEY = "auth_failures"
+_DUMMY_HASH = hash_password("not-a-real-password-0000")
+
+
+def _lockout_seconds(engine: Engine, name: str) -> int:
+    """Seconds left of a lockout of ``name`` (failures counted in the audit log, shared by
+    every app instance), or 0."""
+    if not name:
+        return 0
+    t = AuditEvent.__table__
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=LOCKOUT_MINUTES)
+    with engine.connect() as conn:
+        times = conn.execute(select(t.c.at).where(
+            t.c.action == "login_failed", t.c.actor == name, t.c.at >= since)
+            .order_by(t.c.at.desc()).limit(MAX_FAILURES)).scalars().all()
+    if len(times) < MAX_FAILURES:
+        return 0
+    until = times[-1] + dt.timedelta(minutes=LOCKOUT_MINUTES)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return max(int((until - now).total_seconds()), 0)
+
+
+_TARGET_KEY = "auth_requested_page"
+
+
+def remember_requested_page(path: str, params: dict[str, str]) -> None:
+    """Keep the page a signed-out user asked for (a deep link) to open it after sign-in."""
+    st.session_state.setdefault(_TARGET_KEY, (path, params))
+
+
+def _go_to_requested_page() -> None:
+    target = st.session_state.pop(_TARGET_KEY, None)
+    if target:
+        path, params = target
+        for key, value in params.items():
+            st.query_params[key] = value
+        st.session_state["auth_next_page"] = path

@@ -62,14 +62,18 @@ def _import_paths(engine, paths, args) -> int:
     for path in paths:
         report = import_file(engine, path, kind=args.kind, date_order=args.date_order,
                              dry_run=args.dry_run, actor=os.environ.get("USER", "cli"),
-                             progress=_progress_bar(Path(path).name))
+                             progress=_progress_bar(Path(path).name),
+                             patient_identifier_system=getattr(
+                                 args, "patient_identifier_system", None))
         print(report.summary())
         for warning in report.warnings:
             print(f"  warning: {warning}")
         for problem in report.problems():
             print(f"  {problem}")
-        if not report.ok:
-            status = 1
+        if report.too_large:
+            status = 2
+        elif not report.ok:
+            status = max(status, 1)
     return status
 
 
@@ -294,8 +298,17 @@ def cmd_user(args: argparse.Namespace) -> int:
     upgrade(engine)
     password_hash = None
     if not args.oidc:
-        password = os.environ.get("KAP_OUTCOMES_NEW_PASSWORD") or getpass.getpass(
-            f"password for {args.name}: ")
+        password = os.environ.get("KAP_OUTCOMES_NEW_PASSWORD")
+        if not password:
+            if not sys.stdin or not sys.stdin.isatty():
+                print("no terminal to ask for the password: set KAP_OUTCOMES_NEW_PASSWORD "
+                      "for scripts", file=sys.stderr)
+                return 2
+            try:
+                password = getpass.getpass(f"password for {args.name}: ")
+            except (EOFError, KeyboardInterrupt):
+                print("no password given", file=sys.stderr)
+                return 2
         try:
             password_hash = hash_password(password)
         except ValueError as exc:
@@ -374,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--monthfirst", dest="date_order", action="store_const",
                        const="monthfirst")
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    imp.add_argument("--patient-identifier-system", metavar="URL",
+                     help="FHIR: take each patient's id from the Patient identifier of this "
+                          "system (e.g. the clinic's MRN system)")
     imp.set_defaults(func=cmd_import, date_order="iso")
     met = sub.add_parser("metrics", help="per-course outcomes")
     met.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -16,6 +16,7 @@ pages: a clinician who types another patient's id gets nothing.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -49,6 +50,29 @@ class User:
 
 #: The user of local mode.
 LOCAL_USER = User(username="local", role="local")
+
+
+def parse_clinics(stored: str | None) -> tuple[str, ...]:
+    """A director's clinics as stored: a JSON list (a clinic id may contain a comma); older
+    rows held a comma-separated string.
+
+    >>> parse_clinics('["north", "a,b"]'), parse_clinics("north,coast"), parse_clinics(None)
+    (('north', 'a,b'), ('north', 'coast'), ())
+    """
+    if not stored:
+        return ()
+    if stored.startswith("["):
+        try:
+            values = json.loads(stored)
+            return tuple(str(v) for v in values if str(v))
+        except ValueError:
+            pass
+    return tuple(c for c in stored.split(",") if c)
+
+
+def dump_clinics(clinics: tuple[str, ...] | list[str]) -> str | None:
+    """The stored form of a director's clinics (JSON), or None for none."""
+    return json.dumps(list(clinics)) if clinics else None
 
 
 def hash_password(password: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -341,7 +342,8 @@ def save_user(engine: Engine, *, username: str, role: str, password_hash: str | 
     """Create or replace one account (the password hash is computed by the caller)."""
     t = AppUser.__table__
     values = dict(username=username, role=role, password_hash=password_hash,
-                  clinics=",".join(clinics) or None, clinician_id=clinician_id, active=active,
+                  clinics=json.dumps(list(clinics)) if clinics else None,
+                  clinician_id=clinician_id, active=active,
                   created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
     with engine.begin() as conn:
         conn.execute(t.delete().where(t.c.username == username))

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dashboard.importers.limits import TooLarge, limits
+
 __all__ = ["FileError", "RawFile", "read_file", "normalize_header"]
 
 _HEADER_RE = re.compile(r"[\s_\-.]")
@@ -115,6 +117,9 @@ def _read_csv_fast(text: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
     keep = np.fromiter((bool(line.strip(blank)) for line in physical[1:]), dtype=bool,
                        count=len(physical) - 1)
     lines = (np.nonzero(keep)[0] + 2).tolist()
+    if len(lines) > limits().max_rows:
+        raise TooLarge(f"the file has {len(lines):,} rows, over the cap of "
+                       f"{limits().max_rows:,} (KAP_OUTCOMES_MAX_IMPORT_ROWS): split it")
     _frame(header, [[""]] if lines else [])  # header checks (duplicates, empty, no rows)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
@@ -133,6 +138,13 @@ def _frame(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
     header = [h.strip() for h in header]
     if not any(header):
         raise FileError("the first line holds no column names")
+    lim = limits()
+    if len(header) > lim.max_columns:
+        raise TooLarge(f"the file has {len(header):,} columns, over the cap of "
+                       f"{lim.max_columns}")
+    if len(rows) > lim.max_rows:
+        raise TooLarge(f"the file has {len(rows):,} rows, over the cap of {lim.max_rows:,} "
+                       "(KAP_OUTCOMES_MAX_IMPORT_ROWS): split it")
     seen: dict[str, int] = {}
     for i, h in enumerate(header, start=1):
         key = normalize_header(h)
@@ -152,7 +164,37 @@ def _frame(header: list[str], rows: list[list[str]]) -> pd.DataFrame:
     return pd.DataFrame(fixed, columns=header, dtype=object)
 
 
+def _check_xlsx(data: bytes, sheet: str | None) -> None:
+    """Refuse spreadsheet bombs before loading: the unpacked size, and the sheet's declared
+    dimension (one cell at XFD1048576 would make pandas build a billion-cell frame)."""
+    import zipfile
+
+    import openpyxl
+
+    lim = limits()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except zipfile.BadZipFile:
+        raise FileError("cannot read the spreadsheet: not an XLSX file") from None
+    if unpacked > lim.max_unpacked_bytes:
+        raise TooLarge(f"the spreadsheet unpacks to {unpacked / 2**20:.0f} MB, over the cap of "
+                       f"{lim.max_unpacked_bytes / 2**20:.0f} MB")
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+        ws = book[sheet] if sheet else book.worksheets[0]
+        rows, cols = ws.max_row or 0, ws.max_column or 0
+        book.close()
+    except Exception as exc:  # openpyxl raises many types for corrupt files
+        raise FileError(f"cannot read the spreadsheet ({type(exc).__name__})") from None
+    if rows > lim.max_rows + 1 or cols > lim.max_columns:
+        raise TooLarge(f"the sheet spans {rows:,} rows x {cols:,} columns, over the caps of "
+                       f"{lim.max_rows:,} rows and {lim.max_columns} columns: remove stray "
+                       "cells far from the data")
+
+
 def _read_xlsx(data: bytes, sheet: str | None) -> tuple[pd.DataFrame, list[int]]:
+    _check_xlsx(data, sheet)
     try:
         raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet or 0, header=None, dtype=object,
                             engine="openpyxl")

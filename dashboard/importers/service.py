@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard.db import repository
 from dashboard.importers.fhir import is_fhir, parse_fhir
+from dashboard.importers.limits import TooLarge, limits
 from dashboard.importers.parse import DateOrder, Kind, Parsed, RowIssue, parse
 from dashboard.importers.reading import FileError, read_file
 
@@ -55,6 +56,8 @@ class ImportReport:
     conflicts: list[RowIssue] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     batch_id: int | None = None
+    too_large: bool = False  #: the file was over a cap (bytes, rows, columns): exit 2
+    errors_total: int = 0    #: bad cells in all, when more than are listed
 
     @property
     def ok(self) -> bool:
@@ -70,7 +73,8 @@ class ImportReport:
         if self.file_error:
             return f"{self.file_name}: rejected: {self.file_error}"
         if not self.ok:
-            return (f"{self.file_name}: rejected, nothing written: {len(self.errors)} bad cell(s) "
+            return (f"{self.file_name}: rejected, nothing written: "
+                    f"{max(len(self.errors), self.errors_total)} bad cell(s) "
                     f"and {len(self.conflicts)} conflict(s) in {self.rows_rejected} row(s)")
         return (f"{self.file_name}: {self.kind}, {self.rows_total} row(s): {verb} "
                 f"{self.rows_added}, skipped {self.rows_skipped} already stored"
@@ -108,6 +112,13 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     else:
         data, name = Path(source).read_bytes(), name or Path(source).name
     report = ImportReport(file_name=name, dry_run=dry_run)
+    lim = limits()
+    if len(data) > lim.max_bytes:
+        report.file_error = (f"the file is {len(data) / 2**20:.0f} MB, over the cap of "
+                             f"{lim.max_bytes / 2**20:.0f} MB (KAP_OUTCOMES_MAX_IMPORT_MB): "
+                             "split it, or raise the cap")
+        report.too_large = True
+        return report
     try:
         if is_fhir(name, data):
             report.sha256 = hashlib.sha256(data).hexdigest()
@@ -119,6 +130,10 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
             report.sha256 = raw.sha256
             parsed = parse(raw, kind=kind, date_order=date_order,
                            max_missing_items=max_missing_items)
+    except TooLarge as exc:
+        report.file_error = str(exc)
+        report.too_large = True
+        return report
     except FileError as exc:
         report.file_error = str(exc)
         return report
@@ -127,6 +142,11 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     report.duplicates_in_file = parsed.duplicates
     report.warnings = parsed.warnings
     report.errors = list(parsed.issues)
+    if len(report.errors) > lim.max_errors_listed:
+        report.warnings.append(f"{len(report.errors) - lim.max_errors_listed} more bad cell(s) "
+                               f"not listed (the first {lim.max_errors_listed} are)")
+        report.errors_total = len(report.errors)
+        report.errors = report.errors[:lim.max_errors_listed]
     if report.errors:
         return report
     try:

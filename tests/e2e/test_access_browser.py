@@ -70,3 +70,13 @@ def test_quality_cannot_reach_signals(page, clinic_url):
     page.get_by_text("Open signals for current patients").wait_for(timeout=60_000)  # counts
     nav = page.locator('[data-testid="stSidebarNav"]')
     assert nav.get_by_text("Signals").count() == 0
+
+
+def test_deep_link_opens_after_sign_in(page, clinic_url):
+    page.goto(f"{clinic_url}/patient?patient=P000999")
+    page.get_by_role("heading", name="KAP Outcomes — sign in").wait_for(timeout=60_000)
+    page.get_by_role("textbox", name="Username").fill("doc")
+    page.get_by_role("textbox", name="Password").fill(E2E_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Patient trajectory").wait_for(timeout=60_000)
+    assert "patient=P000999" in page.url
