@@ -7,6 +7,7 @@ import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, components, data, security
+from dashboard.labels import md
 
 # a local icon: a material-symbol page icon makes the browser fetch it from an outside font host,
 # and an app holding patient data makes no request to any host but its own
@@ -20,7 +21,7 @@ if auth.mode() == "clinic" and not auth.signed_in():
 user = auth.require_user(data.engine(url))
 if auth.mode() == "clinic":
     with st.sidebar:
-        st.caption(f"Signed in as **{user.username}** ({user.role})")
+        st.caption(f"Signed in as **{md(user.username)}** ({user.role})")
         st.button("Sign out", on_click=auth.logout, key="auth_logout")
 if not data.frames(url).assessments.empty:
     components.sidebar_filters(data.attributes(url, Settings()))

@@ -8,7 +8,7 @@ import streamlit as st
 from analysis import Settings
 from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
 from dashboard import state
-from dashboard.labels import human_table, interval_label
+from dashboard.labels import human_table, interval_label, md
 from dashboard.views import RateTable
 
 __all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
@@ -106,16 +106,16 @@ def outcome_table(outcomes: pd.DataFrame) -> None:
 def import_report(report) -> None:
     """An import's (or preview's) summary and every rejected row."""
     if report.ok:
-        st.success(report.summary(), icon=":material/check_circle:")
+        st.success(md(report.summary()), icon=":material/check_circle:")
     else:
-        st.error(report.summary(), icon=":material/error:")
+        st.error(md(report.summary()), icon=":material/error:")
         problems = report.problems()
         if problems:
             st.dataframe(pd.DataFrame(
                 [(i.line, i.column, i.reason) for i in sorted(report.errors + report.conflicts)],
                 columns=["line", "column", "reason"]), hide_index=True)
     for warning in report.warnings:
-        st.caption(f"Note: {warning}")
+        st.caption(f"Note: {md(warning)}")
 
 
 def completeness_table(summary: pd.DataFrame) -> None:

@@ -187,13 +187,20 @@ def _visible_ids(url: str, user: User) -> pd.Index:
 
 
 def exact_patient(url: str, query: str, user: User) -> str | None:
-    """The visible patient id equal to ``query`` (ignoring case and spaces), if any."""
-    q = query.strip().upper()
+    """The visible patient id equal to ``query`` (surrounding spaces ignored; case matters:
+    ``p000001`` may be another patient than ``P000001``), if any."""
+    q = query.strip()
     if not q:
         return None
     ids = _visible_ids(url, user)
-    hit = ids[ids.str.upper() == q]
-    return str(hit[0]) if len(hit) else None
+    return q if q in ids else None
+
+
+def hidden_patient(url: str, query: str, user: User) -> bool:
+    """Whether ``query`` is exactly the id of a patient ``user`` may not see (the caller audits
+    the attempt as ``view_patient_denied``; the page says only "no such patient")."""
+    q = query.strip()
+    return bool(q) and q in patient_ids(url) and q not in _visible_ids(url, user)
 
 
 def find_patients(url: str, query: str, user: User, *, limit: int = 50) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from analysis.instruments import INSTRUMENTS
 
 __all__ = ["OUTCOME_LABELS", "BREAKDOWN_LABELS", "STAGE_LABELS", "instrument_name",
-           "breakdown_label", "outcome_label", "interval_label", "human_table"]
+           "breakdown_label", "outcome_label", "interval_label", "human_table", "md"]
 
 OUTCOME_LABELS: dict[str, str] = {
     "endpoint_response": "Response at endpoint",
@@ -82,3 +84,17 @@ def human_table(table: pd.DataFrame) -> pd.DataFrame:
         out["instrument"] = out["instrument"].astype(str).map(instrument_name)
     names = {c: COLUMN_LABELS.get(c, breakdown_label(c).capitalize()) for c in out.columns}
     return out.rename(columns=names)
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#!|<>~$])")
+
+
+def md(text: object) -> str:
+    r"""Text shown inside Streamlit markdown with every markdown character escaped: imported
+    strings (clinic ids, file names, headers) render as typed, never as a link, an image (an
+    outside request) or bold text.
+
+    >>> print(md("![c](http://host/x.png) **x**"))
+    \!\[c\]\(http://host/x.png\) \*\*x\*\*
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\n", " ")

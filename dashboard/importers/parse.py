@@ -312,6 +312,7 @@ def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "is
     FileError
         When a required column is missing or the headers are contradictory.
     """
+    detected = kind is None
     kind = kind or detect_kind(raw)
     if kind == "assessments" and any(normalize_header(c) in {k for names in _WIDE.values()
                                                              for k in names}
@@ -322,7 +323,17 @@ def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "is
                 "assessments": ("patient_id", "instrument", "administered_at")}[kind]
     missing = [c for c in required if c not in cols]
     if missing:
-        raise FileError(f"a {kind} file needs column(s) {missing}; found {list(raw.frame.columns)}")
+        found = ", ".join(repr(str(c))[:40] for c in list(raw.frame.columns)[:12])
+        if detected and not any(c in cols for c in ("patient_id",)):
+            raise FileError(
+                f"cannot tell what this file holds from its columns ({found}). A patients file "
+                "needs patient_id (optional clinic_id, clinician_id, indication, birth_year, "
+                "sex); a sessions file needs patient_id, session_at and kind (optional route, "
+                "dose_mg, course_id, clinician_id); an assessments file needs patient_id, "
+                "instrument, administered_at and a total or item_1 … item_n (or the wide form "
+                "phq9_total …). Choose the kind if the headers are unusual.")
+        raise FileError(f"a {kind} file needs the column(s) {', '.join(missing)}; "
+                        f"its columns are {found}")
     if kind == "assessments" and "total" not in cols and not any(
             c.startswith("item_") for c in cols):
         raise FileError("an assessments file needs a total column or item columns")

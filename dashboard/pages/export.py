@@ -9,7 +9,7 @@ from analysis import Settings
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
 from dashboard.exports import figures, report, tables
-from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, human_table, instrument_name
+from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, human_table, instrument_name, md
 
 settings = Settings()
 url = data.current_url()
@@ -30,7 +30,7 @@ footnote = (f"{filters.describe()} · courses started {span} · n = {view.n_cour
             f"score ≤{settings.endpoint_window_days:g} days after induction; Wilson / "
             f"Kaplan–Meier {settings.confidence_level:.0%} intervals; "
             f"{WITHHELD_FOOTNOTE(settings.min_cell_size)}")
-st.caption(f"Exports carry this footnote: {footnote}")
+st.caption(f"Exports carry this footnote: {md(footnote)}")
 
 st.subheader("Charts")
 name = instrument_name(filters.instrument)

@@ -8,7 +8,7 @@ import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, charts, components, data, security, state
-from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name
+from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name, md
 
 settings = Settings()
 url = data.current_url()
@@ -19,7 +19,7 @@ if data.frames(url).assessments.empty:
     st.stop()
 view = data.overview(url, settings, filters)
 name = instrument_name(filters.instrument)
-st.caption(f"{filters.describe()} · {view.n_courses} courses of {view.n_patients} patients · "
+st.caption(f"{md(filters.describe())} · {view.n_courses} courses of {view.n_patients} patients · "
            f"rates per course with Wilson {settings.confidence_level:.0%} intervals · groups "
            f"and counts of fewer than {settings.min_cell_size} patients are withheld")
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, charts, components, data, security
+from dashboard.labels import md
 
 settings = Settings()
 url = data.current_url()
@@ -19,10 +20,13 @@ requested = st.query_params.get("patient", "")
 query = st.text_input("Find a patient", value=requested, key="patient_query",
                       placeholder="Type a patient id or part of it")
 patient_id = data.exact_patient(url, query, user)
+if patient_id is None and data.hidden_patient(url, query, user):
+    data.audit(url, actor=auth.actor(), action="view_patient_denied", target_kind="patient",
+               target_id=query.strip())
 if patient_id is None and query:
     matches = data.find_patients(url, query, user)
     if not matches:
-        st.warning(f"No patient id contains {query!r}.")
+        st.warning(f"No patient id contains {md(repr(query))}.")
     else:
         # keyed by the query so a new search starts a fresh choice
         patient_id = st.selectbox(f"{len(matches)} matching patient(s)", matches, index=None,
@@ -48,7 +52,7 @@ for sig in patient_signals.itertuples():
     when = f"{sig.score_at:%Y-%m-%d}, {sig.days_ago} days ago"
     status = "" if sig.status == "open" else f" · {sig.status}" + (
         f" (assigned to {sig.assigned_to})" if isinstance(sig.assigned_to, str) else "")
-    text = f"**{sig.label}** ({when}){status}: {sig.reason}"
+    text = f"**{md(sig.label)}** ({md(when)}){md(status)}: {md(sig.reason)}"
     if sig.priority <= 1:
         st.error(text, icon=":material/warning:")
     else:

@@ -78,9 +78,13 @@ def test_patient_page_switch_and_audit(demo_db):
     figs = _charts(at)
     assert any(t["name"] == "PHQ-9" for t in figs[0]["data"])
     assert at.dataframe[0].value["course_id"].tolist()[0] == "course-1"
-    at.text_input(key="patient_query").input("p000003").run()   # exact, ignoring case
+    at.text_input(key="patient_query").input("P000003").run()   # the exact id opens
     assert not at.exception
     assert any(t["name"] == "PHQ-9" for t in _charts(at)[0]["data"])
+    # case matters: p000003 may be another patient; it is offered as a match, never opened
+    at.text_input(key="patient_query").input("p000003").run()
+    assert not at.get("plotly_chart")
+    assert at.selectbox(key="patient_pick_p000003").options == ["P000003"]
     at.text_input(key="patient_query").input("nobody").run()
     assert "No patient id contains" in at.warning[0].value
     events = audit_events(make_engine(f"sqlite:///{demo_db}"))

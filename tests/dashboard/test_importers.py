@@ -276,7 +276,7 @@ def test_file_level_errors(engine):
         b"patient_id,instrument,administered_at,total\n": "header but no data rows",
         b"\xff\xfepatient": "not UTF-8",
         b"patient_id,Patient-ID,total\nP1,P1,3\n": "appears twice",
-        b"patient_id,session_at\nP1,2025-01-01\n": "needs column(s) ['kind']",
+        b"patient_id,session_at\nP1,2025-01-01\n": "needs the column(s) kind",
     }
     for data, message in cases.items():
         kind = "sessions" if b"session_at" in data else None
