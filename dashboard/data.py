@@ -11,7 +11,9 @@ every rerun). What pages display is small and ``st.cache_data``.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import quote
@@ -49,6 +51,8 @@ from dashboard.exports.tables import research_extract as make_research_extract
 from dashboard.importers import ImportReport, import_file
 from dashboard.security import AccessDenied, User, can_view_patient
 from dashboard.state import Filters
+
+log = logging.getLogger(__name__)
 
 
 @st.cache_resource
@@ -276,10 +280,21 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
 
 
 def audit(url: str, *, actor: str, action: str, target_kind: str | None = None,
-          target_id: str | None = None, detail: str | None = None) -> None:
-    """Write one audit event (who viewed or changed what); never cached."""
-    record_audit(engine(url), actor=actor, action=action, target_kind=target_kind,
-                 target_id=target_id, detail=detail)
+          target_id: str | None = None, detail: str | None = None) -> bool:
+    """Write one audit event (who viewed or changed what); never cached.
+
+    Returns False when the event could not be written after a few tries (the database busy
+    with a long import): the caller then shows nothing patient-level (fail closed). Nothing
+    of the event is logged (ids are patient data)."""
+    for attempt in range(4):
+        try:
+            record_audit(engine(url), actor=actor, action=action, target_kind=target_kind,
+                         target_id=target_id, detail=detail)
+            return True
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy or driver errors
+            log.warning("audit write failed (%s), attempt %d", type(exc).__name__, attempt + 1)
+            time.sleep(0.5 * (attempt + 1))
+    return False
 
 
 def preview_import(url: str, name: str, content: bytes, **options) -> ImportReport:

@@ -8,14 +8,17 @@ inside the same transaction, so an import is still all or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import io
 import json
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, func, insert, select
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 
 from dashboard.db.models import (
     MAX_ITEMS,
@@ -32,7 +35,7 @@ from dashboard.db.models import (
 )
 
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
-           "signal_states", "save_signal_state", "move_patients",
+           "signal_states", "save_signal_state", "move_patients", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
 
@@ -457,3 +460,36 @@ def move_patients(conn: Connection, moves: dict[str, tuple[str, str | None]], *,
         record_audit(conn, actor=actor, action="patient_moved", target_kind="patient",
                      target_id=pid, detail=f"clinic {old[0]} -> {clinic}, clinician {old[1]} "
                      f"-> {clinician or old[1]}")
+
+
+@contextlib.contextmanager
+def import_lock(engine: Engine):
+    """Serialize imports across threads and processes (app instances, the CLI): a second
+    import waits for the first instead of failing on a locked database or racing it on the
+    natural keys. SQLite: an exclusive lock file beside the database; PostgreSQL: a session
+    advisory lock. Readers are never blocked (SQLite runs in WAL mode)."""
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            with _MEMORY_LOCK:
+                yield
+            return
+        with open(f"{path}.import-lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _IMPORT_LOCK_KEY})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _IMPORT_LOCK_KEY})
+            conn.commit()
+
+
+_IMPORT_LOCK_KEY = 0x4B4150  # "KAP"
+_MEMORY_LOCK = threading.Lock()

@@ -7,6 +7,7 @@ transaction, recording its provenance. A dry run does everything but write.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 
 from dashboard.db import repository
 from dashboard.importers.fhir import is_fhir, parse_fhir
@@ -149,8 +149,9 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
         report.errors = report.errors[:lim.max_errors_listed]
     if report.errors:
         return report
+    lock = contextlib.nullcontext() if dry_run else repository.import_lock(engine)
     try:
-        with engine.begin() as conn:
+        with lock, engine.begin() as conn:
             cmp = _compare(conn, parsed)
             new, skipped, conflicts = cmp.new, cmp.skipped, cmp.conflicts
             report.rows_skipped = skipped
@@ -178,16 +179,41 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
                                     detail=f"{name}: {len(new)} added, {skipped} skipped")
     except _Rejected:
         pass
-    except IntegrityError as exc:  # a concurrent import stored the same rows first
+    except Exception as exc:  # noqa: BLE001 - the bulk path raises the drivers' own errors
+        kind = _database_error(exc)
+        if kind is None:
+            raise
         report.rows_added = 0
-        report.conflicts.append(RowIssue(0, "database", "rejected by a database constraint "
-                                         f"({type(exc.orig).__name__}); nothing was written"))
+        report.conflicts.append(RowIssue(0, "database", kind))
     log.info("import %s: kind=%s total=%d added=%d skipped=%d rejected=%d", report.sha256[:12],
              report.kind, report.rows_total, report.rows_added if report.ok else 0,
              report.rows_skipped, report.rows_rejected)
     if not report.ok:
         report.rows_added = 0
     return report
+
+
+def _database_error(exc: Exception) -> str | None:
+    """A message for an error raised by the database while writing (no values: they may be
+    patient data), or None for anything else. Bulk inserts go through the driver, so its own
+    error classes arrive here as well as SQLAlchemy's."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+    orig = getattr(exc, "orig", exc)
+    name = type(orig).__name__
+    integrity = isinstance(exc, IntegrityError) or isinstance(orig, sqlite3.IntegrityError) \
+        or type(orig).__module__.startswith("psycopg") and "Violation" in name \
+        or name == "IntegrityError"
+    if integrity:
+        return (f"rejected by a database constraint ({name}): another import may have "
+                "stored the same rows first; nothing was written — import the file again")
+    if isinstance(exc, OperationalError | DBAPIError) or isinstance(orig, sqlite3.Error) \
+            or type(orig).__module__.startswith("psycopg"):
+        return (f"the database could not take the import now ({name}); nothing was "
+                "written — try again in a minute")
+    return None
 
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:

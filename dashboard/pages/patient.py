@@ -43,7 +43,11 @@ except security.AccessDenied:
                target_id=patient_id)
     st.error("No patient with that id is available to you.")
     st.stop()
-data.audit(url, actor=actor, action="view_patient", target_kind="patient", target_id=patient_id)
+if not data.audit(url, actor=actor, action="view_patient", target_kind="patient",
+                  target_id=patient_id):
+    st.error("The audit log could not be written just now (the database is busy, perhaps with "
+             "an import), so the patient is not shown. Try again in a minute.")
+    st.stop()
 if view.assessments.empty:
     st.warning("No scores recorded for this patient yet.")
 now = data.as_of()
