@@ -3,6 +3,7 @@ local mode (AppTest; the browser half is in tests/e2e)."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -120,3 +121,41 @@ def test_links_and_director_scopes_survive_odd_ids():
     director = User("d", "director", clinics=parse_clinics('["a,b"]'))
     assert can_view_patient(director, clinic_id="a,b", clinician_id=None)
     assert not can_view_patient(director, clinic_id="a", clinician_id=None)
+
+
+def test_data_page_one_bad_file_does_not_block_the_others(demo_db, monkeypatch):
+    from dashboard import data
+
+    real = data.preview_import
+
+    def flaky(url, name, content, **options):
+        if name == "crash.csv":
+            raise RuntimeError("P000004 something internal")   # an unexpected failure
+        return real(url, name, content, **options)
+
+    monkeypatch.setattr(data, "preview_import", flaky)
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    at.switch_page("dashboard/pages/data_page.py").run()
+    good = b"patient_id,instrument,administered_at,total\nP000001,PHQ9,2025-09-01,14\n"
+    at.file_uploader[0].set_value([("crash.csv", b"x", "text/csv"),
+                                   ("good.csv", good, "text/csv")]).run()
+    assert not at.exception
+    texts = [re.sub(r"\\(.)", r"\1", e.value) for e in [*at.error, *at.success]]
+    assert any("crash.csv" in t and "could not be read (RuntimeError)" in t for t in texts)
+    assert any("good.csv" in t and "would add 1" in t for t in texts)
+    assert not any("P000004" in t for t in texts)          # nothing of the error's text
+    assert at.button(key="data_import").disabled
+
+
+def test_data_page_clears_after_import_and_offers_the_problems(demo_db):
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    at.switch_page("dashboard/pages/data_page.py").run()
+    bad = b"patient_id,instrument,administered_at,total\nP000001,PHQ9,2025-09-01,31\n"
+    at.file_uploader[0].set_value(("bad.csv", bad, "text/csv")).run()
+    assert at.download_button[0].label.startswith("Download the problems of bad.csv")
+    good = b"patient_id,instrument,administered_at,total\nP000001,PHQ9,2025-09-02,14\n"
+    at.file_uploader[0].set_value(("good.csv", good, "text/csv")).run()
+    at.button(key="data_import").click().run()
+    assert not at.exception
+    assert any("added 1" in s.value for s in at.success)
+    assert at.file_uploader[0].value in (None, [])             # a fresh uploader
