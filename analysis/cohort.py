@@ -21,7 +21,7 @@ from analysis import schemas as S
 from analysis.alignment import Alignment
 from analysis.settings import Settings
 
-__all__ = ["RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
+__all__ = ["compare_proportions", "RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
            "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel",
            "FUNNEL_STAGES"]
 
@@ -160,6 +160,19 @@ def summarize_rates(outcomes: pd.DataFrame, *, attributes: pd.DataFrame | None =
     agg["ci_low"], agg["ci_high"] = wilson_interval(agg["k"].to_numpy(), agg["n"].to_numpy(),
                                                     confidence_level=settings.confidence_level)
     return agg
+
+
+def compare_proportions(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of Fisher's exact test that two proportions ``k1/n1`` and ``k2/n2``
+    of *disjoint* groups (two periods of different courses) are equal.
+
+    >>> round(compare_proportions(30, 60, 15, 60), 4)   # scipy.stats.fisher_exact
+    0.008
+    """
+    if min(n1, n2) <= 0:
+        raise ValueError("both groups need at least one member")
+    table = [[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]]
+    return float(stats.fisher_exact(table).pvalue)
 
 
 def bin_days(day: np.ndarray, bins: Sequence[tuple[float, float, str]]

@@ -288,7 +288,8 @@ def trend_figure(view: TrendView, *, title: str) -> go.Figure:
         notes.append(f"withheld (small cells): {', '.join(hidden)}")
     note = "".join(f"<br><sup>{n}</sup>" for n in notes)
     fig.update_layout(title=title + note, xaxis_title=f"{view.period.capitalize()} of course "
-                      "start", yaxis_title="Rate", **_LAYOUT)
+                      "start", yaxis_title="Rate", **{**_LAYOUT, "margin": dict(
+                          l=60, r=20, t=60 + 18 * len(notes), b=50)})
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
     fig.update_xaxes(type="category", categoryorder="array",
                      categoryarray=t["start_month"].tolist())

@@ -261,17 +261,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dashboard.db.repository import record_audit
     from dashboard.exports.report import parse_period, report_pdf
 
-    try:
-        period = parse_period(args.period)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
     engine = make_engine(args.db)
     upgrade(engine)
     frames = load_frames(engine, item_columns=("item_9",))
     if frames.assessments.empty:
         print("no data yet: run `kap-outcomes demo` first", file=sys.stderr)
         return 1
+    as_of = max(t for t in (frames.assessments["administered_at"].max(),
+                            frames.sessions["session_at"].max()) if pd.notna(t))
+    try:
+        period = parse_period(args.period, as_of=as_of)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     from tqdm import tqdm
 
     with tqdm(total=7, desc=f"report {period.label}", file=sys.stderr, disable=None) as bar:
@@ -280,11 +282,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             bar.n = i
             bar.refresh()
 
-        pdf = report_pdf(frames, period, clinic_ids=tuple(args.clinic or ()), progress=progress)
+        pdf = report_pdf(frames, period, clinic_ids=tuple(args.clinic or ()),
+                         instrument=args.instrument, routes=tuple(args.route or ()),
+                         indications=tuple(args.indication or ()),
+                         clinic_name=args.clinic_name or os.environ.get(
+                             "KAP_OUTCOMES_CLINIC_NAME"), as_of=as_of, progress=progress)
     Path(args.out).write_bytes(pdf)
     record_audit(engine, actor=os.environ.get("USER", "cli"), action="report",
                  target_kind="period", target_id=period.label)
-    print(f"wrote {args.out} ({len(pdf) // 1024} KB)")
+    print(f"wrote {args.out} ({len(pdf) // 1024} KB): {period.label}, courses started "
+          f"{period.start:%Y-%m-%d} to {period.end - pd.Timedelta(days=1):%Y-%m-%d}")
     return 0
 
 
@@ -407,10 +414,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     exp.add_argument("--out", required=True)
     exp.set_defaults(func=cmd_export)
-    rep = sub.add_parser("report", help="the quarterly quality report (PDF)")
-    rep.add_argument("--period", required=True, help="e.g. 2025Q3")
+    rep = sub.add_parser("report", help="the quality report (PDF)")
+    rep.add_argument("--period", default="last-quarter",
+                     help="2025Q3, 2025H1, 2025, last-quarter (default: the latest quarter "
+                          "whose follow-up is mature), last-half, last-year or rolling-12m")
     rep.add_argument("--out", required=True)
     rep.add_argument("--clinic", action="append", help="restrict to a clinic (repeatable)")
+    rep.add_argument("--instrument", default="PHQ9", choices=["PHQ9", "GAD7", "PCL5"])
+    rep.add_argument("--route", action="append", help="restrict to a route (repeatable)")
+    rep.add_argument("--indication", action="append",
+                     help="restrict to an indication (repeatable)")
+    rep.add_argument("--clinic-name", help="the name on every page (default: "
+                                           "KAP_OUTCOMES_CLINIC_NAME or 'KAP Outcomes')")
     rep.set_defaults(func=cmd_report)
     usr = sub.add_parser("user", help="manage accounts (clinic mode)")
     usr_sub = usr.add_subparsers(dest="user_command", required=True)

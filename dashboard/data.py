@@ -111,25 +111,8 @@ def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
 @st.cache_resource(ttl="10m")
 def filtered_alignment(url: str, settings: Settings, filters: Filters) -> Alignment:
     """The alignment restricted to the courses that pass ``filters``."""
-    al = alignment(url, settings)
     keep = _course_mask(attributes(url, settings), filters)
-    idx = al.courses.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID])
-    chosen = np.sort(idx["course_index"].to_numpy())
-    renumber = np.full(len(al.courses), -1)
-    renumber[chosen] = np.arange(chosen.size)  # keep course_index = row number of courses
-
-    def subset(frame: pd.DataFrame) -> pd.DataFrame:
-        ci = frame["course_index"].to_numpy(dtype="float64", na_value=np.nan)
-        keep = ~np.isnan(ci)
-        keep[keep] = renumber[ci[keep].astype(int)] >= 0
-        out = frame[keep].copy()
-        out["course_index"] = pd.array(renumber[ci[keep].astype(int)], dtype="Int64")
-        return out
-
-    courses = al.courses.iloc[chosen].copy()
-    courses["course_index"] = np.arange(chosen.size)
-    return Alignment(courses=courses.reset_index(drop=True), sessions=subset(al.sessions),
-                     assessments=subset(al.assessments), settings=settings)
+    return views.subset_alignment(alignment(url, settings), keep)
 
 
 @st.cache_data(ttl="10m", show_spinner="Computing outcomes…")

@@ -38,7 +38,7 @@ from analysis.suppression import (
 )
 from analysis.survival import LogRankResult, logrank_test
 
-__all__ = ["RateTable", "KMView", "FunnelView", "TrajectoryView", "TrendView", "OverviewView",
+__all__ = ["subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView", "TrendView", "OverviewView",
            "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
 
@@ -61,6 +61,29 @@ def course_mask(attrs: pd.DataFrame, *, clinics: tuple[str, ...] = (),
     if end:
         m &= attrs["first_dose_at"] < pd.Timestamp(end) + pd.Timedelta(days=1)
     return attrs[m]
+
+
+def subset_alignment(al: Alignment, keys: pd.DataFrame) -> Alignment:
+    """The alignment restricted to the courses in ``keys`` (``patient_id``, ``course_id``),
+    with ``course_index`` renumbered to the rows of the kept courses."""
+    idx = al.courses.merge(keys[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
+                           on=[S.PATIENT_ID, S.COURSE_ID])
+    chosen = np.sort(idx["course_index"].to_numpy())
+    renumber = np.full(len(al.courses), -1)
+    renumber[chosen] = np.arange(chosen.size)
+
+    def subset(frame: pd.DataFrame) -> pd.DataFrame:
+        ci = frame["course_index"].to_numpy(dtype="float64", na_value=np.nan)
+        keep = ~np.isnan(ci)
+        keep[keep] = renumber[ci[keep].astype(int)] >= 0
+        out = frame[keep].copy()
+        out["course_index"] = pd.array(renumber[ci[keep].astype(int)], dtype="Int64")
+        return out
+
+    courses = al.courses.iloc[chosen].copy()
+    courses["course_index"] = np.arange(chosen.size)
+    return Alignment(courses=courses.reset_index(drop=True), sessions=subset(al.sessions),
+                     assessments=subset(al.assessments), settings=al.settings)
 
 
 @dataclass(frozen=True)

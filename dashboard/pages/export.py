@@ -3,6 +3,8 @@
 Everything exported is de-identified and small-cell suppressed; every export is audited.
 """
 
+import os
+
 import streamlit as st
 
 from analysis import Settings
@@ -32,7 +34,6 @@ footnote = (f"{filters.describe()} · courses started {span} · n = {view.n_cour
             f"{WITHHELD_FOOTNOTE(settings.min_cell_size)}")
 st.caption(f"Exports carry this footnote: {md(footnote)}")
 
-st.subheader("Charts")
 name = instrument_name(filters.instrument)
 options = {
     f"Change from baseline by day ({name})": lambda: charts.trajectory_figure(view.trajectory),
@@ -51,7 +52,9 @@ if view.boosters is not None:
     options["Time to first booster, Kaplan–Meier"] = lambda: charts.km_figure(
         view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
         yaxis_title="Share without a booster")
-breakdown = st.session_state.get("export_by", "(overall)")
+breakdown = st.selectbox("Break down charts and tables by", ["(overall)", *BREAKDOWN_LABELS],
+                         key="export_by", format_func=lambda b: b if b == "(overall)"
+                         else breakdown_label(b))
 if breakdown not in ("(overall)", "start_month"):
     parts = data.breakdown(url, settings, filters, breakdown)
     label = breakdown_label(breakdown)
@@ -62,24 +65,27 @@ if breakdown not in ("(overall)", "start_month"):
         options[f"Durability by {label} ({name})"] = lambda: charts.km_figure(
             parts.durability, title=f"Still in response, by {label}",
             xaxis_title="Days since first response")
+st.subheader("Charts")
 left, right = st.columns([3, 1])
 chart = left.selectbox("Chart", list(options), key="export_chart")
 fmt = right.selectbox("Format", list(figures.FORMATS), key="export_format")
+chart_key = (chart, fmt, filters, footnote)
 if st.button("Prepare chart", key="export_prepare"):
     with st.spinner("Rendering…"):
         blob = figures.figure_bytes(options[chart](), fmt, footnote=footnote)
     data.audit(url, actor=actor, action="export", target_kind="chart", detail=f"{chart} ({fmt})")
-    st.download_button(f"Download {fmt.upper()}", blob,
+    st.session_state["export_chart_blob"] = (chart_key, blob)
+prepared = st.session_state.get("export_chart_blob")
+if prepared and prepared[0] == chart_key:  # stays until the chart, format or filters change
+    st.download_button(f"Download {fmt.upper()}", prepared[1],
                        file_name=f"kap-{figures.slug(chart)}.{fmt}",
                        mime={"png": "image/png", "svg": "image/svg+xml",
                              "pdf": "application/pdf"}[fmt], key="export_chart_download")
 
 st.subheader("Tables")
-t1, t2 = st.columns(2)
-kind = t1.selectbox("Table", ["Rates", "Attrition funnel", "Completeness"], key="export_table_kind")
-by = t2.selectbox("Rates and breakdown charts by", ["(overall)", *BREAKDOWN_LABELS],
-                  key="export_by", format_func=lambda b: b if b == "(overall)"
-                  else breakdown_label(b))
+kind = st.selectbox("Table", ["Rates", "Attrition funnel", "Completeness"],
+                    key="export_table_kind")
+by = breakdown
 table = (data.export_rates(url, settings, filters, None if by == "(overall)" else by)
          if kind == "Rates" else data.export_counts(url, settings, filters, kind))
 what = f"rates by {by}" if kind == "Rates" else kind.lower()
@@ -108,15 +114,30 @@ with st.expander("Patient-level research extract (de-identified)"):
             extract, meta=["De-identified research extract"], settings=settings),
             file_name="kap-research-extract.csv", mime="text/csv", key="export_extract_csv")
 
-st.subheader("Quarterly quality report (PDF)")
-quarters = data.quarters(url, settings)
-period = st.selectbox("Quarter (courses started in it)", quarters,
-                      index=len(quarters) - 1 if quarters else None, key="export_period")
-if period and st.button("Build report", key="export_report"):
+st.subheader("Quality report (PDF)")
+as_of = data.data_end(url)
+relative = {"last-quarter": "Latest quarter with mature follow-up",
+            "rolling-12m": "Rolling 12 months (mature)", "last-half": "Latest half-year",
+            "last-year": "Latest year"}
+named = {k: f"{v} ({report.parse_period(k, as_of=as_of).label})" for k, v in relative.items()}
+choices = list(named) + list(reversed(data.quarters(url, settings)))
+period = st.selectbox("Period (courses started in it)", choices, index=0, key="export_period",
+                      format_func=lambda p: named.get(p, p))
+st.caption("The report follows the sidebar's instrument, clinic, route and indication filters.")
+report_key = (period, filters)
+if st.button("Build report", key="export_report"):
+    chosen = report.parse_period(period, as_of=as_of)
     bar = st.progress(0.0, text="Starting…")
-    pdf = report.report_pdf(data.frames(url), report.parse_period(period), settings=settings,
-                            clinic_ids=filters.clinics,
+    pdf = report.report_pdf(data.frames(url), chosen, settings=settings,
+                            clinic_ids=filters.clinics, instrument=filters.instrument,
+                            routes=filters.routes, indications=filters.indications,
+                            clinic_name=os.environ.get("KAP_OUTCOMES_CLINIC_NAME"),
+                            as_of=as_of,
                             progress=lambda i, n, what: bar.progress(i / n, text=what))
-    data.audit(url, actor=actor, action="report", target_kind="period", target_id=period)
-    st.download_button("Download report", pdf, file_name=f"kap-outcomes-{period}.pdf",
+    data.audit(url, actor=actor, action="report", target_kind="period", target_id=chosen.label)
+    st.session_state["export_report_blob"] = (report_key, chosen.label, pdf)
+built = st.session_state.get("export_report_blob")
+if built and built[0] == report_key:
+    st.download_button("Download report", built[2],
+                       file_name=f"kap-outcomes-{figures.slug(built[1])}.pdf",
                        mime="application/pdf", key="export_report_download")

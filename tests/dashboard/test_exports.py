@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import openpyxl
@@ -113,26 +114,87 @@ def test_period_parsing():
     assert (p.start, p.end, p.previous().label) == (pd.Timestamp("2025-07-01"),
                                                      pd.Timestamp("2025-10-01"), "2025Q2")
     assert parse_period("2025Q1").previous().label == "2024Q4"
+    assert parse_period("2025H2").previous().label == "2025H1"
+    assert parse_period("2025").previous().label == "2024"
+    assert parse_period("2025Q3").trailing_12m().start == pd.Timestamp("2024-07-01")
+    # relative periods: the latest whose follow-up is mature (60 days after its end)
+    as_of = pd.Timestamp("2025-11-15")
+    # 2025Q3 ended with 2025-09-30: mature 60 days after, from 2025-11-30 on
+    assert parse_period("last-quarter", as_of=as_of).label == "2025Q2"
+    assert parse_period("last-quarter", as_of=pd.Timestamp("2025-11-30")).label == "2025Q3"
+    assert parse_period("last-half", as_of=as_of).label == "2025H1"
+    assert parse_period("last-year", as_of=as_of).label == "2024"
+    roll = parse_period("rolling-12m", as_of=as_of)
+    assert (roll.start, roll.end) == (pd.Timestamp("2024-09-01"), pd.Timestamp("2025-09-01"))
     with pytest.raises(ValueError):
         parse_period("2025-07")
 
 
-def test_cli_report_pages_are_not_blank(tmp_path, capsys):
+def _pdf_pages(pdf: Path, tmp_path: Path) -> list[str]:
+    texts = []
+    n = len(list(_page_images(pdf, tmp_path)))
+    for i in range(1, n + 1):
+        out = subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), "-layout", str(pdf), "-"],
+                             capture_output=True, text=True, check=True)
+        texts.append(out.stdout)
+    return texts
+
+
+def _page_images(pdf: Path, tmp_path: Path) -> list[Path]:
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")],
+                   check=True)
+    return sorted(tmp_path.glob("page-*.png"))
+
+
+def test_cli_report_pages_have_content_numbers_and_the_clinic(tmp_path, capsys):
     db = str(tmp_path / "demo.db")
     assert main(["--db", db, "demo"]) == 0
     out = tmp_path / "report.pdf"
-    assert main(["--db", db, "report", "--period", "2025Q2", "--out", str(out)]) == 0
+    assert main(["--db", db, "report", "--period", "rolling-12m", "--out", str(out),
+                 "--clinic-name", "Demo Clinics"]) == 0
     assert out.read_bytes().startswith(b"%PDF") and out.stat().st_size > 50_000
     assert shutil.which("pdftoppm"), "scripts/test.sh installs poppler-utils"
-    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out), str(tmp_path / "page")], check=True)
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 3
+    pages = _page_images(out, tmp_path)
+    assert len(pages) >= 5
     from PIL import Image
 
     for page in pages:
         img = np.asarray(Image.open(page).convert("L"))
         assert (img < 200).mean() > 0.005, page.name     # ink on every page
+    texts = _pdf_pages(out, tmp_path)
+    assert "Executive summary" in texts[0] and "Measurement completeness" in texts[0]
+    assert "over the last eight quarters" in texts[0]
+    for i, text in enumerate(texts, start=1):
+        assert f"Page {i} of {len(texts)}" in text and "Demo Clinics" in text
+        assert "generated" in text and "PHQ-9" in text                 # filters on every page
+    joined = "\n".join(texts)
+    for section in ("Rapid onset", "Durability of response", "By route", "By indication",
+                    "Attrition and completeness", "Methods appendix"):
+        assert section in joined, section
+    assert "endpoint_response" not in joined                           # human labels
     assert main(["--db", db, "report", "--period", "July", "--out", str(out)]) == 2
+
+
+def test_no_report_table_is_mostly_withheld_on_the_sample_rolling_year(tmp_path):
+    import re
+
+    from dashboard.db import make_engine
+    from dashboard.db.repository import load_frames
+    from dashboard.exports.report import report_html
+
+    db = tmp_path / "demo.db"
+    assert main(["--db", str(db), "demo"]) == 0
+    frames = load_frames(make_engine(f"sqlite:///{db}"), item_columns=("item_9",))
+    as_of = frames.assessments["administered_at"].max()
+    page = report_html(frames, parse_period("rolling-12m", as_of=as_of), as_of=as_of)
+    tables = re.findall(r"<table.*?</table>", page, flags=re.S)
+    assert len(tables) >= 5
+    for table in tables:
+        cells = re.findall(r"<td>(.*?)</td>", table, flags=re.S)
+        marks = sum(c.strip() in ("&lt;11", "‡") or c.startswith("withheld") for c in cells)
+        figures = sum(bool(re.fullmatch(r"[-+]?\d+(\.\d+)?", c.strip())) or "%" in c
+                      for c in cells)
+        assert marks <= figures, (marks, figures, table[:300])
 
 
 def test_cli_export_tables(tmp_path, capsys):
