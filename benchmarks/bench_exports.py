@@ -32,6 +32,7 @@ def _time(fn) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--keep", help="also write the large report to this PDF file")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
     patients, sessions, assessments = load_sample()
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> None:
                             total=big.assessments["total"].astype(float)))
     t = _time(lambda: report_pdf(big_frames, parse_period("2025Q2")))
     print(f"report on {args.patients} patients ({len(big.assessments)} assessments): {t:.1f} s")
+    if args.keep:
+        from pathlib import Path
+
+        Path(args.keep).write_bytes(report_pdf(big_frames, parse_period("2025Q2")))
+        print(f"wrote {args.keep}")
 
 
 if __name__ == "__main__":
