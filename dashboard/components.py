@@ -113,7 +113,10 @@ def import_report(report) -> None:
         if problems:
             st.dataframe(pd.DataFrame(
                 [(i.line, i.column, i.reason) for i in sorted(report.errors + report.conflicts)],
-                columns=["line", "column", "reason"]), hide_index=True)
+                columns=["line", "column", "reason"]), hide_index=True,
+                column_config={"line": st.column_config.NumberColumn("Line", width="small"),
+                               "column": st.column_config.TextColumn("Column", width="medium"),
+                               "reason": st.column_config.TextColumn("Reason", width="large")})
     for warning in report.warnings:
         st.caption(f"Note: {md(warning)}")
 
