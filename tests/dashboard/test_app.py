@@ -242,3 +242,28 @@ def test_export_page_tables_and_chart(demo_db):
     assert at.download_button(key="export_extract_csv").label.startswith("Download extract")
     events = audit_events(make_engine(f"sqlite:///{demo_db}"))
     assert {"chart", "research_extract"} <= set(events["target_kind"])
+
+
+def test_export_downloads_stay_and_are_named_for_what_they_hold(demo_db):
+    from dashboard.db import make_engine
+    from dashboard.db.repository import audit_events
+
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("dashboard/pages/export.py").run()
+    at.selectbox(key="export_format").select("svg").run()
+    at.button(key="export_prepare").click().run()
+    assert at.download_button(key="export_chart_download").label == "Download SVG"
+    # another widget changes: the prepared chart's download stays
+    at.selectbox(key="export_table_kind").select("Attrition funnel").run()
+    assert at.download_button(key="export_chart_download").label == "Download SVG"
+    # the chart itself changes: the stale download goes
+    at.selectbox(key="export_chart").select(at.selectbox(key="export_chart").options[1]).run()
+    assert not [b for b in at.download_button if b.key == "export_chart_download"]
+    # the funnel table's downloads are audited as the funnel, not as rates
+    at.download_button(key="export_csv").click().run()
+    events = audit_events(make_engine(f"sqlite:///{demo_db}"))
+    assert "attrition funnel csv" in set(events["detail"].dropna())
+    # one breakdown selector drives the charts and the tables
+    at.selectbox(key="export_by").select("route").run()
+    assert any(o.startswith("Response by route") for o in at.selectbox(key="export_chart").options)
+    assert "Route" in at.dataframe[0].value.columns or "Stage" in at.dataframe[0].value.columns
