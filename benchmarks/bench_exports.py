@@ -15,8 +15,8 @@ import time
 
 import plotly.graph_objects as go
 
-from analysis import Settings, align, per_course_outcomes, summarize_survival
-from dashboard import charts
+from analysis import Settings, align, per_course_outcomes
+from dashboard import charts, views
 from dashboard.db.repository import Frames
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.report import parse_period, report_pdf
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     patients, sessions, assessments = load_sample()
     al = align(assessments, sessions, settings=Settings())
-    km = summarize_survival(per_course_outcomes(al), endpoint="durability", instrument="PHQ9")
+    km = views.km_view(per_course_outcomes(al), endpoint="durability", instrument="PHQ9",
+                       settings=Settings())
     fig = charts.km_figure(km, title="Still in response", xaxis_title="days")
     note = "all clinics · n = 300 patients"
     cold = _time(lambda: figure_bytes(fig, "png", footnote=note))
