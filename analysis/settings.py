@@ -65,6 +65,9 @@ class Settings:
     confidence_level: float = 0.95
     maturity_days: float = 60
     active_days: float = 90
+    schedule_induction_days: float = 7
+    schedule_follow_up_days: float = 14
+    schedule_follow_up_window_days: float = 90
     off_track_percentile: float = 90
     expected_min_courses: int = 20
     survival_horizons_days: tuple[int, ...] = (30, 60, 90)
@@ -168,6 +171,11 @@ DESCRIPTIONS: dict[str, str] = {
     "confidence_level": "Confidence level of every interval.",
     "active_days": "A patient is current when any session or score falls within this many days "
                    "before the as-of date; signals are raised for current patients.",
+    "schedule_induction_days": "Caseload: a score is due this many days after the last one "
+                               "during induction.",
+    "schedule_follow_up_days": "Caseload: then every this many days after induction ends …",
+    "schedule_follow_up_window_days": "… for this many days after induction ends (no routine "
+                                      "score is due after that).",
     "off_track_percentile": "Off track: an induction score above this percentile of the scores "
                             "of other patients with the same baseline at that point.",
     "expected_min_courses": "The expected course is shown and used only where at least this "
