@@ -28,7 +28,9 @@ if not data.frames(url).assessments.empty:
 pages = [st.Page("dashboard/pages/overview.py", title="Clinic overview",
                  icon=":material/monitoring:", default=True)]
 if security.can_see_patient_pages(user):
-    pages += [st.Page("dashboard/pages/patient.py", title="Patient trajectory",
+    pages += [st.Page("dashboard/pages/caseload.py", title="Caseload",
+                      icon=":material/groups:"),
+              st.Page("dashboard/pages/patient.py", title="Patient trajectory",
                       icon=":material/person:"),
               st.Page("dashboard/pages/signals.py", title="Signals",
                       icon=":material/notifications:")]

@@ -397,6 +397,32 @@ def signals(url: str, settings: Settings, filters: Filters, user: User
     return out[0], out[1]
 
 
+@st.cache_data(ttl="10m", show_spinner="Gathering your caseload…")
+def _caseload_all(url: str, settings: Settings, when: str) -> pd.DataFrame:
+    from analysis.caseload import caseload as build
+
+    return build(alignment(url, settings), as_of=pd.Timestamp(when))
+
+
+def caseload(url: str, settings: Settings, user: User) -> pd.DataFrame:
+    """The caseload of the patients ``user`` may see (a clinician's own, a director's clinics'),
+    with clinic, clinician, indication and the number of open signals; roles are enforced here,
+    not by the page."""
+    when = f"{as_of():%Y-%m-%d %H:%M}"
+    c = _caseload_all(url, settings, when)
+    c = c[c[S.PATIENT_ID].isin(_visible_ids(url, user))]
+    p = frames(url).patients[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID, S.INDICATION]]
+    c = c.merge(p, on=S.PATIENT_ID, how="left")
+    current, old = signals(url, settings, Filters(), user)
+    both = pd.concat([f for f in (current, old) if len(f)] or [current], ignore_index=True)
+    open_ = both[both["status"].isin(["open", "acknowledged"])]
+    c["open_signals"] = c[S.PATIENT_ID].map(open_.groupby(S.PATIENT_ID).size()).fillna(0)
+    c["open_signals"] = c["open_signals"].astype(int)
+    c["trajectory"] = "/patient?patient=" + c[S.PATIENT_ID].astype(str).map(
+        lambda v: quote(v, safe=""))
+    return c.reset_index(drop=True)
+
+
 def patient_signals(url: str, settings: Settings, patient_id: str, user: User
                     ) -> pd.DataFrame:
     """The signals of one patient (current or not) with their workflow state, unless resolved
@@ -480,6 +506,7 @@ def clear() -> None:
     history.clear()
     _patient_rows.clear()
     _all_signals.clear()
+    _caseload_all.clear()
     expected_models.clear()
     signal_counts.clear()
     _visible_ids.clear()

@@ -85,8 +85,8 @@ def test_failed_login_shows_no_data_and_is_audited(clinic_db):
 
 
 @pytest.mark.parametrize(("user", "pages"), [
-    ("dir", ["overview", "patient", "signals", "export", "definitions"]),
-    ("doc", ["overview", "patient", "signals", "definitions"]),
+    ("dir", ["overview", "caseload", "patient", "signals", "export", "definitions"]),
+    ("doc", ["overview", "caseload", "patient", "signals", "definitions"]),
     ("qa", ["overview", "export", "definitions"]),
     ("root", ["overview", "data_page", "admin", "definitions"]),
 ])
@@ -229,3 +229,27 @@ def test_signals_by_role_and_workflow_scoped(clinic_db):
         assert not at.exception
         events = audit_events(make_engine(clinic_db))
         assert ((events["action"] == "signal_acknowledged") & (events["actor"] == "doc")).any()
+
+
+def test_caseload_by_role(clinic_db):
+    frames = data.frames(clinic_db)
+    p = frames.patients
+    doc = User("doc", "clinician", clinician_id="clin-NO-1")
+    director = User("dir", "director", clinics=("north",))
+    mine = data.caseload(clinic_db, Settings(), doc)
+    assert set(mine["patient_id"]) == set(p.loc[p.clinician_id == "clin-NO-1", "patient_id"])
+    north = data.caseload(clinic_db, Settings(), director)
+    assert set(north["clinic_id"]) == {"north"} and len(north) > len(mine)
+    assert data.caseload(clinic_db, Settings(), User("qa", "quality")).empty
+    at = login("doc")
+    at.switch_page("dashboard/pages/caseload.py").run()
+    assert not at.exception and at.title[0].value == "Caseload"
+    table = at.dataframe[0].value
+    assert set(table["patient_id"]) == set(mine["patient_id"])
+    assert table["trajectory"].iloc[0] == f"/patient?patient={table['patient_id'].iloc[0]}"
+    at.toggle(key="caseload_due").set_value(True).run()
+    due = at.dataframe[0].value if at.dataframe else table.iloc[0:0]
+    assert len(due) <= len(table)
+    events = audit_events(make_engine(clinic_db))
+    assert "view_caseload" in set(events["action"])
+    assert "caseload" not in page_files(login("qa"))

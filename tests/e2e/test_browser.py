@@ -6,7 +6,8 @@ import pytest
 
 from tests.e2e.conftest import SHOTS
 
-PAGES = [("", "Clinic overview"), ("patient", "Patient trajectory"), ("signals", "Signals"),
+PAGES = [("", "Clinic overview"), ("caseload", "Caseload"), ("patient", "Patient trajectory"),
+         ("signals", "Signals"),
          ("export", "Export"), ("data", "Data"),
          ("definitions", "Definitions")]
 

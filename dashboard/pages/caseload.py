@@ -1,0 +1,66 @@
+"""Caseload for clinicians (their patients) and directors (their clinics' patients): where each
+patient stands, what is due or overdue, and open signals; each row opens the patient."""
+
+import streamlit as st
+
+from analysis import Settings
+from dashboard import auth, components, data, security
+
+settings = Settings()
+url = data.current_url()
+user = auth.current_user()
+st.title("Caseload")
+if not security.can_see_patient_pages(user):
+    st.error("Your role does not include patient-level pages.")
+    st.stop()
+if data.frames(url).assessments.empty:
+    components.empty_state()
+    st.stop()
+now = data.as_of()
+table = data.caseload(url, settings, user)
+data.audit(url, actor=auth.actor(), action="view_caseload", target_kind="caseload",
+           detail=f"{len(table)} patients")
+st.caption(f"As of {now:%Y-%m-%d}. A score is due every {settings.schedule_induction_days:g} "
+           f"days during induction and every {settings.schedule_follow_up_days:g} days for "
+           f"{settings.schedule_follow_up_window_days:g} days after it (the schedule is a "
+           "setting). Click a column to sort; the patient link opens the trajectory.")
+left, mid, right = st.columns(3)
+only_due = left.toggle("Only due or overdue", key="caseload_due")
+only_signals = mid.toggle("Only with open signals", key="caseload_signals")
+phases = right.multiselect("Phase", sorted(table["phase"].dropna().unique()),
+                           key="caseload_phase", placeholder="All phases")
+shown = table
+if only_due:
+    shown = shown[shown["next_due"].notna() & (shown["next_due"] <= now.normalize())]
+if only_signals:
+    shown = shown[shown["open_signals"] > 0]
+if phases:
+    shown = shown[shown["phase"].isin(phases)]
+cols = st.columns(3)
+cols[0].metric("Patients", len(table), border=True)
+cols[1].metric("Overdue", int(table["days_overdue"].notna().sum()), border=True)
+cols[2].metric("With open signals", int((table["open_signals"] > 0).sum()), border=True)
+st.dataframe(
+    shown[["patient_id", "phase", "day_of_course", "PHQ9_last", "PHQ9_change", "GAD7_last",
+           "GAD7_change", "PCL5_last", "PCL5_change", "days_since_score", "next_due",
+           "days_overdue", "open_signals", "clinician_id", "clinic_id", "trajectory"]],
+    hide_index=True, key="caseload_table",
+    column_config={
+        "patient_id": st.column_config.TextColumn("Patient"),
+        "phase": st.column_config.TextColumn("Phase"),
+        "day_of_course": st.column_config.NumberColumn("Day of course", format="%d"),
+        "PHQ9_last": st.column_config.NumberColumn("PHQ-9", format="%d"),
+        "PHQ9_change": st.column_config.NumberColumn("PHQ-9 change", format="percent"),
+        "GAD7_last": st.column_config.NumberColumn("GAD-7", format="%d"),
+        "GAD7_change": st.column_config.NumberColumn("GAD-7 change", format="percent"),
+        "PCL5_last": st.column_config.NumberColumn("PCL-5", format="%d"),
+        "PCL5_change": st.column_config.NumberColumn("PCL-5 change", format="percent"),
+        "days_since_score": st.column_config.NumberColumn("Days since last score",
+                                                          format="%d"),
+        "next_due": st.column_config.DateColumn("Next score due"),
+        "days_overdue": st.column_config.NumberColumn("Days overdue", format="%d"),
+        "open_signals": st.column_config.NumberColumn("Open signals", format="%d"),
+        "clinician_id": st.column_config.TextColumn("Clinician"),
+        "clinic_id": st.column_config.TextColumn("Clinic"),
+        "trajectory": st.column_config.LinkColumn("Open", display_text="trajectory →"),
+    })
