@@ -324,93 +324,152 @@ def weekly_response_figure(weekly: pd.DataFrame, *, instrument: str) -> go.Figur
     return fig
 
 
+#: Session markers: neutral ink, told apart by dash (colour stays for the instruments).
+SESSION_STYLES = {"dosing": ("#444444", "solid"), "booster": ("#444444", "dash"),
+                  "integration": ("#999999", "dot"), "preparation": ("#bbbbbb", "dashdot")}
+
+
 def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                    reliable_change: Mapping[str, float],
-                   expected: Mapping[str, pd.DataFrame] | None = None) -> go.Figure:
-    """One patient's scores over time: one panel per instrument, severity bands shaded,
-    baseline, response and reliable-change thresholds drawn, sessions marked, PHQ-9 item 9 shown
-    as its own trace with flagged points.
+                   expected: Mapping[str, pd.DataFrame] | None = None,
+                   courses: pd.DataFrame | None = None, day_zero: pd.Timestamp | None = None,
+                   compact: bool = False) -> go.Figure:
+    """One patient's scores over time, one panel per instrument and a small PHQ-9 item 9 panel.
+
+    Each course is its own line segment with its own baseline and response (−50%) marks;
+    scores outside any course (intake forms, forms with no session) are hollow markers; severity
+    bands are shaded and labelled; sessions are neutral vertical lines told apart by dash, with
+    the route on hover; the clinic's expected band (other patients with the same baseline) is
+    grey. With ``day_zero`` the x axis is days since that first dose instead of dates.
 
     Args:
         assessments: the patient's aligned assessments (``administered_at``, ``instrument``,
-            ``total``, ``baseline_total``, ``usable``, ``item_9``).
-        sessions: the patient's sessions (``session_at``, ``kind``).
+            ``total``, ``course_id``, ``baseline_total``, ``usable``, ``item_9``).
+        sessions: the patient's sessions (``session_at``, ``kind``, ``route``).
         reliable_change: instrument -> points.
-        expected: instrument -> frame with ``administered_at``, ``p10``, ``p50``, ``p90`` (the
-            cohort's expected course for patients of similar baseline), drawn as a band.
+        expected: instrument -> ``administered_at``, ``p10``, ``p50``, ``p90``.
+        courses: the patient's courses (``course_id``, ``course_number``), for labels.
+        day_zero: the first dose of the course to measure days from (None: calendar dates).
+        compact: a phone-width layout (smaller labels, no right-hand band names).
     """
-    codes = [c for c in INSTRUMENTS if (assessments["instrument"] == c).any()]
-    rows = max(len(codes), 1)
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=[_NAMES[c] for c in codes] or ["No scores"],
-                        specs=[[{"secondary_y": c == "PHQ9"}] for c in codes] or [[{}]])
-    # Shapes and annotations are collected as plain dicts and set once: plotly's add_hline /
-    # add_vrect with row/col cost ~10 ms each, which made this figure take most of a second.
+    a = assessments[assessments["total"].notna()]
+    codes = [c for c in INSTRUMENTS if (a["instrument"] == c).any()]
+    item9 = pd.to_numeric(assessments.get("item_9", pd.Series(dtype=float)), errors="coerce")
+    has9 = bool((assessments["instrument"] == "PHQ9").any() and item9.notna().any())
+    rows = max(len(codes), 1) + (1 if has9 else 0)
+    heights = [1.0] * max(len(codes), 1) + ([0.35] if has9 else [])
+    titles = [_NAMES[c] for c in codes] or ["No scores"]
+    if has9:
+        titles.append("PHQ-9 item 9 (thoughts of death or self-harm)")
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=titles, row_heights=heights)
+
+    def x_of(ts: pd.Series):
+        if day_zero is None:
+            return ts
+        return (pd.to_datetime(ts) - pd.Timestamp(day_zero).normalize()).dt.total_seconds() / 86400
+
     shapes: list[dict] = []
     notes: list[dict] = []
     band_colours = ["#eaf4e4", "#fbf3cf", "#fde3c4", "#fbd0c0", "#f6b9b9"]  # minimal → severe
-
-    def hline(y: float, yref: str, colour: str, dash: str, text: str, right: bool) -> None:
-        shapes.append(dict(type="line", xref="x domain", x0=0, x1=1, yref=yref, y0=y, y1=y,
-                           line=dict(color=colour, dash=dash, width=1.5)))
-        notes.append(dict(xref="x domain", x=1 if right else 0, yref=yref, y=y, text=text,
-                          showarrow=False, xanchor="right" if right else "left",
-                          yanchor="bottom", font=dict(size=11, color="#555555")))
-
+    number = {} if courses is None else dict(zip(courses["course_id"], courses["course_number"],
+                                                 strict=False))
+    font = 10 if compact else 11
     for row, code in enumerate(codes, start=1):
         spec = INSTRUMENTS[code]
         yref = fig.get_subplot(row, 1).yaxis.plotly_name.replace("axis", "")
-        a = assessments[(assessments["instrument"] == code) & assessments["usable"]]
-        a = a.sort_values("administered_at")
+        xref = fig.get_subplot(row, 1).xaxis.plotly_name.replace("axis", "")
+        part = a[a["instrument"] == code].sort_values("administered_at")
         for band, colour in zip(spec.severity_bands, band_colours, strict=False):
-            shapes.append(dict(type="rect", xref="x domain", x0=0, x1=1, yref=yref,
+            shapes.append(dict(type="rect", xref=f"{xref} domain", x0=0, x1=1, yref=yref,
                                y0=band.low, y1=band.high + 1, fillcolor=colour, line_width=0,
                                layer="below"))
+            if not compact:
+                notes.append(dict(xref=f"{xref} domain", x=1.0, xanchor="left", yref=yref,
+                                  y=(band.low + band.high + 1) / 2, text=band.label,
+                                  showarrow=False, font=dict(size=9, color="#777777")))
         if expected and code in expected and not expected[code].empty:
             e = expected[code]
+            ex = list(x_of(e["administered_at"]))
             fig.add_trace(go.Scatter(
-                x=list(e["administered_at"]) + list(e["administered_at"])[::-1],
-                y=list(e["p90"]) + list(e["p10"])[::-1], fill="toself", mode="lines",
-                fillcolor="rgba(120,120,120,0.18)", line=dict(width=0), hoverinfo="skip",
-                name="Expected for this baseline (10th–90th percentile of other patients)",
-                showlegend=row == 1),
+                x=ex + ex[::-1], y=list(e["p90"]) + list(e["p10"])[::-1], fill="toself",
+                mode="lines", fillcolor="rgba(120,120,120,0.18)", line=dict(width=0),
+                hoverinfo="skip", name="Expected for this baseline (10th–90th percentile)",
+                showlegend=row == 1, legendgroup="expected"), row=row, col=1)
+        colour = INSTRUMENT_COLOURS[code]
+        for course_id, seg in part[part["course_id"].notna()].groupby("course_id", sort=False):
+            label = (f"course {number[course_id]}" if course_id in number
+                     else str(course_id).replace("-", " "))
+            fig.add_trace(go.Scatter(
+                x=x_of(seg["administered_at"]), y=seg["total"], mode="lines+markers",
+                name=f"{_NAMES[code]}, {label}", line=dict(color=colour, width=3),
+                showlegend=False,
+                hovertemplate=f"%{{x}}: %{{y:.0f}} ({label})<extra>{_NAMES[code]}</extra>"),
                 row=row, col=1)
-        fig.add_trace(go.Scatter(x=a["administered_at"], y=a["total"], mode="lines+markers",
-                                 name=_NAMES[code], line=dict(color=INSTRUMENT_COLOURS[code],
-                                                              width=3),
-                                 hovertemplate="%{x|%Y-%m-%d}: %{y:.0f}<extra></extra>"),
-                      row=row, col=1)
-        base = a["baseline_total"].dropna()
-        if not base.empty:
-            b = float(base.iloc[-1])
-            hline(b, yref, "#555555", "dash", f"baseline {b:.0f}", right=False)
-            hline(b * 0.5, yref, "#009E73", "dot", "response (−50%)", right=False)
-            hline(b - reliable_change[code], yref, "#CC79A7", "dot", "reliable change",
-                  right=True)
-        if code == "PHQ9" and "item_9" in a.columns:
-            item9 = pd.to_numeric(a["item_9"], errors="coerce").astype(float)
-            flagged = (item9 >= 1).to_numpy()
+            base = seg["baseline_total"].dropna()
+            if len(base):
+                b = float(base.iloc[-1])
+                x0 = x_of(seg["administered_at"]).iloc[0]
+                x1 = x_of(seg["administered_at"]).iloc[-1]
+                for y, dash, col in ((b, "dash", "#555555"), (b * 0.5, "dot", "#009E73"),
+                                     (b - reliable_change.get(code, 0), "dot", "#CC79A7")):
+                    shapes.append(dict(type="line", xref=xref, x0=x0, x1=x1, yref=yref, y0=y,
+                                       y1=y, line=dict(color=col, dash=dash, width=1.5)))
+                notes.append(dict(xref=xref, x=x0, yref=yref, y=b,
+                                  text=f"baseline {b:.0f} ({label})", showarrow=False,
+                                  xanchor="left", yanchor="bottom",
+                                  font=dict(size=font, color="#555555")))
+                if row == 1 and not compact:
+                    notes.append(dict(xref=xref, x=x1, yref=yref, y=b * 0.5,
+                                      text="response (−50%)", showarrow=False, xanchor="right",
+                                      yanchor="top", font=dict(size=9, color="#009E73")))
+        loose = part[part["course_id"].isna()]
+        if len(loose):
             fig.add_trace(go.Scatter(
-                x=a["administered_at"], y=item9, mode="lines+markers", name="PHQ-9 item 9",
-                line=dict(color="#D55E00", width=1.5, dash="dot"),
-                marker=dict(size=[12 if f else 6 for f in flagged],
-                            symbol=["diamond" if f else "circle" for f in flagged]),
-                hovertemplate="item 9 = %{y}<extra></extra>"), row=row, col=1, secondary_y=True)
-            fig.update_yaxes(range=[-0.2, 3.2], dtick=1, title_text="item 9", row=row, col=1,
-                             secondary_y=True, showgrid=False)
-        fig.update_yaxes(range=[0, spec.total_max + 1], title_text="total", row=row, col=1,
-                         secondary_y=False)
-    styles = {"dosing": ("#0072B2", "solid"), "booster": ("#D55E00", "solid"),
-              "integration": ("#56B4E9", "dot"), "preparation": ("#999999", "dot")}
-    for kind, (colour, dash) in styles.items():
-        when = sessions.loc[sessions["kind"] == kind, "session_at"]
-        for t in when:
+                x=x_of(loose["administered_at"]), y=loose["total"], mode="markers",
+                name="score outside any course (intake or no session)",
+                marker=dict(size=10, color="white", line=dict(color=colour, width=2)),
+                showlegend=row == 1, legendgroup="loose",
+                hovertemplate="%{x}: %{y:.0f} (outside any course)<extra></extra>"),
+                row=row, col=1)
+        fig.update_yaxes(range=[0, spec.total_max + 1], title_text="total", row=row, col=1)
+    if has9:
+        row = rows
+        phq = assessments[(assessments["instrument"] == "PHQ9")].assign(_i9=item9)
+        phq = phq[phq["_i9"].notna()].sort_values("administered_at")
+        flagged = (phq["_i9"] >= 1).to_numpy()
+        fig.add_trace(go.Scatter(
+            x=x_of(phq["administered_at"]), y=phq["_i9"], mode="markers+lines",
+            name="PHQ-9 item 9", line=dict(color="#D55E00", width=1.5, dash="dot"),
+            marker=dict(size=[12 if f else 7 for f in flagged],
+                        symbol=["diamond" if f else "circle" for f in flagged]),
+            hovertemplate="item 9 = %{y}<extra></extra>"), row=row, col=1)
+        fig.update_yaxes(range=[-0.3, 3.3], tickvals=[0, 1, 2, 3], title_text="item 9",
+                         row=row, col=1)
+    kinds_seen = []
+    for kind, (colour, dash) in SESSION_STYLES.items():
+        part = sessions[sessions["kind"] == kind]
+        if part.empty:
+            continue
+        kinds_seen.append(kind)
+        for t in x_of(part["session_at"]):
             shapes.append(dict(type="line", xref="x", x0=t, x1=t, yref="paper", y0=0, y1=1,
-                               line=dict(color=colour, dash=dash, width=1), opacity=0.6))
-        if len(when):  # legend entry for the session kind
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines",
-                                     line=dict(color=colour, dash=dash), name=f"{kind} session"))
+                               line=dict(color=colour, dash=dash, width=1), opacity=0.55,
+                               layer="below"))
+        route = part["route"].fillna("") if "route" in part.columns else ""
+        fig.add_trace(go.Scatter(
+            x=x_of(part["session_at"]), y=[0] * len(part), mode="markers",
+            marker=dict(symbol="triangle-up", size=9, color=colour),
+            name=f"{kind} session", legendgroup=kind,
+            text=[f"{kind} {r}".strip() for r in route] if len(part) else None,
+            hovertemplate="%{x}: %{text}<extra></extra>"), row=1, col=1)
     fig.update_layout(shapes=shapes, annotations=list(fig.layout.annotations) + notes)
-    fig.update_layout(height=260 * rows + 80, **{**_LAYOUT, "legend": dict(orientation="h",
-                                                                          y=-0.08)})
+    height = (230 if compact else 260) * max(len(codes), 1) + (110 if has9 else 0) + 110
+    legend = dict(orientation="h", y=-0.12 if not compact else -0.2, font=dict(size=font))
+    fig.update_layout(height=height, **{**_LAYOUT, "legend": legend, "font": dict(size=font),
+                                        "margin": dict(l=50, r=20 if compact else 90, t=50,
+                                                       b=60)})
+    if day_zero is not None:
+        fig.update_xaxes(title_text="days since the first dose of the chosen course",
+                         row=rows, col=1)
     return fig

@@ -209,6 +209,9 @@ class PatientView:
     sessions: pd.DataFrame
     outcomes: pd.DataFrame
     expected: dict[str, pd.DataFrame]
+    courses: pd.DataFrame
+    profile: dict
+    completeness: pd.DataFrame
 
 
 @st.cache_resource(ttl="10m")
@@ -218,6 +221,12 @@ def _patient_rows(url: str, settings: Settings) -> tuple[dict, dict, dict]:
     return (al.assessments.groupby(S.PATIENT_ID, sort=False).indices,
             al.sessions.groupby(S.PATIENT_ID, sort=False).indices,
             outcomes(url, settings).groupby(S.PATIENT_ID, sort=False).indices)
+
+
+@st.cache_resource(ttl="10m")
+def _completeness(url: str, settings: Settings) -> pd.DataFrame:
+    """Why each course's outcomes are missing, for every course (shared; do not mutate)."""
+    return completeness(alignment(url, settings), outcomes(url, settings))
 
 
 def patient(url: str, settings: Settings, patient_id: str, user: User) -> PatientView:
@@ -259,7 +268,27 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
                 "administered_at": day0 + pd.to_timedelta(mids[pred.index], "D"),
                 "p10": pred["q10"].to_numpy(), "p50": pred["q50"].to_numpy(),
                 "p90": pred["q90"].to_numpy(), "n_courses": pred["n_courses"].to_numpy()})
-    return PatientView(assessments=a, sessions=sess, outcomes=o, expected=bands)
+    courses = al.courses[al.courses[S.PATIENT_ID] == patient_id]
+    prof = frames(url).patients
+    prof = prof[prof[S.PATIENT_ID] == patient_id]
+    profile = prof.iloc[0].to_dict() if len(prof) else {}
+    comp_all = _completeness(url, settings)
+    comp = comp_all[comp_all[S.PATIENT_ID] == patient_id] if len(o) else comp_all.iloc[0:0]
+    return PatientView(assessments=a, sessions=sess, outcomes=o, expected=bands,
+                       courses=courses, profile=profile, completeness=comp)
+
+
+def patient_report(url: str, settings: Settings, patient_id: str, user: User) -> bytes:
+    """The progress report for one patient (their clinician only: roles checked here)."""
+    from dashboard.exports.patient_report import patient_report_pdf
+    from dashboard.security import can_print_patient_report
+
+    if not can_print_patient_report(user):
+        raise AccessDenied("only the patient's clinician prepares their progress report")
+    view = patient(url, settings, patient_id, user)  # raises AccessDenied for others' patients
+    return patient_report_pdf(patient_id, view.assessments, view.sessions, view.courses,
+                              settings=settings,
+                              clinic_name=os.environ.get("KAP_OUTCOMES_CLINIC_NAME"))
 
 
 def audit(url: str, *, actor: str, action: str, target_kind: str | None = None,
@@ -507,6 +536,7 @@ def clear() -> None:
     _patient_rows.clear()
     _all_signals.clear()
     _caseload_all.clear()
+    _completeness.clear()
     expected_models.clear()
     signal_counts.clear()
     _visible_ids.clear()

@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 __all__ = ["ROLES", "User", "LOCAL_USER", "AccessDenied", "hash_password", "verify_password",
            "can_view_patient", "can_see_patient_pages", "can_export", "can_import",
-           "can_admin"]
+           "can_admin", "can_print_patient_report", "parse_clinics", "dump_clinics"]
 
 ROLES = ("director", "clinician", "quality", "admin")
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
@@ -93,6 +93,13 @@ def verify_password(stored_hash: str, password: str) -> bool:
 def can_see_patient_pages(user: User) -> bool:
     """Patient trajectory and signals pages."""
     return user.role in ("local", "director", "clinician")
+
+
+def can_print_patient_report(user: User) -> bool:
+    """The progress report handed to a patient: their clinician (or the single local user);
+    the patient check itself is :func:`can_view_patient`, which limits a clinician to their
+    own patients."""
+    return user.role in ("local", "clinician")
 
 
 def can_view_patient(user: User, *, clinic_id: str | None, clinician_id: str | None) -> bool:

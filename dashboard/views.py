@@ -436,3 +436,149 @@ def completeness_view(completeness: pd.DataFrame, *, settings: Settings) -> pd.D
 
 #: Outcomes shown as rates (re-exported for renderers).
 OUTCOMES = RATE_OUTCOMES
+
+
+# --- one patient -----------------------------------------------------------------------------
+
+_REASONS_SHORT = {
+    "no_assessments": "not measured in this course",
+    "no_baseline": "no baseline score",
+    "no_rapid_assessment": "no score in the first week",
+    "booster_before_endpoint": "a booster came before the endpoint",
+    "lost_to_follow_up": "no score after induction",
+    "no_endpoint_assessment": "no score in the endpoint window",
+}
+
+
+def course_explanations(courses: pd.DataFrame, sessions: pd.DataFrame,
+                        settings: Settings) -> list[str]:
+    """Why the patient's runs of doses form the courses they do, in words.
+
+    >>> c = pd.DataFrame({"course_number": [1, 2], "course_id": ["course-1", "course-2"],
+    ...     "first_dose_at": pd.to_datetime(["2025-01-01", "2025-06-01"]),
+    ...     "induction_doses": [4, 3], "booster_count": [1, 0],
+    ...     "course_id_inferred": [True, True]})
+    >>> s = pd.DataFrame({"kind": ["dosing"] * 8, "session_at": pd.to_datetime(
+    ...     ["2025-01-01", "2025-01-04", "2025-01-08", "2025-01-11", "2025-02-20", "2025-06-01",
+    ...      "2025-06-04", "2025-06-08"])})
+    >>> print(course_explanations(c, s, __import__("analysis").Settings())[1])
+    Course 2 began on 2025-06-01: that dose came 101 days after the previous one, more than the 90 days that end a course.
+    """
+    out = []
+    doses = sessions[sessions["kind"].isin(["dosing", "booster"])].sort_values("session_at")
+    for c in courses.sort_values("course_number").itertuples(index=False):
+        start = pd.Timestamp(c.first_dose_at)
+        boosters = (f" and {int(c.booster_count)} booster(s) within "
+                    f"{settings.new_course_gap_days:g} days of the dose before each"
+                    if c.booster_count else "")
+        first = (f"Course {c.course_number} began on {start:%Y-%m-%d} with an induction series "
+                 f"of {int(c.induction_doses)} dose(s) (each within "
+                 f"{settings.induction_gap_days:g} days of the one before){boosters}.")
+        if not c.course_id_inferred:
+            out.append(first.replace(" began ", " (as given in the imported sessions) began "))
+            continue
+        before = doses[doses["session_at"] < start]
+        if c.course_number == 1 or before.empty:
+            out.append(first)
+            continue
+        gap = (start.normalize() - before["session_at"].iloc[-1].normalize()).days
+        out.append(f"Course {c.course_number} began on {start:%Y-%m-%d}: that dose came {gap} "
+                   f"days after the previous one, more than the {settings.new_course_gap_days:g}"
+                   " days that end a course.")
+    return out
+
+
+def outcome_rows(outcomes: pd.DataFrame, completeness: pd.DataFrame) -> pd.DataFrame:
+    """One patient's per-course outcomes in words: one row per course and instrument, whole
+    days, and "—" with the reason where an outcome is unknown."""
+    if outcomes.empty:
+        return pd.DataFrame()
+    comp = completeness.set_index([S.COURSE_ID, S.INSTRUMENT]) if len(completeness) else None
+    rows = []
+    for o in outcomes.itertuples(index=False):
+        why_base = why_end = why_rapid = ""
+        if comp is not None and (o.course_id, o.instrument) in comp.index:
+            r = comp.loc[(o.course_id, o.instrument)]
+            r = r.iloc[0] if isinstance(r, pd.DataFrame) else r
+            why_base = _REASONS_SHORT.get(r["baseline_status"], "")
+            why_end = _REASONS_SHORT.get(r["endpoint_status"], "")
+            why_rapid = _REASONS_SHORT.get(r["rapid_status"], "")
+
+        def yes_no(value, why):
+            return "—" + (f" ({why})" if why else "") if pd.isna(value) else (
+                "yes" if bool(value) else "no")
+
+        def number(value, why, fmt="{:.0f}"):
+            return "—" + (f" ({why})" if why else "") if pd.isna(value) else fmt.format(value)
+
+        rows.append({
+            "Course": str(o.course_id), "Instrument": str(o.instrument),
+            "First dose": f"{pd.Timestamp(o.first_dose_at):%Y-%m-%d}",
+            "Induction doses": int(o.induction_doses),
+            "Baseline": number(o.baseline_total, why_base),
+            "Endpoint score": number(o.endpoint_total, why_end),
+            "Change at endpoint": number(o.endpoint_pct_change, why_end, "{:+.0%}"),
+            "Response": yes_no(o.endpoint_response, why_end or why_base),
+            "Remission": yes_no(o.endpoint_remission, why_end or why_base or
+                                "started below the caseness cut-off"),
+            "Rapid response": yes_no(o.rapid_response, why_rapid),
+            "First response (day)": number(np.floor(o.first_response_day)
+                                           if pd.notna(o.first_response_day) else np.nan,
+                                           "no response yet"),
+            "Response lasted (days)": "—" if pd.isna(o.durability_days) else (
+                f"{np.floor(o.durability_days):.0f}"
+                + (" so far" if bool(o.durability_censored) else "")),
+            "Boosters": int(o.booster_count)})
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class PatientHeader:
+    """What a clinician reads first about one patient."""
+
+    patient_id: str
+    clinic: str
+    clinician: str
+    indication: str
+    route: str
+    course: str
+    phase: str
+    last_contact: str
+    next_due: str
+    open_signals: int
+
+
+def patient_header(patient_id: str, profile: dict, courses: pd.DataFrame,
+                   assessments: pd.DataFrame, sessions: pd.DataFrame, *, settings: Settings,
+                   as_of: pd.Timestamp, open_signals: int) -> PatientHeader:
+    """The header fields (phase and day of course are as of ``as_of``)."""
+    from analysis.caseload import schedule_status
+
+    as_of = pd.Timestamp(as_of)
+    contacts = pd.concat([assessments["administered_at"], sessions["session_at"]])
+    last = contacts.max() if len(contacts) else None
+    if courses.empty:
+        course, phase, due, route = "no course yet", "—", "—", "—"
+    else:
+        c = courses.sort_values("course_number").iloc[-1]
+        course = f"course {int(c['course_number'])} of {len(courses)}"
+        mine = assessments[(assessments[S.COURSE_ID] == c[S.COURSE_ID])
+                           & assessments[S.TOTAL].notna()]
+        state, due_at, overdue = schedule_status(
+            as_of=as_of, first_dose_at=c["first_dose_at"],
+            induction_end_at=c["induction_end_at"],
+            last_score_at=mine["administered_at"].max() if len(mine) else None,
+            settings=settings)
+        day = (as_of.normalize() - pd.Timestamp(c["first_dose_at"]).normalize()).days
+        phase = f"{state}, day {day}"
+        due = ("none routinely" if due_at is None else f"{due_at:%Y-%m-%d}"
+               + (f" (overdue by {overdue} days)" if overdue else ""))
+        route = str(c.get("route") or "—")
+    return PatientHeader(
+        patient_id=patient_id, clinic=str(profile.get("clinic_id") or "—"),
+        clinician=str(profile.get("clinician_id") or "—"),
+        indication=str(profile.get("indication") or "—"), route=route, course=course,
+        phase=phase,
+        last_contact="—" if last is None or pd.isna(last) else
+        f"{last:%Y-%m-%d} ({(as_of.normalize() - last.normalize()).days} days ago)",
+        next_due=due, open_signals=int(open_signals))

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from analysis import Settings
-from dashboard import auth, charts, components, data, security
+from dashboard import auth, charts, components, data, security, views
 from dashboard.labels import md
 
 settings = Settings()
@@ -52,6 +52,16 @@ if view.assessments.empty:
     st.warning("No scores recorded for this patient yet.")
 now = data.as_of()
 patient_signals = data.patient_signals(url, settings, patient_id, user)
+header = views.patient_header(patient_id, view.profile, view.courses, view.assessments,
+                              view.sessions, settings=settings, as_of=now,
+                              open_signals=len(patient_signals))
+st.subheader(f"{md(patient_id)} · {md(header.course)}")
+top = st.columns(4)
+top[0].markdown(f"**Clinic** {md(header.clinic)}  \n**Clinician** {md(header.clinician)}")
+top[1].markdown(f"**Indication** {md(header.indication)}  \n**Route** {md(header.route)}")
+top[2].markdown(f"**Phase** {md(header.phase)}  \n**Last contact** {md(header.last_contact)}")
+top[3].markdown(f"**Next score due** {md(header.next_due)}  \n"
+                f"**Open signals** {header.open_signals}")
 for sig in patient_signals.itertuples():
     when = f"{sig.score_at:%Y-%m-%d}, {sig.days_ago} days ago"
     status = "" if sig.status == "open" else f" · {sig.status}" + (
@@ -61,13 +71,41 @@ for sig in patient_signals.itertuples():
         st.error(text, icon=":material/warning:")
     else:
         st.warning(text, icon=":material/notifications:")
+choices = ["All courses, by date"] + [
+    f"Course {int(c.course_number)}, days since its first dose"
+    for c in view.courses.sort_values("course_number").itertuples()]
+shown = st.selectbox("Show", choices, key=f"patient_course_{patient_id}")
+day_zero = None
+if shown != choices[0]:
+    number = int(shown.split()[1].rstrip(","))
+    day_zero = view.courses.loc[view.courses["course_number"] == number, "first_dose_at"].iloc[0]
 st.plotly_chart(charts.patient_figure(view.assessments, view.sessions,
                                       reliable_change=dict(settings.reliable_change_points),
-                                      expected=view.expected), key="patient_timeline")
-st.caption("Shaded: severity bands. Dashed: baseline; dotted: response (−50%) and reliable "
-           "change thresholds. Grey band (induction): the 10th–90th percentile of other "
-           "patients' scores at that point who started at the same baseline (quantile "
-           f"regression; shown where at least {settings.expected_min_courses} other courses "
-           "give that history).")
+                                      expected=view.expected, courses=view.courses,
+                                      day_zero=day_zero), key="patient_timeline")
+st.caption("Each course is its own line with its own baseline (dashed), response (−50%) and "
+           "reliable-change (dotted) marks; hollow points are scores outside any course (intake "
+           "forms, scores with no session). Shaded: severity bands. Vertical lines: sessions "
+           "(solid dosing, dashed booster, dotted integration, dash-dot preparation; route on "
+           "hover). Grey band (induction): the 10th–90th percentile of other patients' scores "
+           "at that point who started at the same baseline (shown where at least "
+           f"{settings.expected_min_courses} other courses give that history).")
+for line in views.course_explanations(view.courses, view.sessions, settings):
+    st.caption(md(line))
 st.subheader("Per-course outcomes")
-components.outcome_table(view.outcomes)
+table = views.outcome_rows(view.outcomes, view.completeness)
+if table.empty:
+    st.info("No treatment course yet: scores are shown above as they came.")
+else:
+    st.dataframe(table, hide_index=True, key="patient_outcomes")
+if security.can_print_patient_report(user):
+    if st.button("Prepare a progress report for the patient (PDF)", key="patient_report"):
+        pdf = data.patient_report(url, settings, patient_id, user)
+        data.audit(url, actor=actor, action="patient_report", target_kind="patient",
+                   target_id=patient_id)
+        st.session_state["patient_report_pdf"] = (patient_id, pdf)
+    ready = st.session_state.get("patient_report_pdf")
+    if ready and ready[0] == patient_id:
+        st.download_button("Download the progress report", ready[1],
+                           file_name="progress-report.pdf", mime="application/pdf",
+                           key="patient_report_download")

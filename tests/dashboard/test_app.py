@@ -76,11 +76,15 @@ def test_patient_page_switch_and_audit(demo_db):
     at.selectbox(key="patient_pick_P00000").select("P000002").run()
     assert not at.exception
     figs = _charts(at)
-    assert any(t["name"] == "PHQ-9" for t in figs[0]["data"])
-    assert at.dataframe[0].value["course_id"].tolist()[0] == "course-1"
+    assert any(t["name"].startswith("PHQ-9, course 1") for t in figs[0]["data"])
+    assert at.dataframe[0].value["Course"].tolist()[0] == "course-1"
+    header = " ".join(m.value for m in at.markdown)
+    for field in ("Clinic", "Clinician", "Indication", "Route", "Phase", "Last contact",
+                  "Next score due", "Open signals"):
+        assert f"**{field}**" in header, field
     at.text_input(key="patient_query").input("P000003").run()   # the exact id opens
     assert not at.exception
-    assert any(t["name"] == "PHQ-9" for t in _charts(at)[0]["data"])
+    assert any(t["name"].startswith("PHQ-9") for t in _charts(at)[0]["data"])
     # case matters: p000003 may be another patient; it is offered as a match, never opened
     at.text_input(key="patient_query").input("p000003").run()
     assert not at.get("plotly_chart")

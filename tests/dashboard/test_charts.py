@@ -1,7 +1,6 @@
 """Chart builders return the figures they promise (traces, bands, n, colours)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from analysis import Settings, course_attributes, per_course_outcomes
@@ -107,20 +106,49 @@ def test_weekly_response_in_week_order(overview):
     assert fig.layout.yaxis.tickformat == ".0%"
 
 
-def test_patient_figure_marks_sessions_thresholds_and_item9(results):
+def test_patient_figure_courses_sessions_bands_and_item9(results):
     al, _, _ = results
     a = al.assessments
-    pid = a.loc[(a.instrument == "PHQ9") & a["item_9"].notna(), "patient_id"].iloc[0]
-    pa = a[a.patient_id == pid]
-    ps = al.sessions[al.sessions.patient_id == pid]
-    fig = charts.patient_figure(pa, ps, reliable_change={"PHQ9": 6, "GAD7": 4, "PCL5": 10})
+    two = al.courses.groupby("patient_id").size()
+    pid = two[two >= 2].index[0]                       # a patient with two courses
+    pa, ps = a[a.patient_id == pid], al.sessions[al.sessions.patient_id == pid]
+    pc = al.courses[al.courses.patient_id == pid]
+    fig = charts.patient_figure(pa, ps, reliable_change={"PHQ9": 6, "GAD7": 4, "PCL5": 10},
+                                courses=pc)
     names = [t.name for t in fig.data]
-    assert "PHQ-9" in names and "PHQ-9 item 9" in names and "dosing session" in names
-    texts = [a.text for a in fig.layout.annotations if a.text]
-    assert any(t.startswith("baseline") for t in texts) and "response (−50%)" in texts
-    assert len([s for s in fig.layout.shapes if s.type == "line"]) >= len(ps)
-    rects = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert len(rects) >= 5  # PHQ-9's five severity bands are shaded
+    # each course its own segment, with its own baseline label
+    assert "PHQ-9, course 1" in names and "PHQ-9, course 2" in names
+    texts = [an.text for an in fig.layout.annotations if an.text]
+    assert any(t.startswith("baseline") and "(course 1)" in t for t in texts)
+    assert any(t.startswith("baseline") and "(course 2)" in t for t in texts)
+    # sessions in neutral ink with a legend entry per kind, route on hover
+    sess = [t for t in fig.data if t.name and t.name.endswith(" session")]
+    assert {t.name for t in sess} >= {"dosing session"}
+    assert all(t.marker.color in ("#444444", "#999999", "#bbbbbb") for t in sess)
+    dosing = next(t for t in sess if t.name == "dosing session")
+    assert all(txt.startswith("dosing ") and len(txt) > 7 for txt in dosing.text)  # the route
+    # severity bands shaded and labelled
+    assert {"minimal", "mild", "moderate", "severe"} <= set(texts)
+    # item 9 in its own small panel (a separate y axis, not a secondary axis of PHQ-9)
+    item9 = next(t for t in fig.data if t.name == "PHQ-9 item 9")
+    assert item9.yaxis not in ("y", "y2") or len(fig.layout.annotations) > 0
+    # days since first dose of a chosen course
+    day0 = pc["first_dose_at"].iloc[1]
+    by_day = charts.patient_figure(pa, ps, reliable_change={"PHQ9": 6, "GAD7": 4, "PCL5": 10},
+                                   courses=pc, day_zero=day0)
+    seg = next(t for t in by_day.data if t.name == "PHQ-9, course 2")
+    assert min(seg.x) > -31 and max(seg.x) < 400
     empty = charts.patient_figure(pa.iloc[0:0], ps.iloc[0:0], reliable_change={})
     assert isinstance(empty.to_dict(), dict)
-    assert pd.notna(pid)
+
+
+def test_patient_figure_draws_scores_outside_any_course(results):
+    from analysis import align
+    from tests.analysis.helpers import scores
+    from tests.analysis.helpers import sessions as make_sessions
+
+    a = scores((0, 18), (20, 15), (40, 12))            # intake scores, no sessions at all
+    al = align(a, make_sessions((100, "dosing", None)).iloc[0:0])
+    fig = charts.patient_figure(al.assessments, al.sessions, reliable_change={"PHQ9": 6})
+    loose = [t for t in fig.data if t.name and t.name.startswith("score outside any course")]
+    assert len(loose) == 1 and list(loose[0].y) == [18, 15, 12]
