@@ -253,3 +253,47 @@ def test_caseload_by_role(clinic_db):
     events = audit_events(make_engine(clinic_db))
     assert "view_caseload" in set(events["action"])
     assert "caseload" not in page_files(login("qa"))
+
+
+def test_patient_progress_report_for_the_clinician_only(clinic_db):
+    frames = data.frames(clinic_db)
+    p = frames.patients
+    own = p.loc[p.clinician_id == "clin-NO-1", "patient_id"].iloc[0]
+    other = p.loc[p.clinician_id == "clin-NO-2", "patient_id"].iloc[0]
+    doc = User("doc", "clinician", clinician_id="clin-NO-1")
+    pdf = data.patient_report(clinic_db, Settings(), own, doc)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+    with pytest.raises(AccessDenied):
+        data.patient_report(clinic_db, Settings(), other, doc)
+    with pytest.raises(AccessDenied):   # a director sees the patient but does not hand it out
+        data.patient_report(clinic_db, Settings(), own, User("dir", "director",
+                                                             clinics=("north",)))
+    at = login("doc")
+    at.switch_page("dashboard/pages/patient.py").run()
+    at.text_input(key="patient_query").input(own).run()
+    at.button(key="patient_report").click().run()
+    assert not at.exception
+    assert at.download_button(key="patient_report_download").label.startswith("Download")
+    events = audit_events(make_engine(clinic_db))
+    assert ((events["action"] == "patient_report") & (events["target_id"] == own)).any()
+    at = login("dir")
+    at.switch_page("dashboard/pages/patient.py").run()
+    at.text_input(key="patient_query").input(own).run()
+    assert not [b for b in at.button if b.key == "patient_report"]
+
+
+def test_patient_report_text_has_only_that_patient():
+    import pandas as pd
+
+    from analysis import align
+    from dashboard.exports.patient_report import patient_report_html
+    from tests.analysis.helpers import scores, sessions
+
+    al = align(scores((-1, 18), (10, 8), patient="P7"), sessions((0, "dosing", None),
+                                                                patient="P7"))
+    page = patient_report_html("P7", al.assessments, al.sessions, al.courses,
+                               settings=Settings(), clinic_name="North Clinic")
+    assert "North Clinic: your progress" in page and "P7" in page
+    assert "went from 18 before treatment to 8" in page and "counts as a response" in page
+    assert "percentile" not in page                      # no other patients' figures
+    assert isinstance(pd.Timestamp.now(), pd.Timestamp)
