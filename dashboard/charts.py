@@ -333,6 +333,7 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                    reliable_change: Mapping[str, float],
                    expected: Mapping[str, pd.DataFrame] | None = None,
                    courses: pd.DataFrame | None = None, day_zero: pd.Timestamp | None = None,
+                   x_range: tuple[float, float] | None = None,
                    compact: bool = False) -> go.Figure:
     """One patient's scores over time, one panel per instrument and a small PHQ-9 item 9 panel.
 
@@ -350,6 +351,7 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
         expected: instrument -> ``administered_at``, ``p10``, ``p50``, ``p90``.
         courses: the patient's courses (``course_id``, ``course_number``), for labels.
         day_zero: the first dose of the course to measure days from (None: calendar dates).
+        x_range: with ``day_zero``, the days to show (that course's window).
         compact: a phone-width layout (smaller labels, no right-hand band names).
     """
     a = assessments[assessments["total"].notna()]
@@ -384,10 +386,10 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
             shapes.append(dict(type="rect", xref=f"{xref} domain", x0=0, x1=1, yref=yref,
                                y0=band.low, y1=band.high + 1, fillcolor=colour, line_width=0,
                                layer="below"))
-            if not compact:
-                notes.append(dict(xref=f"{xref} domain", x=1.0, xanchor="left", yref=yref,
-                                  y=(band.low + band.high + 1) / 2, text=band.label,
-                                  showarrow=False, font=dict(size=9, color="#777777")))
+            # labels inside the plot's right edge: no margin to lose at phone width
+            notes.append(dict(xref=f"{xref} domain", x=0.995, xanchor="right", yref=yref,
+                              y=(band.low + band.high + 1) / 2, text=band.label,
+                              showarrow=False, font=dict(size=9, color="#8a8a8a")))
         if expected and code in expected and not expected[code].empty:
             e = expected[code]
             ex = list(x_of(e["administered_at"]))
@@ -467,9 +469,10 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     height = (230 if compact else 260) * max(len(codes), 1) + (110 if has9 else 0) + 110
     legend = dict(orientation="h", y=-0.12 if not compact else -0.2, font=dict(size=font))
     fig.update_layout(height=height, **{**_LAYOUT, "legend": legend, "font": dict(size=font),
-                                        "margin": dict(l=50, r=20 if compact else 90, t=50,
-                                                       b=60)})
+                                        "margin": dict(l=50, r=15, t=50, b=60)})
     if day_zero is not None:
         fig.update_xaxes(title_text="days since the first dose of the chosen course",
                          row=rows, col=1)
+        if x_range is not None:
+            fig.update_xaxes(range=list(x_range))
     return fig

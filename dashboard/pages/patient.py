@@ -71,18 +71,23 @@ for sig in patient_signals.itertuples():
         st.error(text, icon=":material/warning:")
     else:
         st.warning(text, icon=":material/notifications:")
-choices = ["All courses, by date"] + [
-    f"Course {int(c.course_number)}, days since its first dose"
-    for c in view.courses.sort_values("course_number").itertuples()]
-shown = st.selectbox("Show", choices, key=f"patient_course_{patient_id}")
-day_zero = None
-if shown != choices[0]:
+ordered = view.courses.sort_values("course_number")
+choices = [f"Course {int(c.course_number)}, days since its first dose"
+           for c in ordered.itertuples()] + ["All courses, by date"]
+# the latest course first: it fills the width (at phone width too); all courses on request
+shown = st.selectbox("Show", choices, index=max(len(choices) - 2, 0),
+                     key=f"patient_course_{patient_id}")
+day_zero, x_range = None, None
+if shown != choices[-1]:
     number = int(shown.split()[1].rstrip(","))
-    day_zero = view.courses.loc[view.courses["course_number"] == number, "first_dose_at"].iloc[0]
+    course = ordered[ordered["course_number"] == number].iloc[0]
+    day_zero = course["first_dose_at"]
+    x_range = (-settings.baseline_window_days - 2, max(float(course["last_contact_day"]), 28) + 5)
 st.plotly_chart(charts.patient_figure(view.assessments, view.sessions,
                                       reliable_change=dict(settings.reliable_change_points),
                                       expected=view.expected, courses=view.courses,
-                                      day_zero=day_zero), key="patient_timeline")
+                                      day_zero=day_zero, x_range=x_range),
+                key="patient_timeline")
 st.caption("Each course is its own line with its own baseline (dashed), response (−50%) and "
            "reliable-change (dotted) marks; hollow points are scores outside any course (intake "
            "forms, scores with no session). Shaded: severity bands. Vertical lines: sessions "

@@ -35,6 +35,14 @@ def _serve(tmp_path_factory, *, clinic: bool):
                KAP_OUTCOMES_MODE="clinic" if clinic else "local")
     subprocess.run([sys.executable, "-m", "dashboard.cli", "demo"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
+    # a patient with intake scores only (no session yet), placed in clinic north
+    intake = db.parent / "intake.csv"
+    today = time.strftime("%Y-%m-%d")
+    intake.write_text("patient_id,clinic_id,instrument,administered_at,total\n"
+                      f"P-INTAKE,north,PHQ9,2025-06-01,19\nP-INTAKE,north,PHQ9,2025-07-01,17\n"
+                      f"P-INTAKE,north,GAD7,{today},12\n")
+    subprocess.run([sys.executable, "-m", "dashboard.cli", "import", str(intake)], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
     if clinic:
         for name, extra in (("doc", ["--role", "clinician", "--clinician-id", "clin-NO-1"]),
                             ("qa", ["--role", "quality"])):

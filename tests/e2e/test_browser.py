@@ -99,3 +99,44 @@ def test_download_a_table_and_a_chart(page, app_url):
     assert open(info.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     _no_errors(page)
     page.screenshot(path=str(SHOTS / "export.png"), full_page=True)
+
+
+def _patient_ids(kind: str) -> str:
+    """A demo patient of each kind the clinician's day needs (the demo is the bundled sample)."""
+    from analysis import align, score_assessments
+    from sample_data.generate import load_sample
+
+    _, sessions, assessments = load_sample()
+    al = align(score_assessments(assessments), sessions)
+    c = al.courses
+    if kind == "two-course":
+        n = c.groupby("patient_id").size()
+        return str(n[n >= 2].index[0])
+    once = c.groupby("patient_id").size()
+    one_course = c[c["patient_id"].isin(once[once == 1].index)]
+    return str(one_course.loc[one_course["booster_count"] > 0, "patient_id"].iloc[0])
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("kind", ["two-course", "booster", "intake-only"])
+def test_patient_page_at_desktop_and_phone_width(page, app_url, kind, width):
+    pid = "P-INTAKE" if kind == "intake-only" else _patient_ids(kind)
+    page.set_viewport_size({"width": width, "height": 2200 if width > 500 else 2600})
+    page.goto(f"{app_url}/patient?patient={pid}")
+    _ready(page, "Patient trajectory")
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    assert page.get_by_text("Next score due").count() >= 1
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / f"patient-{kind}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_caseload_at_desktop_and_phone_width(page, app_url, width):
+    page.set_viewport_size({"width": width, "height": 1400})
+    page.goto(f"{app_url}/caseload")
+    _ready(page, "Caseload")
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    _no_errors(page)
+    page.screenshot(path=str(SHOTS / f"caseload-{width}.png"), full_page=True)
