@@ -69,7 +69,7 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
     -------
     DataFrame with ``patient_id``, ``course_id``, ``course_number``, ``first_dose_at``,
     ``phase``, ``day_of_course`` (whole days since the first dose, as of), ``last_score_at``,
-    ``days_since_score``, ``next_due``, ``days_overdue`` (NaN when not overdue), and per
+    ``days_since_score``, ``last_contact_at``, ``days_since_contact`` (any session or score), ``next_due``, ``days_overdue`` (NaN when not overdue), and per
     instrument ``<code>_last`` (total) and ``<code>_change`` (fraction change from baseline),
     sorted most overdue first. Patients with scores but no course get a row with phase
     ``no course yet``.
@@ -90,6 +90,10 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
     out = latest.set_index(S.PATIENT_ID).join(
         scores.groupby(S.PATIENT_ID)[S.ADMINISTERED_AT].max().rename("last_score_at"),
         how="outer")
+    contact = pd.concat([alignment.assessments[[S.PATIENT_ID, S.ADMINISTERED_AT]].rename(
+        columns={S.ADMINISTERED_AT: "t"}), alignment.sessions[[S.PATIENT_ID, S.SESSION_AT]]
+        .rename(columns={S.SESSION_AT: "t"})]).groupby(S.PATIENT_ID)["t"].max()
+    out["last_contact_at"] = contact.reindex(out.index)
     for code in ("PHQ9", "GAD7", "PCL5"):
         out[f"{code}_last"] = wide[(S.TOTAL, code)] if (S.TOTAL, code) in wide else np.nan
         out[f"{code}_change"] = wide[(S.PCT_CHANGE, code)] if (S.PCT_CHANGE, code) in wide \
@@ -103,6 +107,8 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
     out["day_of_course"] = (today - pd.to_datetime(out["first_dose_at"]).dt.normalize()).dt.days
     out["days_since_score"] = (today - pd.to_datetime(out["last_score_at"]).dt.normalize()
                                ).dt.days
+    out["days_since_contact"] = (today - pd.to_datetime(out["last_contact_at"]).dt.normalize()
+                                 ).dt.days
     out = out.reset_index().rename(columns={"index": S.PATIENT_ID})
     return out.drop(columns=["induction_end_at"]).sort_values(
         ["days_overdue", "days_since_score"], ascending=[False, False],

@@ -1,6 +1,7 @@
 """Caseload for clinicians (their patients) and directors (their clinics' patients): where each
 patient stands, what is due or overdue, and open signals; each row opens the patient."""
 
+import pandas as pd
 import streamlit as st
 
 from analysis import Settings
@@ -24,37 +25,43 @@ st.caption(f"As of {now:%Y-%m-%d}. A score is due every {settings.schedule_induc
            f"days during induction and every {settings.schedule_follow_up_days:g} days for "
            f"{settings.schedule_follow_up_window_days:g} days after it (the schedule is a "
            "setting). Click a column to sort; the patient link opens the trajectory.")
+table["current"] = table["days_since_contact"] <= settings.active_days
 left, mid, right = st.columns(3)
+everyone = left.toggle(f"Include patients not seen in {settings.active_days:g} days",
+                       key="caseload_all")
 only_due = left.toggle("Only due or overdue", key="caseload_due")
 only_signals = mid.toggle("Only with open signals", key="caseload_signals")
 phases = right.multiselect("Phase", sorted(table["phase"].dropna().unique()),
                            key="caseload_phase", placeholder="All phases")
-shown = table
+shown = table if everyone else table[table["current"]]
+for code, name in (("PHQ9", "PHQ-9"), ("GAD7", "GAD-7"), ("PCL5", "PCL-5")):
+    shown = shown.assign(**{name: [
+        "—" if pd.isna(v) else f"{v:.0f}" + ("" if pd.isna(c) else f" ({c:+.0%})")
+        for v, c in zip(shown[f"{code}_last"], shown[f"{code}_change"], strict=True)]})
 if only_due:
     shown = shown[shown["next_due"].notna() & (shown["next_due"] <= now.normalize())]
 if only_signals:
     shown = shown[shown["open_signals"] > 0]
 if phases:
     shown = shown[shown["phase"].isin(phases)]
+current = table[table["current"]]
 cols = st.columns(3)
-cols[0].metric("Patients", len(table), border=True)
-cols[1].metric("Overdue", int(table["days_overdue"].notna().sum()), border=True)
-cols[2].metric("With open signals", int((table["open_signals"] > 0).sum()), border=True)
+cols[0].metric("Current patients", len(current), border=True,
+               help=f"Seen in the last {settings.active_days:g} days; {len(table)} in all")
+cols[1].metric("Overdue", int(current["days_overdue"].notna().sum()), border=True)
+cols[2].metric("With open signals", int((current["open_signals"] > 0).sum()), border=True)
 st.dataframe(
-    shown[["patient_id", "phase", "day_of_course", "PHQ9_last", "PHQ9_change", "GAD7_last",
-           "GAD7_change", "PCL5_last", "PCL5_change", "days_since_score", "next_due",
-           "days_overdue", "open_signals", "clinician_id", "clinic_id", "trajectory"]],
+    shown[["patient_id", "phase", "day_of_course", "PHQ-9", "GAD-7", "PCL-5",
+           "days_since_score", "next_due", "days_overdue", "open_signals", "clinician_id",
+           "clinic_id", "trajectory"]],
     hide_index=True, key="caseload_table",
     column_config={
         "patient_id": st.column_config.TextColumn("Patient"),
         "phase": st.column_config.TextColumn("Phase"),
         "day_of_course": st.column_config.NumberColumn("Day of course", format="%d"),
-        "PHQ9_last": st.column_config.NumberColumn("PHQ-9", format="%d"),
-        "PHQ9_change": st.column_config.NumberColumn("PHQ-9 change", format="percent"),
-        "GAD7_last": st.column_config.NumberColumn("GAD-7", format="%d"),
-        "GAD7_change": st.column_config.NumberColumn("GAD-7 change", format="percent"),
-        "PCL5_last": st.column_config.NumberColumn("PCL-5", format="%d"),
-        "PCL5_change": st.column_config.NumberColumn("PCL-5 change", format="percent"),
+        "PHQ-9": st.column_config.TextColumn("PHQ-9 (change)"),
+        "GAD-7": st.column_config.TextColumn("GAD-7 (change)"),
+        "PCL-5": st.column_config.TextColumn("PCL-5 (change)"),
         "days_since_score": st.column_config.NumberColumn("Days since last score",
                                                           format="%d"),
         "next_due": st.column_config.DateColumn("Next score due"),

@@ -244,8 +244,13 @@ def test_caseload_by_role(clinic_db):
     at = login("doc")
     at.switch_page("dashboard/pages/caseload.py").run()
     assert not at.exception and at.title[0].value == "Caseload"
+    current = at.dataframe[0].value                      # current patients by default
+    assert set(current["patient_id"]) == set(
+        mine.loc[mine["days_since_contact"] <= 90, "patient_id"])
+    at.toggle(key="caseload_all").set_value(True).run()
     table = at.dataframe[0].value
     assert set(table["patient_id"]) == set(mine["patient_id"])
+    assert table["PHQ-9"].str.match(r"^(—|\d+( \([+-]\d+%\))?)$").all()   # in words
     assert table["trajectory"].iloc[0] == f"/patient?patient={table['patient_id'].iloc[0]}"
     at.toggle(key="caseload_due").set_value(True).run()
     due = at.dataframe[0].value if at.dataframe else table.iloc[0:0]
