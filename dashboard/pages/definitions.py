@@ -54,6 +54,9 @@ st.markdown("""
   about 3% of stable responders are flagged over 8 scores); not responding at the end of
   induction or after a booster; off track in induction (above the 90th percentile of other
   patients with the same baseline at that point).
+- **Assessment schedule** (caseload): a score is due every 7 days during induction and every
+  14 days for 90 days after it, counted from the last score of the current course (or its first
+  dose); after that no routine score is due. The three numbers are settings.
 - **Small cells**: a count of fewer patients than the minimum cell size, or a rate with fewer
   with or without the outcome, is withheld everywhere and printed "<11"; small groups are first
   pooled into "Other"; a cell withheld only so that a small one cannot be worked out from the
