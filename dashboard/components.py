@@ -11,7 +11,7 @@ from dashboard import state
 from dashboard.labels import human_table, interval_label, md
 from dashboard.views import RateTable
 
-__all__ = ["sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
+__all__ = ["patient_level_page", "sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
            "import_report", "completeness_table"]
 
 
@@ -75,6 +75,22 @@ def definitions_note(settings: Settings, *names: str) -> None:
     """A caption stating the definitions a figure depends on."""
     rows = {n: (v, m) for n, v, m in settings.as_rows()}
     st.caption(" · ".join(f"{rows[n][1]} ({rows[n][0]})" for n in names if n in rows))
+
+
+def patient_level_page(title: str, url: str):
+    """The start of every patient-level page: the title, the role check (quality and admin
+    accounts see a refusal) and the empty-database state. Returns the signed-in user."""
+    from dashboard import auth, data, security
+
+    user = auth.current_user()
+    st.title(title)
+    if not security.can_see_patient_pages(user):
+        st.error("Your role does not include patient-level pages.")
+        st.stop()
+    if data.frames(url).assessments.empty:
+        empty_state()
+        st.stop()
+    return user
 
 
 def empty_state() -> None:

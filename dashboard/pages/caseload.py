@@ -5,18 +5,11 @@ import pandas as pd
 import streamlit as st
 
 from analysis import Settings
-from dashboard import auth, components, data, security
+from dashboard import auth, components, data
 
 settings = Settings()
 url = data.current_url()
-user = auth.current_user()
-st.title("Caseload")
-if not security.can_see_patient_pages(user):
-    st.error("Your role does not include patient-level pages.")
-    st.stop()
-if data.frames(url).assessments.empty:
-    components.empty_state()
-    st.stop()
+user = components.patient_level_page("Caseload", url)
 now = data.as_of()
 table = data.caseload(url, settings, user)
 data.audit(url, actor=auth.actor(), action="view_caseload", target_kind="caseload",

@@ -7,19 +7,12 @@ import streamlit as st
 
 from analysis import Settings
 from analysis.signals import KIND_LABELS
-from dashboard import auth, components, data, security, state
+from dashboard import auth, components, data, state
 
 settings = Settings()
 url = data.current_url()
 filters = state.get_filters()
-user = auth.current_user()
-st.title("Signals")
-if not security.can_see_patient_pages(user):
-    st.error("Your role does not include patient-level pages.")
-    st.stop()
-if data.frames(url).assessments.empty:
-    components.empty_state()
-    st.stop()
+user = components.patient_level_page("Signals", url)
 now = data.as_of()
 st.caption(f"As of {now:%Y-%m-%d}: patients seen (a session or a score) in the last "
            f"{settings.active_days:g} days. Safety first (PHQ-9 item 9 on any form: ≥ 2 high "
