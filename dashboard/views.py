@@ -511,13 +511,14 @@ def outcome_rows(outcomes: pd.DataFrame, completeness: pd.DataFrame) -> pd.DataF
         def number(value, why, fmt="{:.0f}"):
             return "—" + (f" ({why})" if why else "") if pd.isna(value) else fmt.format(value)
 
+        start, end = number(o.baseline_total, why_base), number(o.endpoint_total, why_end)
+        change = "" if pd.isna(o.endpoint_pct_change) else f" ({o.endpoint_pct_change:+.0%})"
         rows.append({
-            "Course": str(o.course_id), "Instrument": str(o.instrument),
-            "First dose": f"{pd.Timestamp(o.first_dose_at):%Y-%m-%d}",
-            "Induction doses": int(o.induction_doses),
-            "Baseline": number(o.baseline_total, why_base),
-            "Endpoint score": number(o.endpoint_total, why_end),
-            "Change at endpoint": number(o.endpoint_pct_change, why_end, "{:+.0%}"),
+            "Course": f"{o.course_id} ({pd.Timestamp(o.first_dose_at):%Y-%m-%d})",
+            "Instrument": str(o.instrument), "Induction doses": int(o.induction_doses),
+            "Baseline → endpoint": (f"{start} → {end}{change}" if not start.startswith("—")
+                                    and not end.startswith("—") else
+                                    start if start.startswith("—") else f"{start} → {end}"),
             "Response": yes_no(o.endpoint_response, why_end or why_base),
             "Remission": yes_no(o.endpoint_remission, why_end or why_base or
                                 "started below the caseness cut-off"),

@@ -13,13 +13,13 @@ def test_outcome_rows_in_words_with_reasons():
                    scores((110, 12))], ignore_index=True)           # course 2: no baseline
     al = align(a, s)
     o = per_course_outcomes(al)
-    rows = views.outcome_rows(o, completeness(al, o)).set_index("Course")
-    first, second = rows.loc["course-1"], rows.loc["course-2"]
-    assert first["Baseline"] == "20" and first["Response"] == "yes"
-    assert first["Change at endpoint"] == "-60%"
+    rows = views.outcome_rows(o, completeness(al, o))
+    first, second = rows.iloc[0], rows.iloc[1]
+    assert first["Course"] == "course-1 (2025-01-01)" and first["Response"] == "yes"
+    assert first["Baseline → endpoint"] == "20 → 8 (-60%)"
     assert first["First response (day)"] == "2"                    # whole days
     assert first["Response lasted (days)"].endswith("so far")      # censored
-    assert second["Baseline"] == "— (no baseline score)"
+    assert second["Baseline → endpoint"] == "— (no baseline score)"
     assert second["Response"].startswith("— (")
     assert "Remission" in rows.columns and "endpoint_response" not in rows.columns
 
