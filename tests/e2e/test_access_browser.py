@@ -50,9 +50,11 @@ def test_clinician_works_their_signals(page, clinic_url):
     page.get_by_role("heading", name="Clinic overview").wait_for(timeout=60_000)
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Signals").click()
     page.get_by_role("heading", name="Signals").wait_for(timeout=60_000)
+    # the page has rendered either the list (with its Save button) or "no open signals"
+    page.get_by_role("button", name="Save").or_(page.get_by_text("No open signals")).first \
+        .wait_for(timeout=60_000)
     save = page.get_by_role("button", name="Save")
     if save.count() == 0:  # no open signal for this clinician today
-        page.get_by_text("No open signals").wait_for(timeout=30_000)
         return
     page.get_by_text("Acknowledge").first.click()
     save.click()
