@@ -47,7 +47,8 @@ options = {
 if view.durability is not None:
     options[f"Durability, Kaplan–Meier ({name})"] = lambda: charts.km_figure(
         view.durability, title=f"Still in response ({name} responders)",
-        xaxis_title="Days since first response")
+        xaxis_title="Days since first response",
+            yaxis_title="Share still in response")
 if view.boosters is not None:
     options["Time to first booster, Kaplan–Meier"] = lambda: charts.km_figure(
         view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
@@ -64,7 +65,8 @@ if breakdown not in ("(overall)", "start_month"):
     if parts.durability is not None:
         options[f"Durability by {label} ({name})"] = lambda: charts.km_figure(
             parts.durability, title=f"Still in response, by {label}",
-            xaxis_title="Days since first response")
+            xaxis_title="Days since first response",
+            yaxis_title="Share still in response")
 st.subheader("Charts")
 left, right = st.columns([3, 1])
 chart = left.selectbox("Chart", list(options), key="export_chart")

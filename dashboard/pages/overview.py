@@ -56,7 +56,8 @@ with durability:
     if view.durability is not None:
         left.plotly_chart(charts.km_figure(view.durability,
                                            title=f"Still in response ({name} responders)",
-                                           xaxis_title="Days since first response"),
+                                           xaxis_title="Days since first response",
+            yaxis_title="Share still in response"),
                           key="overview_km_durability")
     else:
         left.info(f"Durability is not shown: fewer than {settings.min_cell_size} patients "
@@ -81,7 +82,8 @@ with breakdowns:
     if parts.durability is not None:
         st.plotly_chart(charts.km_figure(parts.durability,
                                          title=f"Still in response, by {breakdown_label(by)}",
-                                         xaxis_title="Days since first response"),
+                                         xaxis_title="Days since first response",
+            yaxis_title="Share still in response"),
                         key="overview_km_by")
 with trends:
     st.plotly_chart(charts.trend_figure(view.trend, title=f"Response at endpoint by "
