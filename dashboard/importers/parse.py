@@ -185,6 +185,22 @@ def parse_datetimes(values: pd.Series, order: DateOrder) -> tuple[pd.Series, lis
     """Naive timestamps and a reason (or None) per value; blank gives NaT with reason "missing"."""
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
     reasons: list[str | None] = [None] * len(values)
+    # years no clinic record can have are answered before any parsing: pandas 3 reads year 1
+    # or 9999 (non-nanosecond) and then cannot store them (OutOfBoundsDatetime)
+    lead = values.str[:4]
+    year = pd.to_numeric(lead.where(lead.str.isdigit().fillna(False).astype(bool)),
+                         errors="coerce")
+    far = ((year < 1900) | (year > 2200)).fillna(False).to_numpy(dtype=bool)
+    if far.any():
+        vals = values.to_numpy()
+        for i in np.nonzero(far)[0]:
+            reasons[i] = f"{vals[i]!r} is far outside any plausible date (year {vals[i][:4]})"
+        keep = ~far
+        sub, sub_reasons = parse_datetimes(values[keep], order)
+        out[keep] = sub.to_numpy()
+        for pos, r in zip(np.nonzero(keep)[0], sub_reasons, strict=True):
+            reasons[pos] = r
+        return out, reasons
     # fast path: plain ISO dates / date-times without offset, checked by shape, in C
     lengths = values.str.len().to_numpy()
     plain = np.isin(lengths, (10, 16, 19)) & values.str[4:5].eq("-").to_numpy() & \
@@ -414,7 +430,7 @@ def _sessions(raw, cols, issues, order, max_missing):
     issues.add((route != "") & rnorm.isna(), "route",
                lambda i: f"{route.iloc[i]!r} is not a route (IV, IM, IN, SL, PO)")
     dosing = norm.isin(["dosing", "booster"])
-    out["route"] = rnorm.where(dosing, None)
+    out["route"] = pd.Series(np.where(dosing, rnorm, None), index=rnorm.index, dtype=object)
     dose = _numbers(_text(raw, cols.get("dose_mg")), issues, "dose_mg")
     issues.add(dose < 0, "dose_mg", lambda i: f"{dose.iloc[i]:g} is negative")
     top = limits().max_dose_mg
