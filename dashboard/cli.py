@@ -267,8 +267,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if frames.assessments.empty:
         print("no data yet: run `kap-outcomes demo` first", file=sys.stderr)
         return 1
-    as_of = max(t for t in (frames.assessments["administered_at"].max(),
-                            frames.sessions["session_at"].max()) if pd.notna(t))
+    as_of = frames.data_end()
     try:
         period = parse_period(args.period, as_of=as_of)
     except ValueError as exc:

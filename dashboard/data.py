@@ -129,11 +129,7 @@ def overview(url: str, settings: Settings, filters: Filters) -> views.OverviewVi
 
 def data_end(url: str) -> pd.Timestamp | None:
     """The latest contact (session or score) in the data: the horizon of what can be judged."""
-    f = frames(url)
-    ends = [f.sessions[S.SESSION_AT].max() if len(f.sessions) else None,
-            f.assessments[S.ADMINISTERED_AT].max() if len(f.assessments) else None]
-    ends = [e for e in ends if e is not None and not pd.isna(e)]
-    return max(ends) if ends else None
+    return frames(url).data_end()
 
 
 def _active_patients(url: str, patients: set[str], days: int = 90) -> int:

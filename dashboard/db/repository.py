@@ -52,6 +52,15 @@ class Frames:
     sessions: pd.DataFrame
     assessments: pd.DataFrame
 
+    def data_end(self) -> pd.Timestamp | None:
+        """The latest contact (session or score) in the data: the horizon of what can be
+        judged (immature periods, the default report period). None for no data."""
+        ends = [frame[col].max() for frame, col in ((self.sessions, "session_at"),
+                                                     (self.assessments, "administered_at"))
+                if len(frame)]
+        ends = [e for e in ends if pd.notna(e)]
+        return max(ends) if ends else None
+
 
 def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[list[str]]:
     for i in range(0, len(values), size):

@@ -177,9 +177,7 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
                               routes=routes, indications=indications)
     outcomes = per_course_outcomes(al)
     if as_of is None:
-        ends = [frames.assessments["administered_at"].max(), frames.sessions["session_at"].max()]
-        ends = [e for e in ends if pd.notna(e)]
-        as_of = max(ends) if ends else pd.Timestamp.today()
+        as_of = frames.data_end() or pd.Timestamp.today()
     name = instrument_name(instrument)
     ci_word = interval_label(settings.confidence_level)
 
