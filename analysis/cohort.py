@@ -19,7 +19,9 @@ from scipy import stats
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
+from analysis.durability import survival_subjects
 from analysis.settings import Settings
+from analysis.survival import kaplan_meier
 
 __all__ = ["compare_proportions", "RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
            "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel",
@@ -300,8 +302,6 @@ def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
     >>> attrition_funnel(o, instrument="PHQ9")["n_courses"].tolist()[:4]
     [3.0, 2.0, 2.0, 1.0]
     """
-    from analysis.survival import kaplan_meier  # here: survival imports nothing of cohort
-
     settings = settings or Settings()
     o = outcomes[outcomes[S.INSTRUMENT] == instrument]
     started = len(o)
@@ -312,9 +312,9 @@ def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
     responded = len(responders)
     completed = int((o["induction_doses"] >= settings.min_induction_doses_completed).sum())
     est = low = high = np.nan
-    if responded:
-        km = kaplan_meier(responders["durability_days"].to_numpy(dtype=float),
-                          responders["durability_censored"].fillna(True).to_numpy(dtype=bool),
+    subjects = survival_subjects(o, endpoint="durability", instrument=instrument)
+    if len(subjects):  # the durability curve's own courses: the responders above
+        km = kaplan_meier(subjects["duration"].to_numpy(), subjects["censored"].to_numpy(),
                           confidence_level=settings.confidence_level)
         if km.at_risk_at([horizon_days])[0] >= settings.min_cell_size:
             est, ci = km.survival_at(horizon_days)

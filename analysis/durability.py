@@ -23,7 +23,8 @@ from analysis.exceptions import InsufficientDataError
 from analysis.settings import Settings
 from analysis.survival import KaplanMeierResult, LogRankResult, kaplan_meier, logrank_test
 
-__all__ = ["ENDPOINTS", "GroupCurve", "SurvivalSummary", "summarize_survival"]
+__all__ = ["ENDPOINTS", "GroupCurve", "SurvivalSummary", "summarize_survival",
+           "survival_subjects"]
 
 Endpoint = Literal["durability", "time_to_response", "time_to_booster"]
 
@@ -76,6 +77,46 @@ class SurvivalSummary:
         return pd.DataFrame(rows)
 
 
+def survival_subjects(outcomes: pd.DataFrame, *, endpoint: Endpoint, instrument: str | None,
+                      attributes: pd.DataFrame | None = None, by: str | None = None
+                      ) -> pd.DataFrame:
+    """The courses one Kaplan–Meier curve is made of (the one home of who is in a curve).
+
+    Time to first booster is counted once per course; durability over the courses in response
+    at endpoint (the responders of the headline rate: one set for the card, the funnel and the
+    curve; ``definitions.md``, denominators); courses with the endpoint undefined are left out.
+
+    Returns
+    -------
+    DataFrame with ``patient_id``, ``course_id``, ``duration`` (days), ``censored`` (bool) and
+    ``group`` (the ``by`` value as text, ``"all"`` without a breakdown).
+    """
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
+    dur_col, cens_col, _ = ENDPOINTS[endpoint]
+    o = outcomes
+    if endpoint == "time_to_booster":
+        o = o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID])
+    else:
+        if instrument is None:
+            raise ValueError(f"{endpoint} needs an instrument")
+        o = o[o[S.INSTRUMENT] == instrument]
+    if endpoint == "durability":
+        o = o[o["endpoint_response"].fillna(False).astype(bool)]
+    o = o[o[dur_col].notna() & o[cens_col].notna()]
+    if by:
+        if attributes is None:
+            raise ValueError("attributes are needed for a breakdown")
+        o = o.merge(attributes[[S.PATIENT_ID, S.COURSE_ID, by]], on=[S.PATIENT_ID, S.COURSE_ID])
+        groups = o[by].astype(str).to_numpy()
+    else:
+        groups = np.full(len(o), "all", dtype=object)
+    return pd.DataFrame({S.PATIENT_ID: o[S.PATIENT_ID].to_numpy(),
+                         S.COURSE_ID: o[S.COURSE_ID].to_numpy(),
+                         "duration": o[dur_col].to_numpy(dtype=float),
+                         "censored": o[cens_col].to_numpy(dtype=bool), "group": groups})
+
+
 def summarize_survival(outcomes: pd.DataFrame, *, endpoint: Endpoint, instrument: str | None,
                        attributes: pd.DataFrame | None = None, by: str | None = None,
                        settings: Settings | None = None,
@@ -99,34 +140,15 @@ def summarize_survival(outcomes: pd.DataFrame, *, endpoint: Endpoint, instrument
         When no course has the endpoint defined.
     """
     settings = settings or Settings()
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
-    dur_col, cens_col, _ = ENDPOINTS[endpoint]
-    o = outcomes
-    if endpoint == "time_to_booster":
-        o = o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID])
-        default_h = settings.booster_need_horizons_days
-    else:
-        if instrument is None:
-            raise ValueError(f"{endpoint} needs an instrument")
-        o = o[o[S.INSTRUMENT] == instrument]
-        default_h = settings.survival_horizons_days
-    if endpoint == "durability":
-        # the responders of the headline rate: courses in response at endpoint (one set of
-        # responders for the card, the funnel and this curve; definitions.md, denominators)
-        o = o[o["endpoint_response"].fillna(False).astype(bool)]
-    o = o[o[dur_col].notna() & o[cens_col].notna()]
-    if by:
-        if attributes is None:
-            raise ValueError("attributes are needed for a breakdown")
-        o = o.merge(attributes[[S.PATIENT_ID, S.COURSE_ID, by]], on=[S.PATIENT_ID, S.COURSE_ID])
-        groups = o[by].astype(str).to_numpy()
-    else:
-        groups = np.full(len(o), "all", dtype=object)
-    if o.empty:
+    subjects = survival_subjects(outcomes, endpoint=endpoint, instrument=instrument,
+                                 attributes=attributes, by=by)
+    default_h = (settings.booster_need_horizons_days if endpoint == "time_to_booster"
+                 else settings.survival_horizons_days)
+    if subjects.empty:
         raise InsufficientDataError(f"no course has {endpoint} defined")
-    d = o[dur_col].to_numpy(dtype=float)
-    c = o[cens_col].to_numpy(dtype=bool)
+    groups = subjects["group"].to_numpy()
+    d = subjects["duration"].to_numpy(dtype=float)
+    c = subjects["censored"].to_numpy(dtype=bool)
     curves = tuple(GroupCurve(str(g), kaplan_meier(d[groups == g], c[groups == g],
                                                    confidence_level=settings.confidence_level))
                    for g in sorted(set(groups)))

@@ -20,26 +20,24 @@ import pandas as pd
 
 from analysis import (
     Alignment,
-    InsufficientDataError,
     Settings,
     attrition_funnel,
     mean_trajectory,
     summarize_rates,
-    summarize_survival,
     week_bins,
 )
 from analysis import schemas as S
 from analysis.cohort import RATE_OUTCOMES
-from analysis.durability import GroupCurve
+from analysis.durability import GroupCurve, survival_subjects
 from analysis.suppression import (
     pool_small_groups,
     withhold_counts,
     withhold_rates,
 )
-from analysis.survival import LogRankResult, logrank_test
+from analysis.survival import LogRankResult, kaplan_meier, logrank_test
 
-__all__ = ["subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView", "TrendView", "OverviewView",
-           "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
+__all__ = ["subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
+           "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
 
 #: Days at which KM displays print the number still at risk (definitions.md).
@@ -162,40 +160,23 @@ def km_view(outcomes: pd.DataFrame, *, endpoint: str, instrument: str | None,
     """KM curves (overall or by an already pooled group), withheld where fewer than
     ``min_cell_size`` patients, cut where fewer are at risk; ``None`` when nothing is estimable
     or everything is withheld."""
-    try:
-        s = summarize_survival(outcomes, endpoint=endpoint, instrument=instrument,
-                               attributes=attributes, by=by, settings=settings)
-    except InsufficientDataError:
-        return None
+    subjects = survival_subjects(outcomes, endpoint=endpoint, instrument=instrument,
+                                 attributes=attributes, by=by)
     m = settings.min_cell_size
-    dur_col, cens_col, _ = _endpoint_columns(endpoint)
-    o = outcomes if endpoint == "time_to_booster" else \
-        outcomes[outcomes[S.INSTRUMENT] == instrument]
-    if endpoint == "time_to_booster":
-        o = o.drop_duplicates([S.PATIENT_ID, S.COURSE_ID])
-    if endpoint == "durability":
-        o = o[o["endpoint_response"].fillna(False).astype(bool)]
-    o = o[o[dur_col].notna() & o[cens_col].notna()]
-    if by:
-        o = o.merge(attributes[[S.PATIENT_ID, S.COURSE_ID, by]], on=[S.PATIENT_ID, S.COURSE_ID])
-        patients = o.groupby(o[by].astype(str))[S.PATIENT_ID].nunique()
-    else:
-        patients = pd.Series({"all": o[S.PATIENT_ID].nunique()})
-    shown, withheld = [], []
-    for gc in s.curves:
-        if patients.get(gc.group, 0) >= m:
-            shown.append(GroupCurve(gc.group, gc.km.truncated(m)))
-        else:
-            withheld.append(gc.group)
-    if not shown:
+    patients = subjects.groupby("group")[S.PATIENT_ID].nunique()
+    shown_groups = sorted(g for g, n in patients.items() if n >= m)
+    withheld = [g for g in sorted(patients.index) if g not in shown_groups]
+    if not shown_groups:
         return None
-    lr = None
-    if by and len(shown) > 1:
-        keep = o[by].astype(str).isin([g.group for g in shown]).to_numpy()
-        d = o[dur_col].to_numpy(dtype=float)[keep]
-        c = o[cens_col].to_numpy(dtype=bool)[keep]
-        if (~c).any():
-            lr = logrank_test(d, c, o[by].astype(str).to_numpy()[keep])
+    subjects = subjects[subjects["group"].isin(shown_groups)]
+    d = subjects["duration"].to_numpy(dtype=float)
+    c = subjects["censored"].to_numpy(dtype=bool)
+    g = subjects["group"].to_numpy()
+    shown = [GroupCurve(grp, kaplan_meier(d[g == grp], c[g == grp],
+                                          confidence_level=settings.confidence_level
+                                          ).truncated(m)) for grp in shown_groups]
+    # the log-rank test compares only the groups shown
+    lr = logrank_test(d, c, g) if by and len(shown) > 1 and (~c).any() else None
     rows = {}
     for gc in shown:
         counts = gc.km.at_risk_at(AT_RISK_DAYS).astype(float)
@@ -204,12 +185,6 @@ def km_view(outcomes: pd.DataFrame, *, endpoint: str, instrument: str | None,
     return KMView(endpoint=endpoint, curves=tuple(shown), withheld_groups=tuple(withheld),
                   logrank=lr, at_risk=at_risk, by=by, min_cell_size=m,
                   confidence_level=settings.confidence_level)
-
-
-def _endpoint_columns(endpoint: str) -> tuple[str, str, str]:
-    from analysis.durability import ENDPOINTS
-
-    return ENDPOINTS[endpoint]
 
 
 @dataclass(frozen=True)
