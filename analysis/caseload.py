@@ -16,6 +16,7 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
+from analysis.signals import last_contacts
 
 __all__ = ["caseload", "schedule_status"]
 
@@ -90,10 +91,7 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
     out = latest.set_index(S.PATIENT_ID).join(
         scores.groupby(S.PATIENT_ID)[S.ADMINISTERED_AT].max().rename("last_score_at"),
         how="outer")
-    contact = pd.concat([alignment.assessments[[S.PATIENT_ID, S.ADMINISTERED_AT]].rename(
-        columns={S.ADMINISTERED_AT: "t"}), alignment.sessions[[S.PATIENT_ID, S.SESSION_AT]]
-        .rename(columns={S.SESSION_AT: "t"})]).groupby(S.PATIENT_ID)["t"].max()
-    out["last_contact_at"] = contact.reindex(out.index)
+    out["last_contact_at"] = last_contacts(alignment).reindex(out.index)
     for code in ("PHQ9", "GAD7", "PCL5"):
         out[f"{code}_last"] = wide[(S.TOTAL, code)] if (S.TOTAL, code) in wide else np.nan
         out[f"{code}_change"] = wide[(S.PCT_CHANGE, code)] if (S.PCT_CHANGE, code) in wide \

@@ -44,6 +44,7 @@ import pandas as pd
 from analysis import schemas as S
 from analysis.alignment import Alignment
 from analysis.expected import ExpectedModel, expected_model
+from analysis.instruments import INSTRUMENTS
 
 __all__ = ["SIGNAL_KINDS", "KIND_LABELS", "current_signals", "fading_history", "last_contacts"]
 
@@ -92,7 +93,7 @@ def fading_history(alignment: Alignment) -> pd.DataFrame:
     Returns
     -------
     DataFrame, one row per score: ``patient_id``, ``course_id``, ``instrument``, ``day``,
-    ``total``, ``episode`` (0 before the first booster, b after booster b), ``is_response``,
+    ``total``, ``baseline_total``, ``episode`` (0 before the first booster, b after booster b), ``is_response``,
     ``responded`` (a response earlier in the episode, this score included), ``mean2`` (mean of
     this and the previous score of the episode), ``reference`` (lowest ``mean2`` since the
     episode's first response), ``fading`` (``mean2 - reference > reliable_change_points``, no
@@ -131,7 +132,8 @@ def fading_history(alignment: Alignment) -> pd.DataFrame:
         groups, sort=False).cummax().to_numpy()
     relapsed = confirmed & ~resp
     fading = responded & ~confirmed & (mean2 - ref > rc)
-    out = a[_KEY + [S.DAY, S.TOTAL, S.ADMINISTERED_AT, S.PHASE, "episode", S.PCT_CHANGE]].copy()
+    out = a[_KEY + [S.DAY, S.TOTAL, S.ADMINISTERED_AT, S.PHASE, "episode", S.PCT_CHANGE,
+                    S.BASELINE_TOTAL]].copy()
     out["is_response"] = resp
     out["responded"] = responded
     out["mean2"] = mean2
@@ -174,12 +176,12 @@ def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
         model = models.get(str(code))
         if model is None or rows.empty:
             continue
-        pred = model.predict(rows[S.PATIENT_ID], rows["_baseline"], rows[S.DAY])
+        pred = model.predict(rows[S.PATIENT_ID], rows[S.BASELINE_TOTAL], rows[S.DAY])
         above = rows[S.TOTAL].to_numpy() > pred[col].to_numpy()
         m = rows[above]
         q = pred[col].to_numpy()[above]
         n = pred["n_courses"].to_numpy()[above]
-        name = {"PHQ9": "PHQ-9", "GAD7": "GAD-7", "PCL5": "PCL-5"}.get(str(code), str(code))
+        name = INSTRUMENTS[str(code)].name
         parts.append(pd.DataFrame({
             S.PATIENT_ID: m[S.PATIENT_ID].to_numpy(), S.COURSE_ID: m[S.COURSE_ID].to_numpy(),
             S.INSTRUMENT: code, "kind": "off_track", "score_at": m[S.ADMINISTERED_AT].to_numpy(),
@@ -187,8 +189,8 @@ def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
             "reason": [f"{name} {t:.0f} on day {d:.0f} of induction is above the "
                        f"{percentile:.0f}th percentile ({p:.1f}) of other patients who started "
                        f"at {b:.0f} ({int(k)} courses)"
-                       for t, d, p, b, k in zip(m[S.TOTAL], m[S.DAY], q, m["_baseline"], n,
-                                                strict=True)]}))
+                       for t, d, p, b, k in zip(m[S.TOTAL], m[S.DAY], q, m[S.BASELINE_TOTAL],
+                                                n, strict=True)]}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
 
 
@@ -220,10 +222,7 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
         tau = settings.off_track_percentile / 100
         models = {code: expected_model(alignment, instrument=code, quantiles=(tau,))
                   for code in alignment.assessments[S.INSTRUMENT].unique()}
-    a = alignment.assessments
-    baselines = a[a[S.BASELINE_TOTAL].notna()].drop_duplicates(_KEY)[_KEY + [S.BASELINE_TOTAL]]
-    course = _course_signals(alignment, models,
-                             baselines.rename(columns={S.BASELINE_TOTAL: "_baseline"}))
+    course = _course_signals(alignment, models)
     parts = [p for p in (_safety(alignment), course) if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
     out["label"] = out["kind"].map(KIND_LABELS)
@@ -244,9 +243,8 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
     return cur[cols].reset_index(drop=True), old[cols].reset_index(drop=True)
 
 
-def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel],
-                                  baselines: pd.DataFrame) -> pd.DataFrame:
-    """Course signals, with each course's baseline available to the off-track rule."""
+def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel]) -> pd.DataFrame:
+    """Course signals at the latest score of each patient's latest course and instrument."""
     settings = alignment.settings
     courses = alignment.courses
     latest_course = courses.sort_values(S.COURSE_NUMBER).drop_duplicates(S.PATIENT_ID,
@@ -256,7 +254,6 @@ def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel],
                       on=[S.PATIENT_ID, S.COURSE_ID])
     if hist.empty:
         return pd.DataFrame(columns=_COLUMNS)
-    hist = hist.merge(baselines, on=_KEY, how="left")
     last = hist.drop_duplicates(_KEY, keep="last")
     counts = hist.groupby(_KEY + ["episode"]).size().rename("n_in_episode").reset_index()
     last = last.merge(counts, on=_KEY + ["episode"])
@@ -284,8 +281,7 @@ def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel],
 
 
 def _course_reason(row, kind: str, points: float, confirmations: int) -> str:
-    name = {"PHQ9": "PHQ-9", "GAD7": "GAD-7", "PCL5": "PCL-5"}.get(row.instrument,
-                                                                    row.instrument)
+    name = INSTRUMENTS[row.instrument].name
     after = f" after booster {row.episode}" if row.episode else ""
     if kind == "relapsed":
         return (f"{name} {row.total:.0f}: no longer in response on {confirmations} scores in a "
