@@ -27,7 +27,6 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
              "#000000")
 INSTRUMENT_COLOURS: Mapping[str, str] = {"PHQ9": "#0072B2", "GAD7": "#E69F00", "PCL5": "#009E73"}
 GROUP_COLOURS = OKABE_ITO
-_NAMES = {code: spec.name for code, spec in INSTRUMENTS.items()}
 _LAYOUT = dict(template="plotly_white", font=dict(size=13),
                margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.2))
 
@@ -360,7 +359,7 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     has9 = bool((assessments["instrument"] == "PHQ9").any() and item9.notna().any())
     rows = max(len(codes), 1) + (1 if has9 else 0)
     heights = [1.0] * max(len(codes), 1) + ([0.35] if has9 else [])
-    titles = [_NAMES[c] for c in codes] or ["No scores"]
+    titles = [instrument_name(c) for c in codes] or ["No scores"]
     if has9:
         titles.append("PHQ-9 item 9 (thoughts of death or self-harm)")
     fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.07,
@@ -404,9 +403,9 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                      else str(course_id).replace("-", " "))
             fig.add_trace(go.Scatter(
                 x=x_of(seg["administered_at"]), y=seg["total"], mode="lines+markers",
-                name=f"{_NAMES[code]}, {label}", line=dict(color=colour, width=3),
+                name=f"{instrument_name(code)}, {label}", line=dict(color=colour, width=3),
                 showlegend=False,
-                hovertemplate=f"%{{x}}: %{{y:.0f}} ({label})<extra>{_NAMES[code]}</extra>"),
+                hovertemplate=f"%{{x}}: %{{y:.0f}} ({label})<extra>{instrument_name(code)}</extra>"),
                 row=row, col=1)
             base = seg["baseline_total"].dropna()
             if len(base):

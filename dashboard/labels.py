@@ -8,7 +8,8 @@ import pandas as pd
 
 from analysis.instruments import INSTRUMENTS
 
-__all__ = ["OUTCOME_LABELS", "BREAKDOWN_LABELS", "STAGE_LABELS", "instrument_name",
+__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "BREAKDOWN_LABELS", "STAGE_LABELS",
+           "instrument_name",
            "breakdown_label", "outcome_label", "interval_label", "human_table", "md"]
 
 OUTCOME_LABELS: dict[str, str] = {
@@ -36,6 +37,18 @@ STAGE_LABELS: dict[str, str] = {
     "responded": "Responded at endpoint",
     "in_response_at_90_days": "Still in response at 90 days",
     "completed_induction": "Completed induction (≥ 4 doses)",
+}
+
+
+#: Why an outcome is unknown, as short as a table cell allows (the full wording is
+#: analysis.outcomes.COMPLETENESS_REASONS).
+COMPLETENESS_SHORT = {
+    "no_assessments": "not measured in this course",
+    "no_baseline": "no baseline score",
+    "no_rapid_assessment": "no score in the first week",
+    "booster_before_endpoint": "a booster came before the endpoint",
+    "lost_to_follow_up": "no score after induction",
+    "no_endpoint_assessment": "no score in the endpoint window",
 }
 
 

@@ -35,6 +35,7 @@ from analysis.suppression import (
     withhold_rates,
 )
 from analysis.survival import LogRankResult, kaplan_meier, logrank_test
+from dashboard.labels import COMPLETENESS_SHORT
 
 __all__ = ["subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
            "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
@@ -415,14 +416,6 @@ OUTCOMES = RATE_OUTCOMES
 
 # --- one patient -----------------------------------------------------------------------------
 
-_REASONS_SHORT = {
-    "no_assessments": "not measured in this course",
-    "no_baseline": "no baseline score",
-    "no_rapid_assessment": "no score in the first week",
-    "booster_before_endpoint": "a booster came before the endpoint",
-    "lost_to_follow_up": "no score after induction",
-    "no_endpoint_assessment": "no score in the endpoint window",
-}
 
 
 def course_explanations(courses: pd.DataFrame, sessions: pd.DataFrame,
@@ -475,9 +468,9 @@ def outcome_rows(outcomes: pd.DataFrame, completeness: pd.DataFrame) -> pd.DataF
         if comp is not None and (o.course_id, o.instrument) in comp.index:
             r = comp.loc[(o.course_id, o.instrument)]
             r = r.iloc[0] if isinstance(r, pd.DataFrame) else r
-            why_base = _REASONS_SHORT.get(r["baseline_status"], "")
-            why_end = _REASONS_SHORT.get(r["endpoint_status"], "")
-            why_rapid = _REASONS_SHORT.get(r["rapid_status"], "")
+            why_base = COMPLETENESS_SHORT.get(r["baseline_status"], "")
+            why_end = COMPLETENESS_SHORT.get(r["endpoint_status"], "")
+            why_rapid = COMPLETENESS_SHORT.get(r["rapid_status"], "")
 
         def yes_no(value, why):
             return "—" + (f" ({why})" if why else "") if pd.isna(value) else (
