@@ -11,7 +11,7 @@ from dashboard import state
 from dashboard.labels import human_table, interval_label, md
 from dashboard.views import RateTable
 
-__all__ = ["patient_level_page", "sidebar_filters", "rate_metric", "definitions_note", "empty_state", "outcome_table",
+__all__ = ["patient_level_page", "sidebar_filters", "rate_metric", "definitions_note", "empty_state",
            "import_report", "completeness_table"]
 
 
@@ -97,26 +97,6 @@ def empty_state() -> None:
     """What a new user sees before any data is loaded."""
     st.info("No data yet. Load the bundled demo with `kap-outcomes demo`, or import your "
             "clinic's files on the **Data** page or with `kap-outcomes import FILE`.")
-
-
-def outcome_table(outcomes: pd.DataFrame) -> None:
-    """The per-course outcomes of one patient, in words and numbers."""
-    if outcomes.empty:
-        st.info("No treatment course yet.")
-        return
-    shown = outcomes[["course_id", "instrument", "first_dose_at", "induction_doses",
-                      "baseline_total", "endpoint_total", "endpoint_pct_change",
-                      "endpoint_response", "endpoint_remission", "rapid_response",
-                      "first_response_day", "durability_days", "durability_censored",
-                      "booster_count"]].copy()
-    shown.attrs = {}  # the analysis settings ride along in attrs; Streamlit cannot show them
-    st.dataframe(shown, hide_index=True, column_config={
-        "first_dose_at": st.column_config.DateColumn("first dose"),
-        "endpoint_pct_change": st.column_config.NumberColumn("change at endpoint",
-                                                             format="percent"),
-        "durability_days": st.column_config.NumberColumn("response lasted (days)", format="%.0f"),
-        "durability_censored": st.column_config.CheckboxColumn("still lasting (censored)"),
-    })
 
 
 def import_report(report) -> None:

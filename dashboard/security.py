@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 __all__ = ["ROLES", "User", "LOCAL_USER", "AccessDenied", "hash_password", "verify_password",
            "can_view_patient", "can_see_patient_pages", "can_export", "can_import",
-           "can_admin", "can_print_patient_report", "parse_clinics", "dump_clinics"]
+           "can_admin", "can_print_patient_report", "parse_clinics"]
 
 ROLES = ("director", "clinician", "quality", "admin")
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
@@ -68,11 +68,6 @@ def parse_clinics(stored: str | None) -> tuple[str, ...]:
         except ValueError:
             pass
     return tuple(c for c in stored.split(",") if c)
-
-
-def dump_clinics(clinics: tuple[str, ...] | list[str]) -> str | None:
-    """The stored form of a director's clinics (JSON), or None for none."""
-    return json.dumps(list(clinics)) if clinics else None
 
 
 def hash_password(password: str) -> str:

@@ -27,7 +27,6 @@ from analysis import (
     week_bins,
 )
 from analysis import schemas as S
-from analysis.cohort import RATE_OUTCOMES
 from analysis.durability import GroupCurve, survival_subjects
 from analysis.suppression import (
     pool_small_groups,
@@ -409,9 +408,6 @@ def completeness_view(completeness: pd.DataFrame, *, settings: Settings) -> pd.D
     decided["share"] = decided["share"].where(decided["withheld"] == "")
     return decided
 
-
-#: Outcomes shown as rates (re-exported for renderers).
-OUTCOMES = RATE_OUTCOMES
 
 
 # --- one patient -----------------------------------------------------------------------------
