@@ -290,7 +290,9 @@ def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
     Returns
     -------
     DataFrame with ``stage``, ``n_courses`` (NaN for the KM stage), ``share_of_started``,
-    ``estimate``, ``ci_low``, ``ci_high`` (the KM stage only), ``nested``.
+    ``estimate``, ``ci_low``, ``ci_high`` (the KM stage only), ``nested``, and, when the
+    horizon is not estimable, ``earlier_day`` / ``earlier_estimate`` / ``earlier_low`` /
+    ``earlier_high``: the estimate at the latest ``survival_horizons_days`` that is.
 
     Examples
     --------
@@ -312,13 +314,22 @@ def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
     responded = len(responders)
     completed = int((o["induction_doses"] >= settings.min_induction_doses_completed).sum())
     est = low = high = np.nan
+    earlier = [np.nan] * 4  # day, estimate, low, high
+    m = settings.min_cell_size
     subjects = survival_subjects(o, endpoint="durability", instrument=instrument)
     if len(subjects):  # the durability curve's own courses: the responders above
         km = kaplan_meier(subjects["duration"].to_numpy(), subjects["censored"].to_numpy(),
                           confidence_level=settings.confidence_level)
-        if km.at_risk_at([horizon_days])[0] >= settings.min_cell_size:
+        if km.at_risk_at([horizon_days])[0] >= m:
             est, ci = km.survival_at(horizon_days)
             low, high = ci.low, ci.high
+        elif subjects[S.PATIENT_ID].nunique() >= m:
+            # not estimable at the horizon: the latest survival horizon that still is
+            for h in sorted(settings.survival_horizons_days, reverse=True):
+                if h < horizon_days and km.at_risk_at([h])[0] >= m:
+                    value, ci = km.survival_at(h)
+                    earlier = [float(h), value, ci.low, ci.high]
+                    break
     n0 = max(started, 1)
     counts = [started, base, assessed, responded, np.nan, completed]
     return pd.DataFrame({
@@ -327,4 +338,7 @@ def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,
         "share_of_started": [c / n0 for c in counts],
         "estimate": [np.nan] * 4 + [est, np.nan], "ci_low": [np.nan] * 4 + [low, np.nan],
         "ci_high": [np.nan] * 4 + [high, np.nan],
-        "nested": [True] * 5 + [False]})
+        "nested": [True] * 5 + [False],
+        **{name: [np.nan] * 4 + [value, np.nan] for name, value in zip(
+            ("earlier_day", "earlier_estimate", "earlier_low", "earlier_high"), earlier,
+            strict=True)}})

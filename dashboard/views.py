@@ -248,17 +248,10 @@ def funnel_view(outcomes: pd.DataFrame, *, instrument: str, settings: Settings,
     shown = f["withheld"] == ""
     f["n_courses"] = f["n_courses"].where(shown)
     f["share_of_started"] = f["share_of_started"].where(shown)
-    earlier = None
     last = f[f["stage"] == "in_response_at_90_days"].iloc[0]
-    if pd.isna(last["estimate"]):
-        km = km_view(outcomes, endpoint="durability", instrument=instrument, settings=settings)
-        if km is not None:
-            full = km.curves[0].km
-            for h in sorted(settings.survival_horizons_days, reverse=True):
-                if h < 90 and full.at_risk_at([h])[0] >= settings.min_cell_size:
-                    est, ci = full.survival_at(h)
-                    earlier = (float(h), est, ci.low, ci.high)
-                    break
+    earlier = None if pd.isna(last["earlier_day"]) else (
+        float(last["earlier_day"]), last["earlier_estimate"], last["earlier_low"],
+        last["earlier_high"])
     return FunnelView(instrument=instrument, stages=f, min_cell_size=settings.min_cell_size,
                       confidence_level=settings.confidence_level, earlier=earlier)
 
