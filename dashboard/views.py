@@ -36,7 +36,7 @@ from analysis.suppression import (
 from analysis.survival import LogRankResult, kaplan_meier, logrank_test
 from dashboard.labels import COMPLETENESS_SHORT
 
-__all__ = ["subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
+__all__ = ["protect_published_sums", "subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
            "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
 
@@ -342,6 +342,43 @@ def trend_view(outcomes: pd.DataFrame, attributes: pd.DataFrame, *, instrument: 
         t = _trend_table(oi, attributes, settings, outcome, "quarter", as_of)
     return TrendView(instrument=instrument, outcome=outcome, table=t,
                      maturity_days=settings.maturity_days, period=period)
+
+
+def protect_published_sums(cells: pd.DataFrame, windows: list[list[str]]) -> pd.DataFrame:
+    """Cells decided one by one (``group``, ``k``, ``n``, ``rate``, ``ci_low``, ``ci_high``,
+    ``withheld``, ``n_withheld``) whose sums over some ``windows`` of groups are published
+    elsewhere — the report's quarters, whose sums are the period, the previous period and the
+    12 months before on its first page. Where a window holds some withheld cell but not only
+    withheld ones, every cell of it is withheld (marked protecting), until nothing changes: a
+    lone withheld quarter can then not be worked out as the published sum minus the others.
+
+    >>> t = pd.DataFrame({"group": ["Q1", "Q2", "Q3"], "k": [15.0, np.nan, 22.0],
+    ...     "n": [26.0, 25.0, 38.0], "n_patients": [26.0, 25.0, 38.0], "rate": [.58, np.nan, .58],
+    ...     "ci_low": [.4, np.nan, .4], "ci_high": [.7, np.nan, .7],
+    ...     "withheld": ["", "primary", ""], "n_withheld": [False, False, False]})
+    >>> protect_published_sums(t, [["Q1", "Q2", "Q3"]])["withheld"].tolist()
+    ['protecting', 'primary', 'protecting']
+    """
+    out = cells.copy().reset_index(drop=True)
+    changed = True
+    while changed:
+        changed = False
+        for window in windows:
+            inside = out["group"].isin(window).to_numpy()
+            for hidden_col, cols in (("k", ("k", "rate", "ci_low", "ci_high")),
+                                     ("n", ("n", "n_patients"))):
+                hidden = out[hidden_col].isna().to_numpy() & inside
+                if hidden.any() and (inside & ~hidden).any():
+                    newly = inside & ~hidden
+                    for col in cols:
+                        out.loc[newly, col] = np.nan
+                    if hidden_col == "n":
+                        out.loc[newly, "n_withheld"] = True
+                        for col in ("k", "rate", "ci_low", "ci_high"):
+                            out.loc[newly, col] = np.nan
+                    out.loc[newly & (out["withheld"] == "").to_numpy(), "withheld"] = "protecting"
+                    changed = True
+    return out
 
 
 @dataclass(frozen=True)

@@ -339,7 +339,15 @@ def _trend_section(outcomes: pd.DataFrame, attrs: pd.DataFrame, period: Period,
                      "immature": not q.mature(as_of, settings)})
     if not rows:
         return []
-    table = pd.DataFrame(rows)
+    # the first page publishes sums of these quarters (the period, the previous period, the
+    # 12 months before): no withheld quarter may be left recoverable from them
+    windows = [[q.label for q in quarters if q.start >= w.start and q.end <= w.end]
+               for w in (period, period.previous(), period.trailing_12m())
+               if w.start.to_period("Q").start_time == w.start
+               and w.end.to_period("Q").start_time == w.end]
+    decided = views.protect_published_sums(
+        pd.DataFrame(rows).rename(columns={"start_month": "group"}), windows)
+    table = decided.rename(columns={"group": "start_month"})
     trend = views.TrendView(instrument=instrument, outcome="endpoint_response", table=table,
                             maturity_days=settings.maturity_days, period="quarter")
     shown = rates_table(views.RateTable(table.rename(columns={"start_month": "group"}),

@@ -210,3 +210,24 @@ def test_cli_export_tables(tmp_path, capsys):
     book = openpyxl.load_workbook(xlsx)
     header = [c.value for c in book["table"][1]]
     assert header[0] == "research_id" and "patient_id" not in header
+
+
+def test_report_trend_quarters_cannot_be_worked_out_from_the_summary_sums():
+    # sample, 2025Q2: the summary publishes the 12 months before (2024Q2-2025Q1: 66 of 146);
+    # 2024Q2 alone is small (10 responders), so with the other three quarters shown it would
+    # be 66 - 22 - 19 - 15. Every quarter of that window is withheld instead.
+    import re
+
+    from dashboard.db.repository import Frames
+    from dashboard.exports.report import report_html
+    from sample_data.generate import load_sample
+
+    patients, sessions, assessments = load_sample()
+    page = report_html(Frames(patients, sessions, assessments), parse_period("2025Q2"),
+                       as_of=pd.Timestamp("2025-12-31"))
+    trend = re.search(r"over the last eight quarters</h2>.*?(<table.*?</table>)", page,
+                      flags=re.S).group(1)
+    rows = dict(re.findall(r"<tr>\s*<td>(\d{4}Q\d)</td>\s*<td>([^<]*)</td>", trend))
+    window = [rows[q] for q in ("2024Q2", "2024Q3", "2024Q4", "2025Q1")]
+    assert all(v in ("&lt;11", "‡") for v in window), window
+    assert "66 of 146" in page   # the published sum is still there
