@@ -12,7 +12,8 @@ __all__ = [
     "COURSE_NUMBER", "DAY", "PHASE", "DOSE_NUMBER", "BOOSTER_NUMBER", "BASELINE_TOTAL",
     "BASELINE_DAY", "CHANGE", "PCT_CHANGE", "IS_RESPONSE", "IS_REMISSION", "SUPERSEDED",
     "UNASSIGNED_REASON", "SESSION_KINDS", "DOSING_KINDS", "ROUTES", "INDICATIONS", "PHASES",
-    "OUTCOME_FIELDS", "item_column",
+    "OUTCOME_FIELDS", "item_column", "WEIGHT_KG", "MONITORING_POINTS", "DISSOCIATION_SCALES",
+    "DISSOCIATION_MAX", "ADVERSE_EVENTS", "SEVERITIES", "VITAL_RANGES",
 ]
 
 # patients
@@ -51,6 +52,19 @@ IS_RESPONSE = "is_response"
 IS_REMISSION = "is_remission"
 SUPERSEDED = "superseded"
 UNASSIGNED_REASON = "unassigned_reason"
+
+# session monitoring and adverse events (safety-reference.md)
+WEIGHT_KG = "weight_kg"
+MONITORING_POINTS = ("pre", "post", "discharge")
+DISSOCIATION_SCALES = ("CADSS", "0-10")
+#: Highest value of each dissociation scale (CADSS: 23 items scored 0-4).
+DISSOCIATION_MAX = {"CADSS": 92, "0-10": 10}
+ADVERSE_EVENTS = ("nausea", "vomiting", "dizziness", "headache", "elevated_blood_pressure",
+                  "anxiety_agitation", "excessive_sedation", "other")
+SEVERITIES = ("mild", "moderate", "severe")
+#: Measured values of a monitoring row and their plausible ranges (units in the name).
+VITAL_RANGES = {"systolic": (40, 300), "diastolic": (20, 200), "heart_rate": (20, 250),
+                "spo2": (50, 100), "sedation_moaas": (0, 5)}
 
 SESSION_KINDS = ("dosing", "booster", "integration", "preparation")
 DOSING_KINDS = ("dosing", "booster")

@@ -82,6 +82,23 @@ class Settings:
         default_factory=lambda: _defaults("caseness_at"))
     reliable_change_points: tuple[tuple[str, float], ...] = field(
         default_factory=lambda: _defaults("reliable_change_points"))
+    # session safety (safety-reference.md): every flag's threshold, in the units recorded
+    pre_dose_systolic_above: float = 140
+    pre_dose_diastolic_above: float = 90
+    excursion_systolic_at: float = 180
+    excursion_diastolic_at: float = 110
+    excursion_systolic_rise: float = 40
+    excursion_diastolic_rise: float = 25
+    tachycardia_above: float = 110
+    desaturation_below: float = 92
+    sedated_moaas_at_most: float = 3
+    marked_dissociation_cadss_above: float = 4
+    marked_dissociation_0_10_above: float | None = None
+    post_dose_check_minutes: float = 30
+    discharge_minutes: tuple[tuple[str, float], ...] = (
+        ("IN", 120.0), ("IV", 60.0), ("IM", 60.0), ("SL", 60.0), ("PO", 60.0))
+    dose_band_mg_per_kg: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
+    dose_band_mg: tuple[float, ...] = (40, 70, 100, 200)
 
     def __post_init__(self) -> None:
         positive = ("new_course_gap_days", "induction_gap_days", "max_induction_doses",
@@ -96,6 +113,16 @@ class Settings:
             raise ValueError(f"response_reduction must be in (0, 1], got {self.response_reduction}")
         if not 0 < self.confidence_level < 1:
             raise ValueError(f"confidence_level must be in (0, 1), got {self.confidence_level}")
+
+    def discharge_minimum(self, route: str | None) -> float:
+        """The shortest observation (minutes after the dose) that counts as complete for
+        ``route``; the longest of the routes when the route is unknown.
+
+        >>> Settings().discharge_minimum("IN"), Settings().discharge_minimum(None)
+        (120.0, 120.0)
+        """
+        table = dict(self.discharge_minutes)
+        return float(table.get(route, max(table.values()))) if route else max(table.values())
 
     def thresholds(self, instrument: str | Instrument) -> InstrumentThresholds:
         """The remission, caseness and reliable-change cut-offs in force for ``instrument``."""
@@ -141,6 +168,8 @@ class Settings:
                 shown = ", ".join(f"{k} {v:g}" for k, v in value)
             elif isinstance(value, tuple):
                 shown = ", ".join(str(v) for v in value)
+            elif value is None:
+                shown = "not set"
             else:
                 shown = f"{value:g}" if isinstance(value, float) else str(value)
             rows.append((f.name, shown, DESCRIPTIONS.get(f.name, "")))
@@ -187,6 +216,31 @@ DESCRIPTIONS: dict[str, str] = {
                                   "induction end.",
     "trajectory_bins": "Mean trajectories are binned on days since first dose.",
     "remission_below": "Remission: total below this cut-off.",
+    "pre_dose_systolic_above": "Pre-dose blood pressure elevated: systolic above this (mmHg) …",
+    "pre_dose_diastolic_above": "… or diastolic above this (mmHg), at the latest pre-dose check "
+                                "(the esketamine label's threshold for weighing the risk).",
+    "excursion_systolic_at": "Blood pressure excursion after the dose: systolic at or above "
+                             "this (mmHg) …",
+    "excursion_diastolic_at": "… or diastolic at or above this (mmHg) …",
+    "excursion_systolic_rise": "… or a systolic rise from the pre-dose value of at least this "
+                               "(mmHg) …",
+    "excursion_diastolic_rise": "… or a diastolic rise of at least this (mmHg) (the label's "
+                                "≥ 40 / ≥ 25 mmHg rise).",
+    "tachycardia_above": "Tachycardia: a heart rate after the dose above this (bpm).",
+    "desaturation_below": "Desaturation: an SpO2 after the dose below this (%).",
+    "sedated_moaas_at_most": "Sedated: a MOAA/S after the dose at or below this (0–5 scale).",
+    "marked_dissociation_cadss_above": "Marked dissociation: a peak CADSS total above this "
+                                       "(0–92).",
+    "marked_dissociation_0_10_above": "Marked dissociation on a clinic's 0–10 rating: above "
+                                      "this (not set: no validated cut, the flag is left "
+                                      "blank for 0–10 ratings).",
+    "post_dose_check_minutes": "Monitoring complete needs a blood pressure at least this many "
+                               "minutes after the dose …",
+    "discharge_minutes": "… a pre-dose blood pressure, and discharge no earlier than this many "
+                         "minutes after the dose, by route (esketamine's REMS: 2 hours; IV/IM/"
+                         "SL/PO: the clinic's own minimum).",
+    "dose_band_mg_per_kg": "Dose bands (mg/kg) where the session gives the patient's weight …",
+    "dose_band_mg": "… and (mg) where it does not; bands are per route.",
     "caseness_at": "Caseness (clinical range) at or above this total.",
     "reliable_change_points": "Reliable change (Jacobson–Truax): a change of at least this many "
                               "points.",

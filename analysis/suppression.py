@@ -229,7 +229,9 @@ def withhold_rates(rates: pd.DataFrame, *, by: Sequence[str], min_cell_size: int
     ----------
     rates : DataFrame
         ``by`` columns, ``set_keys`` columns, ``k``, ``n``, ``n_patients``, ``rate``, ``ci_low``,
-        ``ci_high`` (as :func:`analysis.cohort.summarize_rates` returns). The groups of one set
+        ``ci_high`` (as :func:`analysis.cohort.summarize_rates` returns). Rates of units that
+        are not patients (sessions) also give ``k_patients`` / ``nk_patients``, the patients
+        with / without the outcome: either below the threshold withholds the rate. The groups of one set
         must be disjoint (each course in one group).
     by : group columns.
     min_cell_size : int, keyword-only
@@ -262,6 +264,9 @@ def withhold_rates(rates: pd.DataFrame, *, by: Sequence[str], min_cell_size: int
     pts = out["n_patients"].to_numpy(dtype=float)
     hide_n = pts < m
     hide_k = hide_n | (k < m) | (n - k < m)
+    if "k_patients" in out.columns:  # rates of sessions: patients with and without the outcome
+        hide_k |= (out["k_patients"].to_numpy(dtype=float) < m) | (
+            out["nk_patients"].to_numpy(dtype=float) < m)
     status = np.where(hide_k, "primary", "").astype(object)
     keys = list(set_keys)
     totals: dict[tuple, tuple[float | None, float | None]] = {}
@@ -300,6 +305,9 @@ def withhold_rates(rates: pd.DataFrame, *, by: Sequence[str], min_cell_size: int
         out[col] = out[col].astype(float).mask(hide_k)
     for col in ("n", "n_patients"):
         out[col] = out[col].astype(float).mask(hide_n)
+    for col in ("k_patients", "nk_patients"):
+        if col in out.columns:
+            out[col] = out[col].astype(float).mask(hide_k)
     out["withheld"] = status
     out["n_withheld"] = hide_n
     return out

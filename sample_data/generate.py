@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["SampleData", "generate", "write_csv", "load_sample", "SAMPLE_DIR", "CUTOFF"]
+__all__ = ["SampleData", "generate", "generate_safety", "write_csv", "load_sample", "SAMPLE_DIR",
+           "CUTOFF"]
 
 SAMPLE_DIR = Path(__file__).resolve().parent
 #: Data cut-off of the generated network: nothing is observed after this date.
@@ -61,6 +62,8 @@ class SampleData:
     sessions: pd.DataFrame
     assessments: pd.DataFrame
     truth: pd.DataFrame
+    monitoring: pd.DataFrame | None = None
+    adverse_events: pd.DataFrame | None = None
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -209,6 +212,9 @@ def generate(n_patients: int = 300, *, seed: int | np.random.Generator | None = 
         "kind": sk,
         "route": s_route,
         "dose_mg": np.where(is_dose, dose_mg, np.nan),
+        # weight-based routes record the weight the dose was computed from
+        "weight_kg": np.where(is_dose & np.isin(s_route, ["IV", "IM"]),
+                              np.round(weight[sc] * 2) / 2, np.nan),
         "clinician_id": pats["clinician_id"].to_numpy()[course_patient[sc]],
     })
     sessions = sessions.sort_values(["patient_id", "session_at"], kind="stable").reset_index(drop=True)
@@ -292,8 +298,132 @@ def generate(n_patients: int = 300, *, seed: int | np.random.Generator | None = 
         "loss_day": loss_day,
         "booster_days": [tuple(x for x in row if not np.isnan(x)) for row in boosters],
     })
+    seed_int = seed if isinstance(seed, int) else 0
+    monitoring, events = generate_safety(sessions, seed=seed_int)
     return SampleData(patients=pats.drop(columns="_group"), sessions=sessions,
-                      assessments=assessments, truth=truth)
+                      assessments=assessments, truth=truth, monitoring=monitoring,
+                      adverse_events=events)
+
+
+#: Mean peak systolic rise (mmHg), peak CADSS at the first session and the share of sessions
+#: sedated (MOAA/S <= 3), by route: IM and IV highest, sublingual lowest.
+_ROUTE_SAFETY = {"IV": (14.0, 18.0, 0.10), "IM": (16.0, 22.0, 0.15), "IN": (12.0, 14.0, 0.08),
+                 "SL": (8.0, 8.0, 0.03), "PO": (7.0, 6.0, 0.02)}
+
+
+def generate_safety(sessions: pd.DataFrame, *, seed: int = 2025
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monitoring rows and adverse events for every dosing session (own random stream, so the
+    scores of a seed never change with it).
+
+    Most sessions are uneventful. Blood pressure rises to a peak about 40 minutes after the
+    dose and falls back by discharge; the rise is larger in patients with a higher baseline.
+    Dissociation (CADSS; a 0–10 rating for sublingual sessions, as some clinics record) falls
+    over a patient's repeated sessions (tolerance). About 4% of sessions have no record, and
+    others miss a pre-dose value, the 30-minute check or the discharge time. Events: nausea,
+    dizziness, headache, vomiting, anxiety, elevated blood pressure with an excursion,
+    excessive sedation with deep sedation; about 1 in 1,000 sessions has a serious event.
+    """
+    rng = np.random.default_rng([seed, 15])
+    dose = sessions[sessions["kind"].isin(["dosing", "booster"])].reset_index(drop=True)
+    n = len(dose)
+    pid = dose["patient_id"].to_numpy()
+    codes, uniq = pd.factorize(pid)
+    n_p = len(uniq)
+    sys0_p = np.clip(rng.normal(124, 13, n_p), 95, 175)
+    dia0_p = np.clip(sys0_p * 0.62 + rng.normal(3, 6, n_p), 55, 105)
+    hr0_p = np.clip(rng.normal(74, 10, n_p), 50, 105)
+    route = dose["route"].fillna("IV").to_numpy(dtype=object)
+    table = np.array([_ROUTE_SAFETY.get(r, _ROUTE_SAFETY["IV"]) for r in route])
+    number = dose.groupby("patient_id", sort=False).cumcount().to_numpy() + 1
+    sys0 = sys0_p[codes] + rng.normal(0, 6, n)
+    dia0 = dia0_p[codes] + rng.normal(0, 4, n)
+    hr0 = hr0_p[codes] + rng.normal(0, 5, n)
+    rise = np.maximum(rng.normal(table[:, 0] * (1 + (sys0_p[codes] - 124) / 60), 9), -5)
+    rise = np.where(rng.random(n) < 0.02, rise + rng.uniform(30, 55, n), rise)  # big surges
+    diss_peak = table[:, 1] * np.exp(-0.12 * (number - 1)) * rng.lognormal(0, 0.45, n)
+    ten = route == "SL"
+    diss_peak = np.where(ten, np.clip(np.round(diss_peak / 2), 0, 10),
+                         np.clip(np.round(diss_peak), 0, 92))
+    sedated = rng.random(n) < table[:, 2]
+    moaas_peak = np.where(sedated, rng.choice([1, 2, 3], n, p=[0.1, 0.3, 0.6]),
+                          rng.choice([4, 5], n, p=[0.3, 0.7]))
+    desat = rng.random(n) < 0.01
+    long_obs = route == "IN"
+    discharge = np.where(long_obs, 120 + rng.integers(0, 5, n) * 10,
+                         60 + rng.integers(0, 5, n) * 10).astype(float)
+    discharge = np.where(rng.random(n) < 0.03, discharge - 45, discharge)  # left early
+    no_record = rng.random(n) < 0.04
+    no_pre = rng.random(n) < 0.03
+    no_late = rng.random(n) < 0.05
+    no_discharge = rng.random(n) < 0.03
+
+    def shape(t: float) -> float:
+        return float(np.exp(-(((t - 40) / 35) ** 2)))
+
+    rows = []
+    times = [(-10, "pre"), (20, "post"), (40, "post"), (60, "post"), (90, "post")]
+    for t, point in times:
+        keep = ~no_record & ((point != "pre") | ~no_pre) & ((t < 30) | ~no_late | (point == "pre"))
+        keep &= (t <= 60) | long_obs
+        f = 0.0 if point == "pre" else shape(t)
+        part = pd.DataFrame({
+            "patient_id": pid, "session_at": dose["session_at"].to_numpy(),
+            "point": point, "minutes_after_dose": int(t),
+            "systolic": np.round(sys0 + rise * f + rng.normal(0, 3, n)),
+            "diastolic": np.round(dia0 + rise * 0.6 * f + rng.normal(0, 2, n)),
+            "heart_rate": np.round(hr0 + rise * 0.5 * f + rng.normal(0, 3, n)),
+            "spo2": np.where(desat & (t == 40), rng.integers(88, 92, n),
+                             rng.integers(95, 100, n)).astype(float),
+            "sedation_moaas": (np.where(t == 40, moaas_peak, np.where(
+                (t == 20) | (t == 60), np.maximum(moaas_peak, 4), 5)) if point != "pre"
+                else np.full(n, 5)),
+            "dissociation": np.where(t == 40, diss_peak, np.nan),
+            "dissociation_scale": np.where(t == 40, np.where(ten, "0-10", "CADSS"), None),
+        })
+        rows.append(part[keep])
+    dis = pd.DataFrame({"patient_id": pid, "session_at": dose["session_at"].to_numpy(),
+                        "point": "discharge", "minutes_after_dose": discharge.astype(int),
+                        "systolic": np.round(sys0 + rise * 0.05 + rng.normal(0, 3, n)),
+                        "diastolic": np.round(dia0 + rng.normal(0, 2, n)),
+                        "heart_rate": np.round(hr0 + rng.normal(0, 3, n)),
+                        "spo2": rng.integers(95, 100, n).astype(float),
+                        "sedation_moaas": 5, "dissociation": np.nan, "dissociation_scale": None})
+    rows.append(dis[~no_record & ~no_discharge])
+    monitoring = pd.concat(rows, ignore_index=True)
+    monitoring["systolic"] = np.clip(monitoring["systolic"], 80, 260)
+    monitoring["diastolic"] = np.minimum(np.clip(monitoring["diastolic"], 40, 160),
+                                         monitoring["systolic"] - 20)
+    monitoring["heart_rate"] = np.clip(monitoring["heart_rate"], 40, 180)
+    monitoring = monitoring.sort_values(["patient_id", "session_at", "minutes_after_dose"],
+                                        kind="stable").reset_index(drop=True)
+    for col in ("systolic", "diastolic", "heart_rate", "spo2"):
+        monitoring[col] = monitoring[col].astype("Int64")
+    monitoring["sedation_moaas"] = monitoring["sedation_moaas"].astype("Int64")
+    monitoring["dissociation"] = monitoring["dissociation"].astype("Int64")
+
+    # adverse events: independent common ones, and those that follow a flag
+    ev = []
+    excursion = (sys0 + rise >= 180) | (rise >= 40)
+    for event, p in (("nausea", np.where(route == "IM", 0.14, 0.10)), ("dizziness", 0.08),
+                     ("headache", 0.05), ("vomiting", 0.02), ("anxiety_agitation", 0.03),
+                     ("elevated_blood_pressure", np.where(excursion, 0.5, 0.0)),
+                     ("excessive_sedation", np.where(moaas_peak <= 2, 0.3, 0.0))):
+        hit = rng.random(n) < p
+        ev.append(pd.DataFrame({"patient_id": pid[hit],
+                                "session_at": dose["session_at"].to_numpy()[hit],
+                                "event": event}))
+    events = pd.concat(ev, ignore_index=True)
+    m = len(events)
+    events["severity"] = rng.choice(np.array(["mild", "moderate", "severe"]), m,
+                                    p=[0.75, 0.22, 0.03])
+    serious = rng.random(m) < 0.006
+    events["severity"] = np.where(serious, "severe", events["severity"])
+    events["serious"] = np.where(serious, "yes", "no")
+    events["resolved_before_discharge"] = np.where(
+        serious | (rng.random(m) < 0.08), "no", "yes")
+    events = events.sort_values(["patient_id", "session_at", "event"], kind="stable")
+    return monitoring, events.reset_index(drop=True)
 
 
 def _effect(day: np.ndarray, e_max: np.ndarray, tau: np.ndarray, loss: np.ndarray,
@@ -351,8 +481,9 @@ def _add_items(a: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def write_csv(data: SampleData, directory: Path = SAMPLE_DIR) -> list[Path]:
-    """Write ``patients.csv``, ``sessions.csv``, ``assessments.csv`` (long form) and
-    ``assessments_wide_example.csv`` (wide form, the first 40 visits) to ``directory``."""
+    """Write ``patients.csv``, ``sessions.csv``, ``assessments.csv`` (long form),
+    ``monitoring.csv``, ``adverse_events.csv`` and ``assessments_wide_example.csv`` (wide form,
+    the first 40 visits) to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     pats = data.patients
@@ -372,6 +503,14 @@ def write_csv(data: SampleData, directory: Path = SAMPLE_DIR) -> list[Path]:
     p = directory / "assessments.csv"
     a.to_csv(p, index=False)
     paths.append(p)
+    for name, frame in (("monitoring", data.monitoring), ("adverse_events", data.adverse_events)):
+        if frame is None:
+            continue
+        f = frame.copy()
+        f["session_at"] = f["session_at"].dt.strftime("%Y-%m-%dT%H:%M")
+        p = directory / f"{name}.csv"
+        f.to_csv(p, index=False)
+        paths.append(p)
     p = directory / "assessments_wide_example.csv"
     _wide_example(data.assessments).to_csv(p, index=False)
     paths.append(p)

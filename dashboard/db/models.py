@@ -27,14 +27,31 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from analysis.instruments import INSTRUMENTS
-from analysis.schemas import INDICATIONS, ROUTES, SESSION_KINDS
+from analysis.schemas import (
+    ADVERSE_EVENTS,
+    DISSOCIATION_MAX,
+    DISSOCIATION_SCALES,
+    INDICATIONS,
+    MONITORING_POINTS,
+    ROUTES,
+    SESSION_KINDS,
+    SEVERITIES,
+    VITAL_RANGES,
+)
 
 __all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment", "AppUser",
-           "assessments_table", "SignalState", "SIGNAL_STATUSES",
+           "assessments_table", "SignalState", "SIGNAL_STATUSES", "Monitoring", "AdverseEvent",
+           "IMPORT_KINDS", "WEIGHT_RANGE_KG", "MINUTES_RANGE",
            "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH"]
 
 MAX_ITEMS = 20
 ID_LENGTH = 64
+#: What an import may hold (``import_batches.kind``).
+IMPORT_KINDS = ("patients", "sessions", "assessments", "monitoring", "adverse_events")
+#: A patient's weight as a session records it (kg).
+WEIGHT_RANGE_KG = (20, 400)
+#: Minutes after the dose a monitoring row may carry (a day either side).
+MINUTES_RANGE = (-1440, 1440)
 
 NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
           "ck": "ck_%(table_name)s_%(constraint_name)s",
@@ -95,7 +112,7 @@ class ImportBatch(Base):
     rows_skipped: Mapped[int] = mapped_column(Integer)
     patients_created: Mapped[int] = mapped_column(Integer)
     __table_args__ = (
-        CheckConstraint(_in("kind", ("patients", "sessions", "assessments")), name="kind"),
+        CheckConstraint(_in("kind", IMPORT_KINDS), name="kind"),
         CheckConstraint("rows_total >= 0 AND rows_added >= 0 AND rows_skipped >= 0", name="counts"),
     )
 
@@ -135,6 +152,7 @@ class Session(Base):
     kind: Mapped[str] = mapped_column(String(20))
     route: Mapped[str | None] = mapped_column(String(4))
     dose_mg: Mapped[float | None] = mapped_column(Float)
+    weight_kg: Mapped[float | None] = mapped_column(Float)
     course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
     clinician_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
@@ -143,6 +161,67 @@ class Session(Base):
         CheckConstraint(_in("kind", SESSION_KINDS), name="kind"),
         CheckConstraint(f"route IS NULL OR {_in('route', ROUTES)}", name="route"),
         CheckConstraint("dose_mg IS NULL OR dose_mg >= 0", name="dose"),
+        CheckConstraint(f"weight_kg IS NULL OR (weight_kg >= {WEIGHT_RANGE_KG[0]} AND "
+                        f"weight_kg <= {WEIGHT_RANGE_KG[1]})", name="weight"),
+    )
+
+
+def _range(column: str, low: float, high: float) -> str:
+    return f"{column} IS NULL OR ({column} >= {low} AND {column} <= {high})"
+
+
+class Monitoring(Base):
+    """One measurement of a dosing session: blood pressure, heart rate, SpO2, sedation
+    (MOAA/S), dissociation (with its scale), before the dose, after it or at discharge."""
+
+    __tablename__ = "session_monitoring"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    point: Mapped[str] = mapped_column(String(10))
+    minutes_after_dose: Mapped[float] = mapped_column(Float)
+    systolic: Mapped[float | None] = mapped_column(Float)
+    diastolic: Mapped[float | None] = mapped_column(Float)
+    heart_rate: Mapped[float | None] = mapped_column(Float)
+    spo2: Mapped[float | None] = mapped_column(Float)
+    sedation_moaas: Mapped[int | None] = mapped_column(SmallInteger)
+    dissociation: Mapped[float | None] = mapped_column(Float)
+    dissociation_scale: Mapped[str | None] = mapped_column(String(8))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    __table_args__ = (
+        UniqueConstraint("session_id", "point", "minutes_after_dose",
+                         name="uq_session_monitoring_natural_key"),
+        CheckConstraint(_in("point", MONITORING_POINTS), name="point"),
+        CheckConstraint(f"minutes_after_dose >= {MINUTES_RANGE[0]} AND minutes_after_dose <= "
+                        f"{MINUTES_RANGE[1]} AND ((point = 'pre' AND minutes_after_dose <= 0) "
+                        "OR (point <> 'pre' AND minutes_after_dose > 0))", name="minutes"),
+        *[CheckConstraint(_range(c, lo, hi), name=f"{c}_range")
+          for c, (lo, hi) in VITAL_RANGES.items()],
+        CheckConstraint("systolic IS NULL OR diastolic IS NULL OR systolic > diastolic",
+                        name="bp_order"),
+        CheckConstraint(f"dissociation_scale IS NULL OR "
+                        f"{_in('dissociation_scale', DISSOCIATION_SCALES)}", name="scale"),
+        CheckConstraint("dissociation IS NULL OR (dissociation >= 0 AND ("
+                        + " OR ".join(f"(dissociation_scale = '{k}' AND dissociation <= {v})"
+                                      for k, v in DISSOCIATION_MAX.items()) + "))",
+                        name="dissociation_range"),
+    )
+
+
+class AdverseEvent(Base):
+    """One adverse event of a dosing session, as the clinic recorded it."""
+
+    __tablename__ = "adverse_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id"), index=True)
+    event: Mapped[str] = mapped_column(String(30))
+    severity: Mapped[str] = mapped_column(String(10))
+    serious: Mapped[bool] = mapped_column(Boolean)
+    resolved_before_discharge: Mapped[bool | None] = mapped_column(Boolean)
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    __table_args__ = (
+        UniqueConstraint("session_id", "event", name="uq_adverse_events_natural_key"),
+        CheckConstraint(_in("event", ADVERSE_EVENTS), name="event"),
+        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
     )
 
 

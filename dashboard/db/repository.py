@@ -22,12 +22,14 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 
 from dashboard.db.models import (
     MAX_ITEMS,
+    AdverseEvent,
     AppUser,
     AuditEvent,
     Clinic,
     Clinician,
     Course,
     ImportBatch,
+    Monitoring,
     Patient,
     Session,
     SignalState,
@@ -37,9 +39,14 @@ from dashboard.db.models import (
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
            "signal_states", "save_signal_state", "move_patients", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
-           "import_history", "audit_events", "counts", "ITEM_COLUMNS"]
+           "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
+           "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions"]
 
 ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
+#: The measured values of a monitoring row and of an adverse-event row (beyond the key).
+MONITORING_VALUES = ["systolic", "diastolic", "heart_rate", "spo2", "sedation_moaas",
+                     "dissociation", "dissociation_scale"]
+EVENT_VALUES = ["severity", "serious", "resolved_before_discharge"]
 Progress = Callable[[int, int], None]
 _CHUNK = 20_000
 
@@ -95,7 +102,7 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
         if patient_ids is not None:
             ids = ids.where(p.c.patient_id.in_(list(patient_ids)))
         sq = (select(s.c.patient_id, s.c.session_at, s.c.kind, s.c.route, s.c.dose_mg,
-                     c.c.course_key.label("course_id"), s.c.clinician_id)
+                     s.c.weight_kg, c.c.course_key.label("course_id"), s.c.clinician_id)
               .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
         aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
                     *[a.c[n] for n in items])
@@ -133,7 +140,9 @@ def _timestamps(values: pd.Series) -> pd.Series:
 
 #: The natural key of each kind of imported row (also the database's unique constraints).
 NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_at", "kind"],
-         "assessments": ["patient_id", "instrument", "administered_at"]}
+                "assessments": ["patient_id", "instrument", "administered_at"],
+                "monitoring": ["patient_id", "session_at", "point", "minutes_after_dose"],
+                "adverse_events": ["patient_id", "session_at", "event"]}
 
 
 def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
@@ -145,8 +154,10 @@ def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd
     elif kind == "sessions":
         t = Session.__table__
         c = Course.__table__
-        cols = [t.c.patient_id, t.c.session_at, t.c.kind, t.c.route, t.c.dose_mg,
+        cols = [t.c.patient_id, t.c.session_at, t.c.kind, t.c.route, t.c.dose_mg, t.c.weight_kg,
                 c.c.course_key.label("course_id")]
+    elif kind in ("monitoring", "adverse_events"):
+        return _safety_rows(conn, kind, patient_ids)
     else:
         t = assessments_table
         cols = [t.c.patient_id, t.c.instrument, t.c.administered_at, t.c.total,
@@ -163,6 +174,76 @@ def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd
         if col in out.columns:
             out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
     return out
+
+
+def _safety_query(kind: str):
+    """Monitoring or adverse-event rows with their session's patient and time."""
+    s = Session.__table__
+    t = Monitoring.__table__ if kind == "monitoring" else AdverseEvent.__table__
+    values = (["point", "minutes_after_dose", *MONITORING_VALUES] if kind == "monitoring"
+              else ["event", *EVENT_VALUES])
+    q = select(s.c.patient_id, s.c.session_at, *[t.c[v] for v in values]).select_from(
+        t.join(s, t.c.session_id == s.c.id))
+    return q, s
+
+
+def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
+    q, s = _safety_query(kind)
+    parts = [pd.read_sql(q.where(s.c.patient_id.in_(chunk)), conn)
+             for chunk in _chunks(list(patient_ids))]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
+        q.where(s.c.id < 0), conn)
+    out["session_at"] = pd.to_datetime(out["session_at"]).astype("datetime64[ns]")
+    return _safety_types(out, kind)
+
+
+def _safety_types(out: pd.DataFrame, kind: str) -> pd.DataFrame:
+    if kind == "monitoring":
+        for col in ("minutes_after_dose", "systolic", "diastolic", "heart_rate", "spo2",
+                    "dissociation"):
+            out[col] = out[col].astype(float)
+        out["sedation_moaas"] = out["sedation_moaas"].astype("Int64")
+    else:
+        out["serious"] = out["serious"].astype(bool)
+        out["resolved_before_discharge"] = out["resolved_before_discharge"].astype("boolean")
+    return out
+
+
+@dataclass(frozen=True)
+class SafetyFrames:
+    """Session monitoring and adverse events, each row with its session's ``patient_id`` and
+    ``session_at`` (see ``safety-reference.md``)."""
+
+    monitoring: pd.DataFrame
+    events: pd.DataFrame
+
+
+def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None) -> SafetyFrames:
+    """Every monitoring and adverse-event row (optionally of some patients only)."""
+    out = {}
+    with engine.connect() as conn:
+        for kind in ("monitoring", "adverse_events"):
+            if patient_ids is not None:
+                out[kind] = _safety_rows(conn, kind, patient_ids)
+                continue
+            q, s = _safety_query(kind)
+            frame = _read(conn, q.order_by(s.c.patient_id, s.c.session_at))
+            frame["session_at"] = _timestamps(frame["session_at"])
+            out[kind] = _safety_types(frame, kind)
+    return SafetyFrames(monitoring=out["monitoring"], events=out["adverse_events"])
+
+
+def dosing_sessions(conn: Connection, patient_ids: Sequence[str]) -> pd.DataFrame:
+    """``id``, ``patient_id``, ``session_at`` of the stored dosing sessions of these patients
+    (the sessions monitoring and adverse events attach to)."""
+    t = Session.__table__
+    parts = [pd.read_sql(select(t.c.id, t.c.patient_id, t.c.session_at).where(
+        t.c.patient_id.in_(chunk) & t.c.kind.in_(["dosing", "booster"])), conn)
+        for chunk in _chunks(list(patient_ids))]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["id", "patient_id", "session_at"])
+    out["session_at"] = pd.to_datetime(out["session_at"]).astype("datetime64[ns]")
+    return out.sort_values("id").drop_duplicates(["patient_id", "session_at"])
 
 
 def _dbapi_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
@@ -266,6 +347,20 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
     if kind == "patients":
         frame = records.drop(columns=["line"]).assign(import_id=batch)
         _bulk_insert(conn, Patient.__table__, frame, progress)
+        return int(batch)
+    if kind in ("monitoring", "adverse_events"):
+        sessions = dosing_sessions(conn, records["patient_id"].unique().tolist())
+        frame = records.drop(columns=["line"]).merge(
+            sessions.rename(columns={"id": "session_id"}), on=["patient_id", "session_at"],
+            how="inner", validate="many_to_one")
+        frame = frame.drop(columns=["patient_id", "session_at"]).assign(import_id=batch)
+        if kind == "monitoring":
+            frame["sedation_moaas"] = frame["sedation_moaas"].astype("Int64")
+            _bulk_insert(conn, Monitoring.__table__, frame, progress)
+        else:
+            for col in ("serious", "resolved_before_discharge"):
+                frame[col] = frame[col].astype("boolean")
+            _bulk_insert(conn, AdverseEvent.__table__, frame, progress)
         return int(batch)
     if new_patients:
         placed = new_patients if isinstance(new_patients, dict) else dict.fromkeys(
@@ -405,6 +500,7 @@ def counts(engine: Engine) -> dict[str, int]:
     """Row counts of the main tables (for status lines and tests)."""
     tables = {"patients": Patient.__table__, "sessions": Session.__table__,
               "assessments": assessments_table, "courses": Course.__table__,
+              "monitoring": Monitoring.__table__, "adverse_events": AdverseEvent.__table__,
               "import_batches": ImportBatch.__table__, "clinics": Clinic.__table__,
               "clinicians": Clinician.__table__, "audit_log": AuditEvent.__table__}
     with engine.connect() as conn:

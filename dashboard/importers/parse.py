@@ -18,15 +18,16 @@ import pandas as pd
 
 from analysis.exceptions import UnknownInstrumentError
 from analysis.instruments import INSTRUMENTS, normalize_instrument
+from analysis.schemas import DISSOCIATION_MAX, VITAL_RANGES
 from analysis.scoring import find_score_problems, score_items
-from dashboard.db.models import ID_LENGTH, MAX_ITEMS
+from dashboard.db.models import ID_LENGTH, MAX_ITEMS, MINUTES_RANGE, WEIGHT_RANGE_KG
 from dashboard.db.repository import NATURAL_KEYS
 from dashboard.importers.limits import ASCII_NUMBER, limits, printable_problem
 from dashboard.importers.reading import FileError, RawFile, normalize_header
 
 __all__ = ["RowIssue", "Parsed", "parse", "detect_kind", "Kind", "DateOrder"]
 
-Kind = Literal["patients", "sessions", "assessments"]
+Kind = Literal["patients", "sessions", "assessments", "monitoring", "adverse_events"]
 DateOrder = Literal["iso", "dayfirst", "monthfirst"]
 
 _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -48,6 +49,30 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "course_id": ("courseid", "course", "series", "episode"),
         "clinician_id": ("clinicianid", "clinician", "provider", "providerid", "therapist"),
         "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
+        "weight_kg": ("weightkg", "weight", "bodyweight", "bodyweightkg"),
+    },
+    "monitoring": {
+        "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "session_at": ("sessionat", "sessiondate", "sessiondatetime", "dosedat", "doseat"),
+        "point": ("point", "timepoint", "phase", "when"),
+        "minutes_after_dose": ("minutesafterdose", "minutes", "minutesfromdose", "minute",
+                               "minutespostdose"),
+        "systolic": ("systolic", "sbp", "systolicbp", "systolicmmhg"),
+        "diastolic": ("diastolic", "dbp", "diastolicbp", "diastolicmmhg"),
+        "heart_rate": ("heartrate", "hr", "pulse", "heartratebpm"),
+        "spo2": ("spo2", "oxygensaturation", "sao2", "pulseox"),
+        "sedation_moaas": ("sedationmoaas", "moaas", "sedation"),
+        "dissociation": ("dissociation", "cadss", "dissociationscore"),
+        "dissociation_scale": ("dissociationscale", "scale"),
+    },
+    "adverse_events": {
+        "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
+        "session_at": ("sessionat", "sessiondate", "sessiondatetime", "dosedat", "doseat"),
+        "event": ("event", "adverseevent", "ae", "eventtype"),
+        "severity": ("severity", "grade"),
+        "serious": ("serious", "sae", "isserious"),
+        "resolved_before_discharge": ("resolvedbeforedischarge", "resolved",
+                                      "resolvedatdischarge"),
     },
     "assessments": {
         "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
@@ -81,6 +106,21 @@ _INDICATIONS = {"trd": "TRD", "treatmentresistantdepression": "TRD", "mdd": "MDD
 _ISO_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?))?"
                      r"(?:Z|[+-]\d{2}(?::?\d{2})?)?$", re.ASCII)
 _SLASH_RE = re.compile(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[ T](\d{1,2}:\d{2}(?::\d{2})?))?$")
+_POINTS = {"pre": "pre", "predose": "pre", "before": "pre", "baseline": "pre",
+           "post": "post", "postdose": "post", "after": "post", "during": "post",
+           "peak": "post", "discharge": "discharge", "readyfordischarge": "discharge",
+           "ready": "discharge", "end": "discharge"}
+_SCALES = {"cadss": "CADSS", "010": "0-10", "nrs": "0-10", "0to10": "0-10", "rating": "0-10"}
+_EVENTS = {"nausea": "nausea", "vomiting": "vomiting", "emesis": "vomiting",
+           "dizziness": "dizziness", "dizzy": "dizziness", "vertigo": "dizziness",
+           "headache": "headache", "elevatedbloodpressure": "elevated_blood_pressure",
+           "hypertension": "elevated_blood_pressure",
+           "highbloodpressure": "elevated_blood_pressure",
+           "anxietyagitation": "anxiety_agitation", "anxiety": "anxiety_agitation",
+           "agitation": "anxiety_agitation", "excessivesedation": "excessive_sedation",
+           "oversedation": "excessive_sedation", "other": "other"}
+_YES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
+        "false": False, "0": False}
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -121,6 +161,11 @@ def _keys(raw: RawFile) -> dict[str, str]:
 def detect_kind(raw: RawFile) -> Kind:
     """Guess what a file holds from its headers."""
     keys = set(_keys(raw))
+    if keys & {"point", "timepoint", "minutesafterdose", "systolic", "sbp", "moaas",
+               "sedationmoaas", "spo2"}:
+        return "monitoring"
+    if keys & {"event", "adverseevent", "severity", "serious"}:
+        return "adverse_events"
     if "instrument" in keys or "measure" in keys or "questionnaire" in keys or \
             any(k in keys for names in _WIDE.values() for k in names):
         return "assessments"
@@ -336,7 +381,10 @@ def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "is
         return _parse_wide(raw, date_order, max_missing_items)
     cols, unused = _columns(raw, kind)
     required = {"patients": ("patient_id",), "sessions": ("patient_id", "session_at", "kind"),
-                "assessments": ("patient_id", "instrument", "administered_at")}[kind]
+                "assessments": ("patient_id", "instrument", "administered_at"),
+                "monitoring": ("patient_id", "session_at", "point"),
+                "adverse_events": ("patient_id", "session_at", "event", "severity",
+                                   "serious")}[kind]
     missing = [c for c in required if c not in cols]
     if missing:
         found = ", ".join(repr(str(c))[:40] for c in list(raw.frame.columns)[:12])
@@ -354,7 +402,8 @@ def parse(raw: RawFile, *, kind: Kind | None = None, date_order: DateOrder = "is
             c.startswith("item_") for c in cols):
         raise FileError("an assessments file needs a total column or item columns")
     issues = _Issues(raw)
-    parser = {"patients": _patients, "sessions": _sessions, "assessments": _assessments}[kind]
+    parser = {"patients": _patients, "sessions": _sessions, "assessments": _assessments,
+              "monitoring": _monitoring, "adverse_events": _adverse_events}[kind]
     records = parser(raw, cols, issues, date_order, max_missing_items)
     warnings = [f"column {c!r} is not used" for c in unused]
     return _finish(kind, raw, records, issues, warnings)
@@ -437,11 +486,104 @@ def _sessions(raw, cols, issues, order, max_missing):
     issues.add(dose > top, "dose_mg", lambda i: f"{dose.iloc[i]:g} mg is above {top:g} mg "
                "(KAP_OUTCOMES_MAX_DOSE_MG): a unit error?")
     out["dose_mg"] = dose.where(dosing)
+    weight = _numbers(_text(raw, cols.get("weight_kg")), issues, "weight_kg")
+    low, high = WEIGHT_RANGE_KG
+    issues.add((weight < low) | (weight > high), "weight_kg",
+               lambda i: f"{weight.iloc[i]:g} kg is outside {low}–{high} kg: a unit error?")
+    out["weight_kg"] = weight.where(dosing & (weight >= low) & (weight <= high))
     out["course_id"] = _ids(_text(raw, cols.get("course_id")), issues, "course_id",
                             required=False)
     out["clinician_id"] = _ids(_text(raw, cols.get("clinician_id")), issues, "clinician_id",
                                required=False)
     _clinic_column(out, raw, cols, issues)
+    return out
+
+
+def _coded(raw: RawFile, col: str | None, issues: _Issues, name: str,
+           codes: dict[str, object], allowed: str, *, required: bool) -> pd.Series:
+    """A coded column: each cell looked up (case, spaces, dashes ignored) in ``codes``."""
+    text = _text(raw, col)
+    value = text.map(lambda v: codes.get(normalize_header(v)) if v else None)
+    bad = (text != "") & value.isna()
+    issues.add(bad, name, lambda i: f"{_shown(text.iloc[i], 40)} is not one of {allowed}")
+    if required:
+        issues.add(text == "", name, "missing")
+    return value.astype(object).where(value.notna(), None)
+
+
+def _monitoring(raw, cols, issues, order, max_missing):
+    """Monitoring rows: one measurement time of one dosing session (safety-reference.md)."""
+    out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
+                                           required=True)})
+    out["session_at"] = _dates(raw, cols["session_at"], issues, "session_at", order)
+    point = _coded(raw, cols["point"], issues, "point", _POINTS, "pre, post, discharge",
+                   required=True)
+    out["point"] = point
+    minutes = _numbers(_text(raw, cols.get("minutes_after_dose")), issues, "minutes_after_dose")
+    minutes = minutes.where(~(minutes.isna() & (point == "pre")), 0.0)  # blank pre: at the dose
+    lo, hi = MINUTES_RANGE
+    issues.add(minutes.isna() & point.isin(["post", "discharge"]) & (
+        _text(raw, cols.get("minutes_after_dose")) == ""), "minutes_after_dose",
+        "missing (a post-dose or discharge row needs its minutes after the dose)")
+    issues.add((minutes < lo) | (minutes > hi), "minutes_after_dose",
+               lambda i: f"{minutes.iloc[i]:g} is more than a day from the dose")
+    issues.add((point == "pre") & (minutes > 0), "minutes_after_dose",
+               lambda i: f"{minutes.iloc[i]:g}: a pre-dose row is at 0 or before (negative)")
+    issues.add(point.isin(["post", "discharge"]) & (minutes <= 0), "minutes_after_dose",
+               lambda i: f"{minutes.iloc[i]:g}: a {point.iloc[i]} row is after the dose (> 0)")
+    out["minutes_after_dose"] = minutes
+    measured = np.zeros(len(out), dtype=bool)
+    for name, (low, high) in VITAL_RANGES.items():
+        v = _numbers(_text(raw, cols.get(name)), issues, name)
+        issues.add((v < low) | (v > high), name,
+                   lambda i, v=v, low=low, high=high: f"{v.iloc[i]:g} is outside the "
+                   f"plausible {low}–{high}")
+        if name == "sedation_moaas":
+            issues.add(v.notna() & (v != v.round()), name,
+                       lambda i, v=v: f"{v.iloc[i]:g}: MOAA/S is a whole number 0–5")
+        out[name] = v.where((v >= low) & (v <= high))
+        measured |= out[name].notna().to_numpy()
+    both = out["systolic"].notna() & out["diastolic"].notna()
+    issues.add(both & (out["systolic"] <= out["diastolic"]), "diastolic",
+               lambda i: f"{out['diastolic'].iloc[i]:g} is not below the systolic "
+               f"{out['systolic'].iloc[i]:g}: swapped columns?")
+    diss = _numbers(_text(raw, cols.get("dissociation")), issues, "dissociation")
+    scale = _coded(raw, cols.get("dissociation_scale"), issues, "dissociation_scale",
+                   {**_SCALES, **{normalize_header(k): k for k in DISSOCIATION_MAX}},
+                   "CADSS, 0-10", required=False)
+    issues.add(diss.notna() & scale.isna() & (_text(raw, cols.get("dissociation_scale")) == ""),
+               "dissociation_scale", "missing: say which scale the dissociation value is on "
+               "(CADSS 0–92 or a 0–10 rating)")
+    top = scale.map(DISSOCIATION_MAX).astype(float)
+    issues.add(diss.notna() & ((diss < 0) | (diss > top)), "dissociation",
+               lambda i: f"{diss.iloc[i]:g} is outside the {scale.iloc[i]} range "
+               f"0–{top.iloc[i]:g}")
+    out["dissociation"] = diss.where((diss >= 0) & (diss <= top))
+    out["dissociation_scale"] = scale.where(diss.notna(), None)
+    measured |= out["dissociation"].notna().to_numpy()
+    issues.add(~measured & (point != "discharge").to_numpy() & point.notna().to_numpy(),
+               "point", "no measurement on this row (blood pressure, heart rate, SpO2, "
+               "sedation or dissociation)")
+    out["sedation_moaas"] = out["sedation_moaas"].round().astype("Int64")
+    return out
+
+
+def _adverse_events(raw, cols, issues, order, max_missing):
+    """Adverse events: one row per event of a dosing session (safety-reference.md)."""
+    out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
+                                           required=True)})
+    out["session_at"] = _dates(raw, cols["session_at"], issues, "session_at", order)
+    out["event"] = _coded(raw, cols["event"], issues, "event", _EVENTS,
+                          "nausea, vomiting, dizziness, headache, elevated_blood_pressure, "
+                          "anxiety_agitation, excessive_sedation, other", required=True)
+    out["severity"] = _coded(raw, cols["severity"], issues, "severity",
+                             {"mild": "mild", "moderate": "moderate", "severe": "severe"},
+                             "mild, moderate, severe", required=True)
+    out["serious"] = _coded(raw, cols["serious"], issues, "serious", _YES, "yes, no",
+                            required=True)
+    out["resolved_before_discharge"] = _coded(raw, cols.get("resolved_before_discharge"), issues,
+                                              "resolved_before_discharge", _YES, "yes, no",
+                                              required=False)
     return out
 
 

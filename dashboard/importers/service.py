@@ -29,8 +29,14 @@ __all__ = ["ImportReport", "import_file"]
 log = logging.getLogger(__name__)
 
 _VALUES = {"patients": ["clinic_id", "clinician_id", "indication", "birth_year", "sex"],
-           "sessions": ["route", "dose_mg", "course_id"],
-           "assessments": ["total"] + repository.ITEM_COLUMNS}
+           "sessions": ["route", "dose_mg", "weight_kg", "course_id"],
+           "assessments": ["total"] + repository.ITEM_COLUMNS,
+           "monitoring": repository.MONITORING_VALUES,
+           "adverse_events": repository.EVENT_VALUES}
+_ONE = {"patients": "patient", "sessions": "session", "assessments": "assessment",
+        "monitoring": "monitoring row", "adverse_events": "adverse event"}
+#: Kinds whose rows belong to a stored dosing session (never create patients or sessions).
+_SESSION_BOUND = ("monitoring", "adverse_events")
 
 
 @dataclass
@@ -103,7 +109,8 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
 
     Args:
         source: a path or the file's bytes (uploads); ``name`` names bytes in reports.
-        kind: ``patients``, ``sessions`` or ``assessments``; detected from the headers if None.
+        kind: ``patients``, ``sessions``, ``assessments``, ``monitoring`` or
+            ``adverse_events``; detected from the headers if None.
         date_order: ``iso`` (default), ``dayfirst`` or ``monthfirst`` for slash dates.
         dry_run: validate and compare, write nothing.
     """
@@ -243,6 +250,19 @@ class _Comparison:
     moves: dict[str, tuple[str, str | None]]  #: patient -> (clinic, clinician) from a file
 
 
+def _unmatched_sessions(conn, rec: pd.DataFrame, patients: list[str]) -> list[RowIssue]:
+    """The rows of a monitoring or adverse-events file with no stored dosing session of that
+    patient at that time (each names its line)."""
+    stored = repository.dosing_sessions(conn, patients)
+    hit = rec.merge(stored, on=["patient_id", "session_at"], how="left", indicator=True)
+    missing = hit["_merge"].eq("left_only").to_numpy()
+    return [RowIssue(int(line), "session_at", f"no dosing session of patient {pid} at "
+                     f"{when:%Y-%m-%d %H:%M} is stored: import the sessions file first, or "
+                     "give the session's time exactly as the sessions file does")
+            for line, pid, when in zip(hit.loc[missing, "line"], hit.loc[missing, "patient_id"],
+                                       hit.loc[missing, "session_at"], strict=True)]
+
+
 def _compare(conn, parsed: Parsed) -> _Comparison:
     """Split records into new rows, already-stored rows (skipped) and conflicts; find the
     patients to create (in the clinic the file names, else ``main``) and, for a patients file,
@@ -253,7 +273,9 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
     known = repository.existing_rows(conn, "patients", patients)
     conflicts: list[RowIssue] = []
     new_patients: dict[str, str] = {}
-    if kind != "patients":
+    if kind in _SESSION_BOUND:
+        conflicts += _unmatched_sessions(conn, rec, patients)
+    elif kind != "patients":
         clinic_given = rec["clinic_id"] if "clinic_id" in rec.columns else pd.Series(
             None, index=rec.index, dtype=object)
         stored_clinic = rec["patient_id"].map(known.set_index("patient_id")["clinic_id"])
@@ -293,7 +315,7 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
         same &= eq
     for line, col in zip(merged.loc[~same, "line"], first_bad[~same], strict=True):
         conflicts.append(RowIssue(int(line), str(col), "contradicts the stored "
-                                  f"{kind[:-1]} with the same {', '.join(key)}; "
+                                  f"{_ONE[kind]} with the same {', '.join(key)}; "
                                   "stored data are never overwritten"))
     moves = {}
     if kind == "patients":

@@ -24,8 +24,8 @@ def _pg_url() -> str | None:
     return url
 
 
-def fresh_engine(backend: str, tmp_path):
-    """An empty, migrated database of ``backend``."""
+def fresh_engine(backend: str, tmp_path, revision: str = "head"):
+    """An empty database of ``backend``, migrated to ``revision``."""
     if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'kap.db'}")
     else:
@@ -39,13 +39,21 @@ def fresh_engine(backend: str, tmp_path):
         with engine.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    upgrade(engine)
+    upgrade(engine, revision)
     return engine
 
 
 @pytest.fixture(params=BACKENDS)
 def engine(request, tmp_path):
     eng = fresh_engine(request.param, tmp_path)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_engine_0003(request, tmp_path):
+    """A database of each back-end at revision 0003 (before session safety)."""
+    eng = fresh_engine(request.param, tmp_path, "0003")
     yield eng
     eng.dispose()
 

@@ -21,7 +21,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0003"
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
 
 
 def test_sqlite_uses_wal_and_foreign_keys(sqlite_engine):
@@ -46,3 +46,39 @@ def test_postgres_tests_use_their_own_schema(tmp_path):
     with engine.connect() as conn:
         schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
     assert schema.startswith("kap_test_")  # concurrent runs cannot drop each other's tables
+
+
+def test_upgrade_from_0003_keeps_stored_data(backend_engine_0003):
+    """A database with imports made before the session-safety revision upgrades in place: the
+    imports keep their provenance, and the new kinds are accepted (SQLite widens the CHECK of
+    a table other tables refer to without rebuilding it)."""
+    from sqlalchemy import text
+
+    from dashboard.importers import import_file
+
+    engine = backend_engine_0003
+    with engine.begin() as conn:  # what a 0003 database holds after an import (raw SQL: the
+        # models are already at the new revision)
+        conn.execute(text("INSERT INTO import_batches (file_name, sha256, kind, imported_at,"
+                          " rows_total, rows_added, rows_skipped, patients_created) VALUES ("
+                          "'s.csv', 'abc', 'sessions', '2025-01-01', 1, 1, 0, 1)"))
+        batch = conn.execute(text("SELECT id FROM import_batches")).scalar_one()
+        conn.execute(text("INSERT INTO clinics (clinic_id) VALUES ('main')"))
+        conn.execute(text("INSERT INTO patients (patient_id, clinic_id, import_id) VALUES "
+                          "('P1', 'main', :b)"), {"b": batch})
+        conn.execute(text("INSERT INTO sessions (patient_id, session_at, kind, route, dose_mg, "
+                          "import_id) VALUES ('P1', '2025-01-06 10:00:00', 'dosing', 'IN', 56, "
+                          ":b)"), {"b": batch})
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0004"
+        assert conn.execute(text("SELECT count(*) FROM import_batches")).scalar_one() == 1
+        assert conn.execute(text("SELECT import_id FROM sessions")).scalar_one() == batch
+    report = import_file(engine, b"patient_id,session_at,event,severity,serious,"
+                         b"resolved_before_discharge\nP1,2025-01-06T10:00,nausea,mild,no,yes\n",
+                         name="ae.csv")
+    assert report.ok and report.kind == "adverse_events" and report.rows_added == 1
+    bad = import_file(engine, b"patient_id,session_at,kind,weight_kg\nP1,2025-01-07,dosing,"
+                      b"900\n", name="s.csv")
+    assert [str(p) for p in bad.errors] == [
+        "line 2, weight_kg: 900 kg is outside 20–400 kg: a unit error?"]
