@@ -41,7 +41,8 @@ interval. Sessions of one patient are not independent (a patient who becomes hyp
 so at most sessions), so the interval is computed on the **effective sample size**
 ``n / deff``, where the design effect ``deff`` is the ratio of the cluster-robust variance of
 the proportion (patients as clusters, the ratio estimator's linearisation; Kish 1965,
-Cochran 1977 §6.11) to the binomial one, floored at 1. With one session per patient it is the
+Cochran 1977 §6.11) to the binomial one, ``sum((k_i - p n_i)^2) / (n p (1 - p))``, floored
+at 1. With one session per patient it is the
 plain Wilson interval. Small cells are decided by :func:`analysis.suppression.withhold_rates`
 on ``k_patients`` / ``nk_patients`` (patients with and without the flag) as well as on counts.
 """
@@ -366,17 +367,18 @@ def clustered_wilson(k: np.ndarray, n: np.ndarray, deff: np.ndarray, *,
 
 
 def _design_effect(k_i: np.ndarray, n_i: np.ndarray) -> float:
-    """Cluster-robust over binomial variance of a proportion from clusters (patients) with
-    ``k_i`` of ``n_i``; floored at 1 (NaN-free: 1 when the binomial variance is 0)."""
-    n, k, m = n_i.sum(), k_i.sum(), len(n_i)
-    if m < 2 or n == 0:
+    """Design effect of a proportion from clusters (patients) with ``k_i`` of ``n_i``: the
+    cluster-robust (linearised ratio-estimator) variance over the binomial one, both without
+    a small-sample factor, ``sum((k_i - p n_i)^2) / (n p (1 - p))``; exactly 1 with one unit
+    per cluster, floored at 1 (and 1 when p is 0 or 1)."""
+    n, k = n_i.sum(), k_i.sum()
+    if n == 0:
         return 1.0
     p = k / n
-    binom = p * (1 - p) / n
+    binom = n * p * (1 - p)
     if binom <= 0:
         return 1.0
-    robust = m / (m - 1) * float(((k_i - p * n_i) ** 2).sum()) / n ** 2
-    return max(1.0, robust / binom)
+    return max(1.0, float(((k_i - p * n_i) ** 2).sum()) / binom)
 
 
 def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "session",

@@ -61,7 +61,7 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "diastolic": ("diastolic", "dbp", "diastolicbp", "diastolicmmhg"),
         "heart_rate": ("heartrate", "hr", "pulse", "heartratebpm"),
         "spo2": ("spo2", "oxygensaturation", "sao2", "pulseox"),
-        "sedation_moaas": ("sedationmoaas", "moaas", "sedation"),
+        "sedation_moaas": ("sedationmoaas", "moaas", "moaa/s", "sedation"),
         "dissociation": ("dissociation", "cadss", "dissociationscore"),
         "dissociation_scale": ("dissociationscale", "scale"),
     },
@@ -542,7 +542,7 @@ def _monitoring(raw, cols, issues, order, max_missing):
             issues.add(v.notna() & (v != v.round()), name,
                        lambda i, v=v: f"{v.iloc[i]:g}: MOAA/S is a whole number 0–5")
         out[name] = v.where((v >= low) & (v <= high))
-        measured |= out[name].notna().to_numpy()
+        measured |= (_text(raw, cols.get(name)) != "").to_numpy()
     both = out["systolic"].notna() & out["diastolic"].notna()
     issues.add(both & (out["systolic"] <= out["diastolic"]), "diastolic",
                lambda i: f"{out['diastolic'].iloc[i]:g} is not below the systolic "
@@ -560,7 +560,7 @@ def _monitoring(raw, cols, issues, order, max_missing):
                f"0–{top.iloc[i]:g}")
     out["dissociation"] = diss.where((diss >= 0) & (diss <= top))
     out["dissociation_scale"] = scale.where(diss.notna(), None)
-    measured |= out["dissociation"].notna().to_numpy()
+    measured |= (_text(raw, cols.get("dissociation")) != "").to_numpy()
     issues.add(~measured & (point != "discharge").to_numpy() & point.notna().to_numpy(),
                "point", "no measurement on this row (blood pressure, heart rate, SpO2, "
                "sedation or dissociation)")
