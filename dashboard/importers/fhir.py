@@ -27,6 +27,14 @@ or the total); a panel with ``hasMember`` is a grouping (its members are read as
 ``urn:uuid:…``), or an ``identifier`` of the system the clinic names
 (``patient_identifier_system``), and the clinic (``managingOrganization``) when given.
 
+Vital signs (session monitoring, ``safety-reference.md``): Observations coded 8480-6 (systolic
+blood pressure), 8462-4 (diastolic), 8867-4 (heart rate), 59408-5 or 2708-6 (oxygen saturation,
+pulse oximetry), alone or as ``component`` s of a blood-pressure panel (85354-9) or any
+Observation, with ``valueQuantity``. Readings of one patient at one time are one monitoring
+row; the importer places each row in the patient's stored dosing session around that time (a
+reading up to an hour before the dose is pre-dose, later ones post-dose) and says which
+resource has no session. A file holds scores or vital signs, not both.
+
 Every problem names its resource: ``entry 3 (QuestionnaireResponse/abc)`` in a Bundle or array,
 ``line 3 (…)`` in NDJSON. Hostile shapes (wrong types anywhere, deep nesting, huge numbers) give
 such a message, never a traceback.
@@ -75,6 +83,10 @@ _ORDINAL_URLS = ("http://hl7.org/fhir/StructureDefinition/ordinalValue",
 _LOINC_RE = re.compile(r"(\d{4,5}-\d)")
 _NUMBER_RE = re.compile(r"(\d{1,2})$")
 _NAME_KEYS = {"phq9": "PHQ9", "gad7": "GAD7", "pcl5": "PCL5"}
+#: Vital-sign LOINC codes and the monitoring column each fills (US Core vital signs).
+VITALS = {"8480-6": "systolic", "8462-4": "diastolic", "8867-4": "heart_rate",
+          "59408-5": "spo2", "2708-6": "spo2"}
+_VITAL_MAX = 1000
 _MAX_VALUE = 1000  # no answer or total of these instruments comes near
 
 
@@ -316,6 +328,33 @@ def _read_response(res: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _read_vitals(res: dict[str, Any]) -> dict[str, Any] | None:
+    """The vital signs of an Observation (its own code or its components), or None when it
+    holds none."""
+    parts = [res, *[_dict(c) for c in _list(res.get("component"))]]
+    row: dict[str, Any] = {}
+    for part in parts:
+        for c in _codes(part.get("code")):
+            if c in VITALS:
+                quantity = _dict(part.get("valueQuantity"))
+                if "valueQuantity" not in part:
+                    if "dataAbsentReason" in part:
+                        break
+                    raise _Bad(f"{c} has no valueQuantity")
+                value = quantity.get("value")
+                if isinstance(value, bool) or not isinstance(value, int | float) or \
+                        not np.isfinite(value) or abs(value) > _VITAL_MAX:
+                    raise _Bad(f"{c} valueQuantity.value is {value!r}, not a measurement")
+                row[VITALS[c]] = float(value)
+                break
+    if not row:
+        return None
+    period = _dict(res.get("effectivePeriod"))
+    row["when"] = (_str(res.get("effectiveDateTime")) or _str(period.get("start"))
+                   or _str(res.get("issued")))
+    return row
+
+
 def _read_observation(res: dict[str, Any]) -> dict[str, Any] | None:
     codes = _codes(res.get("code"))
     row: dict[str, Any] = {}
@@ -360,6 +399,7 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
     problems: list[RowIssue] = []
     patients: dict[str, tuple[str, str | None]] = {}  # reference -> (patient id, clinic)
     pending: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
+    vitals: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
     position = 0
     for where, pos, res in _resources(data, name.lower().endswith(".ndjson")):
         position += 1
@@ -382,6 +422,10 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
             if rtype == "QuestionnaireResponse":
                 row = _read_response(res)
             elif rtype == "Observation":
+                row = _read_vitals(res)
+                if row is not None:
+                    vitals.append((position, label, row, _dict(res.get("subject"))))
+                    continue
                 row = _read_observation(res)
                 if row is None:
                     continue
@@ -393,21 +437,19 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
             pending.append((position, label, row, _dict(res.get("subject"))))
         except _Bad as exc:
             problems.append(RowIssue(position, label, str(exc)))
+    if vitals and pending:
+        raise FileError(f"the file holds both questionnaire scores ({len(pending)} "
+                        f"resource(s)) and vital signs ({len(vitals)}): import them as two "
+                        "files")
+    if vitals:
+        return _parse_vitals(vitals, patients, problems, name=name, sha256=sha256,
+                             date_order=date_order, system=patient_identifier_system,
+                             max_errors=max_errors)
     for position, label, row, subject in pending:
-        ref = _str(subject.get("reference"))
-        ident = _dict(subject.get("identifier"))
-        if ref in patients:
-            pid, clinic = patients[ref]
-        elif ident and (patient_identifier_system is None
-                        or ident.get("system") == patient_identifier_system):
-            pid, clinic = _str(ident.get("value")), None
-        elif patient_identifier_system and ref:
-            problems.append(RowIssue(position, label, f"subject {ref[:60]!r} has no Patient "
-                                     f"with an identifier of {patient_identifier_system}"))
+        pid, clinic = _subject(subject, patients, patient_identifier_system, position, label,
+                               problems)
+        if pid is None:
             continue
-        else:
-            pid = ref.split("/", 1)[1] if ref.startswith("Patient/") else ref
-            clinic = None
         rows.append({"line": position, "where": label, "patient_id": pid,
                      **({"clinic_id": clinic} if clinic else {}), **row})
     if not rows and not problems:
@@ -448,6 +490,63 @@ def parse_fhir(data: bytes, *, name: str, sha256: str, date_order: DateOrder = "
                              else i.column, i.reason) for i in issues.items]
     parsed = _finish("assessments", raw, out, issues, [])
     parsed.records = parsed.records.drop(columns=["where"], errors="ignore")
+    if len(parsed.issues) > max_errors:
+        parsed.warnings.append(f"{len(parsed.issues) - max_errors} more problem(s) not listed")
+        parsed.issues = parsed.issues[:max_errors]
+    return parsed
+
+
+def _subject(subject: dict[str, Any], patients: dict[str, tuple[str, str | None]],
+             system: str | None, position: int, label: str, problems: list[RowIssue]
+             ) -> tuple[str | None, str | None]:
+    """(patient id, clinic) of a resource's subject; (None, None) after reporting a problem."""
+    ref = _str(subject.get("reference"))
+    ident = _dict(subject.get("identifier"))
+    if ref in patients:
+        return patients[ref]
+    if ident and (system is None or ident.get("system") == system):
+        return _str(ident.get("value")), None
+    if system and ref:
+        problems.append(RowIssue(position, label, f"subject {ref[:60]!r} has no Patient "
+                                 f"with an identifier of {system}"))
+        return None, None
+    return (ref.split("/", 1)[1] if ref.startswith("Patient/") else ref), None
+
+
+def _parse_vitals(vitals: list[tuple[int, str, dict[str, Any], dict[str, Any]]],
+                  patients: dict[str, tuple[str, str | None]], problems: list[RowIssue], *,
+                  name: str, sha256: str, date_order: DateOrder, system: str | None,
+                  max_errors: int) -> Parsed:
+    """Monitoring records from vital-sign Observations: readings of one patient at one time
+    merged into one row, checked by the monitoring rules of :mod:`dashboard.importers.parse`
+    (one home for the ranges). Each row carries ``measured_at``; the importer places it in a
+    stored dosing session (:func:`dashboard.importers.service.import_file`)."""
+    from dashboard.importers.parse import parse
+
+    rows = []
+    for position, label, row, subject in vitals:
+        pid, _ = _subject(subject, patients, system, position, label, problems)
+        if pid is not None:
+            rows.append({"line": position, "where": label, "patient_id": pid, **row})
+    frame = pd.DataFrame(rows, columns=["line", "where", "patient_id", "when", "systolic",
+                                        "diastolic", "heart_rate", "spo2"])
+    merged = frame.groupby(["patient_id", "when"], sort=False, dropna=False).agg(
+        {c: "first" for c in ("line", "where", "systolic", "diastolic", "heart_rate", "spo2")}
+    ).reset_index()
+    cells = pd.DataFrame({"patient_id": merged["patient_id"], "session_at": merged["when"],
+                          "point": "post", "minutes_after_dose": "1"})
+    for col in ("systolic", "diastolic", "heart_rate", "spo2"):
+        cells[col] = merged[col].map(lambda v: "" if pd.isna(v) else f"{v:g}")
+    raw = RawFile(name=name, sha256=sha256, frame=cells.fillna("").astype(str),
+                  lines=merged["line"].astype(int).tolist(), fmt="fhir")
+    parsed = parse(raw, kind="monitoring", date_order=date_order)
+    where = dict(zip(merged["line"].astype(int), merged["where"].astype(str), strict=True))
+    renamed = {"session_at": "effectiveDateTime"}
+    parsed.issues = sorted(problems + [
+        RowIssue(i.line, f"{where.get(i.line, '')}, {renamed.get(i.column, i.column)}",
+                 i.reason) for i in parsed.issues])
+    parsed.records["measured_at"] = parsed.records["session_at"]
+    parsed.records["where"] = parsed.records["line"].map(where)
     if len(parsed.issues) > max_errors:
         parsed.warnings.append(f"{len(parsed.issues) - max_errors} more problem(s) not listed")
         parsed.issues = parsed.issues[:max_errors]

@@ -250,6 +250,42 @@ class _Comparison:
     moves: dict[str, tuple[str, str | None]]  #: patient -> (clinic, clinician) from a file
 
 
+#: A vital-sign reading belongs to the dosing session at most this long after it (pre-dose) …
+_PRE_WINDOW = pd.Timedelta(minutes=60)
+#: … or this long before it (post-dose).
+_POST_WINDOW = pd.Timedelta(hours=6)
+
+
+def _place_readings(conn, rec: pd.DataFrame, patients: list[str]
+                    ) -> tuple[pd.DataFrame, list[RowIssue]]:
+    """Place time-stamped readings (FHIR vital signs) in the patient's stored dosing session:
+    the latest session starting no more than an hour after the reading and no more than six
+    hours before it. A reading at or before the dose is ``pre`` (minutes 0 or negative), a
+    later one ``post``. Readings with no such session are returned as problems."""
+    stored = repository.dosing_sessions(conn, patients)[["patient_id", "session_at"]]
+    left = rec.drop(columns=["session_at"]).assign(_t=rec["measured_at"] + _PRE_WINDOW)
+    left = left.sort_values("_t", kind="stable")
+    right = stored.sort_values("session_at", kind="stable")
+    hit = pd.merge_asof(left, right, left_on="_t", right_on="session_at", by="patient_id",
+                        direction="backward")
+    minutes = (hit["measured_at"] - hit["session_at"]).dt.total_seconds() / 60
+    ok = hit["session_at"].notna() & (minutes <= _POST_WINDOW.total_seconds() / 60)
+    problems = [RowIssue(int(line), f"{where}, effectiveDateTime" if isinstance(where, str)
+                         else "effectiveDateTime",
+                         f"no dosing session of patient {pid} within an hour after or six "
+                         f"hours before {when:%Y-%m-%d %H:%M} is stored: import the sessions "
+                         "first")
+                for line, where, pid, when in zip(
+                    hit.loc[~ok, "line"], hit.loc[~ok, "where"] if "where" in hit else
+                    [None] * int((~ok).sum()), hit.loc[~ok, "patient_id"],
+                    hit.loc[~ok, "measured_at"], strict=True)]
+    out = hit[ok].copy()
+    out["minutes_after_dose"] = minutes[ok].round(1)
+    out["point"] = np.where(out["minutes_after_dose"] <= 0, "pre", "post")
+    out = out.drop(columns=["_t", "measured_at", "where"], errors="ignore")
+    return out.sort_values("line", kind="stable").reset_index(drop=True), problems
+
+
 def _unmatched_sessions(conn, rec: pd.DataFrame, patients: list[str]) -> list[RowIssue]:
     """The rows of a monitoring or adverse-events file with no stored dosing session of that
     patient at that time (each names its line)."""
@@ -270,9 +306,13 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
     rec = parsed.records
     kind = parsed.kind
     patients = sorted(rec["patient_id"].dropna().unique())
+    placed: list[RowIssue] = []
+    if kind == "monitoring" and "measured_at" in rec.columns:
+        rec, placed = _place_readings(conn, rec, patients)
     known = repository.existing_rows(conn, "patients", patients)
     conflicts: list[RowIssue] = []
     new_patients: dict[str, str] = {}
+    conflicts += placed
     if kind in _SESSION_BOUND:
         conflicts += _unmatched_sessions(conn, rec, patients)
     elif kind != "patients":

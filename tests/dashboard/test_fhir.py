@@ -203,3 +203,72 @@ def test_fuzzed_resources_never_raise(doc, rtype):
         return
     for issue in parsed.issues:
         assert str(issue)
+
+
+def _vital(rid: str, when: str, code: str | None = None, value: float | None = None,
+           components: dict[str, float] | None = None, subject: str = "Patient/p1") -> dict:
+    res = {"resourceType": "Observation", "id": rid, "status": "final",
+           "subject": {"reference": subject}, "effectiveDateTime": when,
+           "code": {"coding": [{"system": "http://loinc.org", "code": code or "85354-9"}]}}
+    if value is not None:
+        res["valueQuantity"] = {"value": value, "unit": "mm[Hg]"}
+    if components:
+        res["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": c}]},
+                             "valueQuantity": {"value": v}} for c, v in components.items()]
+    return {"resource": res}
+
+
+def test_fhir_vital_signs_become_monitoring_rows_of_their_session(engine):
+    """US Core vital-sign Observations (a blood-pressure panel with components, heart rate and
+    SpO2 as their own resources) are merged per time and placed in the stored dosing session:
+    a reading 10 minutes before the dose is pre-dose, 40 minutes after it post-dose."""
+    assert import_file(engine, b"patient_id,session_at,kind,route,dose_mg\n"
+                       b"P1,2025-03-03T10:00,dosing,IN,56\n", name="s.csv").ok
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "P1"}, "fullUrl": "Patient/P1"},
+        _vital("bp1", "2025-03-03T09:50:00+01:00", components={"8480-6": 128, "8462-4": 82},
+               subject="Patient/P1"),
+        _vital("hr1", "2025-03-03T09:50:00+01:00", "8867-4", 71, subject="Patient/P1"),
+        _vital("bp2", "2025-03-03T10:40:00+01:00", components={"8480-6": 171, "8462-4": 97},
+               subject="Patient/P1"),
+        _vital("ox2", "2025-03-03T10:40:00+01:00", "59408-5", 96, subject="Patient/P1"),
+    ]}
+    report = import_file(engine, json.dumps(bundle).encode(), name="vitals.json")
+    assert report.ok, report.problems()
+    assert report.kind == "monitoring" and report.rows_added == 2
+    m = repository.load_safety(engine).monitoring.sort_values("minutes_after_dose")
+    assert m["point"].tolist() == ["pre", "post"]
+    assert m["minutes_after_dose"].tolist() == [-10.0, 40.0]
+    assert m["systolic"].tolist() == [128.0, 171.0]
+    assert m["heart_rate"].isna().tolist() == [False, True]
+    assert m["spo2"].isna().tolist() == [True, False]
+
+
+def test_fhir_vitals_outside_any_session_or_range_name_their_resource(engine):
+    assert import_file(engine, b"patient_id,session_at,kind\nP1,2025-03-03T10:00,dosing\n",
+                       name="s.csv").ok
+    before = repository.counts(engine)
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        _vital("far", "2025-03-10T10:00:00", "8480-6", 130, subject="Patient/P1"),
+        _vital("odd", "2025-03-03T10:30:00", "8867-4", 400, subject="Patient/P1")]}
+    report = import_file(engine, json.dumps(bundle).encode(), name="vitals.json")
+    assert not report.ok and repository.counts(engine) == before
+    assert report.problems() == [
+        "entry 2 (Observation/odd), heart_rate: 400 is outside the plausible 20–250"]
+    report = import_file(engine, json.dumps({"resourceType": "Bundle", "entry": [
+        bundle["entry"][0]]}).encode(), name="vitals.json")
+    assert report.problems() == [
+        "entry 1 (Observation/far), effectiveDateTime: no dosing session of patient P1 within "
+        "an hour after or six hours before 2025-03-10 10:00 is stored: import the sessions "
+        "first"]
+
+
+def test_a_fhir_file_with_scores_and_vitals_is_refused_whole(engine):
+    bundle = {"resourceType": "Bundle", "entry": [
+        _vital("bp", "2025-03-03T10:30:00", "8480-6", 130, subject="Patient/P1"),
+        {"resource": {"resourceType": "Observation", "subject": {"reference": "Patient/P1"},
+                      "effectiveDateTime": "2025-03-03",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+                      "valueInteger": 12}}]}
+    report = import_file(engine, json.dumps(bundle).encode(), name="mixed.json")
+    assert report.file_error and "import them as two files" in report.file_error
