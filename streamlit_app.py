@@ -34,6 +34,9 @@ if security.can_see_patient_pages(user):
                       icon=":material/person:"),
               st.Page("dashboard/pages/signals.py", title="Signals",
                       icon=":material/notifications:")]
+if security.can_see_safety(user):
+    pages.append(st.Page("dashboard/pages/safety.py", title="Session safety",
+                         icon=":material/health_and_safety:", url_path="safety"))
 if security.can_export(user):
     pages.append(st.Page("dashboard/pages/export.py", title="Export", icon=":material/download:"))
 if security.can_import(user):

@@ -24,7 +24,7 @@ from analysis.settings import Settings
 from analysis.survival import kaplan_meier
 
 __all__ = ["compare_proportions", "RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
-           "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel",
+           "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel", "dose_band",
            "FUNNEL_STAGES"]
 
 #: Binary per-course outcomes summarised as rates.
@@ -33,7 +33,8 @@ RATE_OUTCOMES = ("endpoint_response", "endpoint_remission", "rapid_response",
                  "clinically_significant_improvement")
 
 #: Course attributes a breakdown may use.
-BREAKDOWNS = (S.CLINIC_ID, S.CLINICIAN_ID, S.ROUTE, S.INDICATION, "course_type", "start_month")
+BREAKDOWNS = (S.CLINIC_ID, S.CLINICIAN_ID, S.ROUTE, S.INDICATION, "course_type", "start_month",
+              "dose_band")
 
 #: The nested stages of the attrition funnel (``completed_induction`` is reported beside them).
 FUNNEL_STAGES = ("started", "with_baseline", "assessed_at_endpoint", "responded",
@@ -63,6 +64,41 @@ def wilson_interval(k: int | np.ndarray, n: int | np.ndarray, *,
     return low, high
 
 
+def dose_band(route: pd.Series, dose_mg: pd.Series, weight_kg: pd.Series | None = None, *,
+              settings: Settings | None = None) -> pd.Series:
+    """Route-specific dose band: mg/kg where the weight is known, else mg.
+
+    Bands never mix routes (esketamine mg and racemic ketamine mg/kg are not comparable), so
+    the label names the route: ``"IV 0.5 to <0.75 mg/kg"``, ``"IN 70 to <100 mg"``.
+
+    >>> dose_band(pd.Series(["IV", "IN", "IV"]), pd.Series([35.0, 84.0, None]),
+    ...           pd.Series([70.0, None, 70.0])).tolist()
+    ['IV 0.5 to <0.75 mg/kg', 'IN 70 to <100 mg', None]
+    """
+    settings = settings or Settings()
+    dose = pd.to_numeric(dose_mg, errors="coerce").to_numpy(dtype=float)
+    weight = (pd.to_numeric(weight_kg, errors="coerce").to_numpy(dtype=float)
+              if weight_kg is not None else np.full(dose.size, np.nan))
+    per_kg = np.where(weight > 0, dose / np.where(weight > 0, weight, 1), np.nan)
+
+    def labels(values: np.ndarray, edges: Sequence[float], unit: str) -> np.ndarray:
+        edges = list(edges)
+        names = ([f"<{edges[0]:g} {unit}"]
+                 + [f"{a:g} to <{b:g} {unit}" for a, b in zip(edges, edges[1:], strict=False)]
+                 + [f"≥{edges[-1]:g} {unit}"])
+        idx = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
+        out = np.array(names, dtype=object)[np.clip(idx, 0, len(names) - 1)]
+        return np.where(np.isnan(values), None, out)
+
+    by_kg = labels(per_kg, settings.dose_band_mg_per_kg, "mg/kg")
+    by_mg = labels(dose, settings.dose_band_mg, "mg")
+    band = np.where(pd.notna(by_kg), by_kg, by_mg)
+    r = route.astype(object).to_numpy()
+    out = [f"{a} {b}" if isinstance(a, str) and b is not None else None
+           for a, b in zip(r, band, strict=True)]
+    return pd.Series(out, index=route.index, dtype=object)
+
+
 def course_attributes(alignment: Alignment, patients: pd.DataFrame | None = None) -> pd.DataFrame:
     """Attributes of each course for breakdowns.
 
@@ -78,6 +114,7 @@ def course_attributes(alignment: Alignment, patients: pd.DataFrame | None = None
     ``course_type`` (``first`` / ``returning``), ``route`` (of the first dose), ``clinic_id``
     (``main`` when unknown), ``clinician_id`` (the patient's primary clinician, else the first
     dose's), ``indication`` (``unknown`` when not given), ``start_month`` (``YYYY-MM``),
+    ``dose_band`` (of the first dose, :func:`dose_band`; ``unknown`` without a dose),
     ``first_dose_at``, ``induction_doses``, ``booster_count``.
     """
     c = alignment.courses
@@ -85,6 +122,17 @@ def course_attributes(alignment: Alignment, patients: pd.DataFrame | None = None
              "induction_doses", "booster_count"]].copy()
     out["course_type"] = np.where(out[S.COURSE_NUMBER] == 1, "first", "returning")
     out["start_month"] = out["first_dose_at"].dt.strftime("%Y-%m")
+    s = alignment.sessions
+    if "dose_index" in s.columns and S.DOSE_MG in s.columns and len(s):
+        first = s[s["is_dose"] & (s["dose_index"] == 1)].drop_duplicates(
+            [S.PATIENT_ID, S.COURSE_ID])
+        band = dose_band(first[S.ROUTE], first[S.DOSE_MG],
+                         first[S.WEIGHT_KG] if S.WEIGHT_KG in first.columns else None,
+                         settings=alignment.settings)
+        keys = first[[S.PATIENT_ID, S.COURSE_ID]].assign(dose_band=band.to_numpy())
+        out = out.merge(keys, on=[S.PATIENT_ID, S.COURSE_ID], how="left")
+    else:
+        out["dose_band"] = None
     if patients is not None and len(patients):
         p = patients.copy()
         p[S.PATIENT_ID] = p[S.PATIENT_ID].astype(str)
@@ -96,7 +144,8 @@ def course_attributes(alignment: Alignment, patients: pd.DataFrame | None = None
             out[S.CLINICIAN_ID] = out["_primary"].fillna(out[S.CLINICIAN_ID])
             out = out.drop(columns="_primary")
     for col, default in ((S.CLINIC_ID, "main"), (S.INDICATION, "unknown"),
-                         (S.CLINICIAN_ID, "unknown"), (S.ROUTE, "unknown")):
+                         (S.CLINICIAN_ID, "unknown"), (S.ROUTE, "unknown"),
+                         ("dose_band", "unknown")):
         if col not in out.columns:
             out[col] = default
         out[col] = out[col].astype("string").fillna(default)

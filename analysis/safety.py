@@ -56,7 +56,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import schemas as S
-from analysis.cohort import wilson_interval
+from analysis.cohort import dose_band, wilson_interval
 from analysis.settings import Settings
 
 __all__ = ["SESSION_FIELDS", "SAFETY_OUTCOMES", "SAFETY_BREAKDOWNS", "session_safety",
@@ -75,7 +75,7 @@ SAFETY_OUTCOMES = ("bp_excursion", "any_adverse_event", "sedated", "marked_disso
                    "monitoring_complete")
 
 #: Breakdowns of the cohort rates.
-SAFETY_BREAKDOWNS = ("route", "dose_band", "session_number", "month")
+SAFETY_BREAKDOWNS = ("route", "dose_band", "session_number", "month", "quarter")
 
 _POST = ("post", "discharge")
 
@@ -84,41 +84,6 @@ def _latest(frame: pd.DataFrame, col: str, key: list[str]) -> pd.Series:
     """The value of ``col`` at the largest ``minutes_after_dose`` with a value, per key."""
     f = frame[frame[col].notna()].sort_values("minutes_after_dose", kind="stable")
     return f.groupby(key, sort=False)[col].last()
-
-
-def dose_band(route: pd.Series, dose_mg: pd.Series, weight_kg: pd.Series | None = None, *,
-              settings: Settings | None = None) -> pd.Series:
-    """Route-specific dose band: mg/kg where the weight is known, else mg.
-
-    Bands never mix routes (esketamine mg and racemic ketamine mg/kg are not comparable), so
-    the label names the route: ``"IV 0.5 to <0.75 mg/kg"``, ``"IN 70 to <100 mg"``.
-
-    >>> dose_band(pd.Series(["IV", "IN", "IV"]), pd.Series([35.0, 84.0, None]),
-    ...           pd.Series([70.0, None, 70.0])).tolist()
-    ['IV 0.5 to <0.75 mg/kg', 'IN 70 to <100 mg', None]
-    """
-    settings = settings or Settings()
-    dose = pd.to_numeric(dose_mg, errors="coerce").to_numpy(dtype=float)
-    weight = (pd.to_numeric(weight_kg, errors="coerce").to_numpy(dtype=float)
-              if weight_kg is not None else np.full(dose.size, np.nan))
-    per_kg = np.where(weight > 0, dose / np.where(weight > 0, weight, 1), np.nan)
-
-    def labels(values: np.ndarray, edges: Sequence[float], unit: str) -> np.ndarray:
-        edges = list(edges)
-        names = ([f"<{edges[0]:g} {unit}"]
-                 + [f"{a:g} to <{b:g} {unit}" for a, b in zip(edges, edges[1:], strict=False)]
-                 + [f"≥{edges[-1]:g} {unit}"])
-        idx = np.searchsorted(np.asarray(edges, dtype=float), values, side="right")
-        out = np.array(names, dtype=object)[np.clip(idx, 0, len(names) - 1)]
-        return np.where(np.isnan(values), None, out)
-
-    by_kg = labels(per_kg, settings.dose_band_mg_per_kg, "mg/kg")
-    by_mg = labels(dose, settings.dose_band_mg, "mg")
-    band = np.where(pd.notna(by_kg), by_kg, by_mg)
-    r = route.astype(object).to_numpy()
-    out = [f"{a} {b}" if isinstance(a, str) and b is not None else None
-           for a, b in zip(r, band, strict=True)]
-    return pd.Series(out, index=route.index, dtype=object)
 
 
 def session_number_label(number: pd.Series, *, top: int = 6) -> pd.Series:
@@ -405,6 +370,8 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
         base[by] = session_number_label(base[by])
     if by == "month":
         base["month"] = base[S.SESSION_AT].dt.to_period("M").astype(str)
+    if by == "quarter":
+        base["quarter"] = base[S.SESSION_AT].dt.to_period("Q").astype(str)
     if unit == "course":
         course_keys = [S.PATIENT_ID, S.COURSE_ID]
         first = base.sort_values(S.SESSION_AT, kind="stable").groupby(

@@ -15,12 +15,18 @@ from plotly.subplots import make_subplots
 
 from analysis.instruments import INSTRUMENTS
 from analysis.suppression import PROTECTING_MARK, primary_mark
-from dashboard.labels import STAGE_LABELS, instrument_name, interval_label
+from dashboard.labels import (
+    OUTCOME_LABELS,
+    STAGE_LABELS,
+    instrument_name,
+    interval_label,
+)
 from dashboard.views import AT_RISK_DAYS, FunnelView, KMView, RateTable, TrajectoryView, TrendView
 
 __all__ = ["INSTRUMENT_COLOURS", "GROUP_COLOURS", "trajectory_figure", "km_figure",
            "rates_figure", "funnel_figure", "trend_figure", "weekly_response_figure",
-           "patient_figure", "median_text"]
+           "patient_figure", "median_text", "safety_rates_figure", "safety_trend_figure",
+           "vitals_figure", "tolerance_figure", "session_flag_text"]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
@@ -333,7 +339,7 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                    expected: Mapping[str, pd.DataFrame] | None = None,
                    courses: pd.DataFrame | None = None, day_zero: pd.Timestamp | None = None,
                    x_range: tuple[float, float] | None = None,
-                   compact: bool = False) -> go.Figure:
+                   compact: bool = False, safety: pd.DataFrame | None = None) -> go.Figure:
     """One patient's scores over time, one panel per instrument and a small PHQ-9 item 9 panel.
 
     Each course is its own line segment with its own baseline and response (−50%) marks;
@@ -352,6 +358,9 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
         day_zero: the first dose of the course to measure days from (None: calendar dates).
         x_range: with ``day_zero``, the days to show (that course's window).
         compact: a phone-width layout (smaller labels, no right-hand band names).
+        safety: the patient's session safety records (``analysis.safety.session_safety``):
+            dosing sessions with a flag or an adverse event are marked on the timeline, with
+            what happened on hover.
     """
     a = assessments[assessments["total"].notna()]
     codes = [c for c in INSTRUMENTS if (a["instrument"] == c).any()]
@@ -464,6 +473,16 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
             name=f"{kind} session", legendgroup=kind,
             text=[f"{kind} {r}".strip() for r in route] if len(part) else None,
             hovertemplate="%{x}: %{text}<extra></extra>"), row=1, col=1)
+    if safety is not None and len(safety):
+        texts = [session_flag_text(r) for _, r in safety.iterrows()]
+        marked = np.array([bool(t) for t in texts])
+        if marked.any():
+            fig.add_trace(go.Scatter(
+                x=x_of(safety.loc[marked, "session_at"]), y=[0] * int(marked.sum()),
+                mode="markers", marker=dict(symbol="x", size=11, color="#D55E00"),
+                name="session with a safety flag or event", legendgroup="safety",
+                text=[t for t in texts if t],
+                hovertemplate="%{x}: %{text}<extra></extra>"), row=1, col=1)
     fig.update_layout(shapes=shapes, annotations=list(fig.layout.annotations) + notes)
     height = (230 if compact else 260) * max(len(codes), 1) + (110 if has9 else 0) + 110
     legend = dict(orientation="h", y=-0.12 if not compact else -0.2, font=dict(size=font))
@@ -474,4 +493,160 @@ def patient_figure(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
                          row=rows, col=1)
         if x_range is not None:
             fig.update_xaxes(range=list(x_range))
+    return fig
+
+
+def session_flag_text(row: pd.Series) -> str:
+    """What was flagged in one session, in words (``""`` for an uneventful one)."""
+    names = {"bp_excursion": "BP excursion", "tachycardia": "tachycardia",
+             "desaturation": "desaturation", "sedated": "sedated",
+             "serious_event": "serious event", "severe_event": "severe event"}
+    parts = [label for col, label in names.items() if col in row and row[col] is True]
+    n = int(row.get("adverse_events", 0) or 0)
+    if n:
+        parts.append(f"{n} adverse event{'s' if n != 1 else ''}")
+    return ", ".join(parts)
+
+
+def safety_rates_figure(table: RateTable, *, outcomes: tuple[str, ...], labels: Mapping[str, str],
+                        title: str) -> go.Figure:
+    """One bar per safety flag (the overall decided cells of ``table``), with its interval and
+    "k of n sessions"; withheld cells are named, never drawn."""
+    rows = []
+    for o in outcomes:
+        cell = table.cell(o)
+        if cell is not None:
+            rows.append((labels.get(o, o), cell))
+    shown = [(lab, c) for lab, c in rows if pd.notna(c["rate"])]
+    hidden = [(lab, c) for lab, c in rows if pd.isna(c["rate"])]
+    unit = table.unit + "s"
+    good = {labels.get(o, o) for o in ("monitoring_complete",)}
+    fig = go.Figure(go.Bar(
+        y=[lab for lab, _ in shown], x=[c["rate"] for _, c in shown], orientation="h",
+        marker_color=[OKABE_ITO[0] if lab in good else OKABE_ITO[5] for lab, _ in shown],
+        error_x=dict(type="data", symmetric=False,
+                     array=[c["ci_high"] - c["rate"] for _, c in shown],
+                     arrayminus=[c["rate"] - c["ci_low"] for _, c in shown], color="#333333"),
+        showlegend=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>"))
+    # the figures beside each bar, past its interval (never on top of it)
+    fig.add_trace(go.Scatter(
+        y=[lab for lab, _ in shown], x=[c["ci_high"] + 0.02 for _, c in shown], mode="text",
+        text=[f"{c['rate']:.0%} ({int(c['k'])} of {int(c['n'])})" for _, c in shown],
+        textposition="middle right", showlegend=False, hoverinfo="skip", cliponaxis=False))
+    if hidden:
+        fig.add_trace(go.Bar(
+            y=[lab for lab, _ in hidden], x=[0.0] * len(hidden), orientation="h",
+            text=[_withheld_text(c["withheld"], table.min_cell_size) for _, c in hidden],
+            textposition="outside", textfont=dict(color="#666666"), showlegend=False,
+            hoverinfo="skip", marker_color="#cccccc"))
+    ys = [lab for lab, _ in reversed(rows)]
+    fig.update_layout(title=title, xaxis_title=f"Share of {unit} "
+                      f"({interval_label(table.confidence_level)})", **_LAYOUT,
+                      height=max(260, 80 + 40 * len(rows)))
+    fig.update_xaxes(range=[0, 1.45], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1])
+    fig.update_yaxes(categoryorder="array", categoryarray=ys, ticksuffix="  ")
+    return fig
+
+
+def safety_trend_figure(table: RateTable, *, outcome: str, title: str) -> go.Figure:
+    """One safety flag's share of sessions by period (``group``) with its interval; withheld
+    periods are left out of the line and named below it."""
+    t = table.outcome(outcome).sort_values("group")
+    shown = t[t["rate"].notna()]
+    hidden = t.loc[t["rate"].isna(), "group"].astype(str).tolist()
+    fig = go.Figure()
+    colour = OKABE_ITO[5]
+    if len(shown):
+        _band(fig, shown["group"], shown["ci_low"], shown["ci_high"], colour, outcome)
+        fig.add_trace(go.Scatter(
+            x=shown["group"], y=shown["rate"], mode="lines+markers", line=dict(color=colour),
+            name=OUTCOME_LABELS.get(outcome, outcome),
+            text=[f"{int(k)} of {int(n)} sessions" for k, n in zip(shown["k"], shown["n"],
+                                                                    strict=True)],
+            hovertemplate="%{x}: %{y:.1%} (%{text})<extra></extra>"))
+    if hidden and not len(shown):
+        note = (f"<br><sup>every period withheld: fewer than {table.min_cell_size} patients "
+                "with or without it in each</sup>")
+    elif hidden:
+        note = (f"<br><sup>withheld (fewer than {table.min_cell_size} patients with or without "
+                f"it): {', '.join(hidden)}</sup>")
+    else:
+        note = ""
+    top = float(shown["ci_high"].max()) if len(shown) else 1.0
+    fig.update_layout(title=title + note, yaxis_title="Share of sessions", **_LAYOUT,
+                      height=340, showlegend=False)
+    fig.update_yaxes(tickformat=".0%", range=[0, min(1.0, top * 1.15 + 0.02)])
+    fig.update_xaxes(type="category", categoryorder="array",
+                     categoryarray=t["group"].astype(str).tolist())
+    return fig
+
+
+def vitals_figure(readings: pd.DataFrame, session: pd.Series, *, excursion_at: tuple[float, float],
+                  title: str) -> go.Figure:
+    """One session's vital signs from before the dose to discharge: systolic and diastolic
+    pressure and heart rate against minutes after the dose, the excursion lines and the pre-dose
+    values; sedation (MOAA/S) and dissociation on hover; the discharge time marked."""
+    r = readings.sort_values("minutes_after_dose")
+    fig = go.Figure()
+    x = r["minutes_after_dose"]
+    for col, name, colour, dash in (("systolic", "Systolic (mmHg)", OKABE_ITO[5], "solid"),
+                                    ("diastolic", "Diastolic (mmHg)", OKABE_ITO[0], "solid"),
+                                    ("heart_rate", "Heart rate (bpm)", OKABE_ITO[2], "dot")):
+        if r[col].notna().any():
+            hover = [f"MOAA/S {int(m)}" if pd.notna(m) else "" for m in r["sedation_moaas"]]
+            fig.add_trace(go.Scatter(x=x[r[col].notna()], y=r.loc[r[col].notna(), col],
+                                     mode="lines+markers", name=name,
+                                     line=dict(color=colour, dash=dash),
+                                     text=[h for h, ok in zip(hover, r[col].notna(), strict=True)
+                                           if ok],
+                                     hovertemplate="%{x} min: %{y:.0f} %{text}<extra>"
+                                                   + name + "</extra>"))
+    for y, label in ((excursion_at[0], f"systolic {excursion_at[0]:g}"),
+                     (excursion_at[1], f"diastolic {excursion_at[1]:g}")):
+        fig.add_hline(y=y, line=dict(color="#999999", dash="dash", width=1),
+                      annotation_text=label, annotation_position="top left",
+                      annotation_font=dict(size=10, color="#777777"))
+    fig.add_vline(x=0, line=dict(color="#555555", width=1), annotation_text="dose",
+                  annotation_position="top")
+    if pd.notna(session.get("minutes_to_discharge")):
+        fig.add_vline(x=float(session["minutes_to_discharge"]),
+                      line=dict(color="#009E73", dash="dot", width=1.5),
+                      annotation_text="ready for discharge", annotation_position="top")
+    diss = r[r["dissociation"].notna()]
+    for _, d in diss.iterrows():
+        fig.add_annotation(x=d["minutes_after_dose"], y=0.02, yref="paper", showarrow=False,
+                           text=f"dissociation {d['dissociation']:g} ({d['dissociation_scale']})",
+                           font=dict(size=10, color="#CC79A7"))
+    fig.update_layout(title=title, xaxis_title="minutes after the dose", **_LAYOUT, height=360)
+    return fig
+
+
+def tolerance_figure(sessions: pd.DataFrame, *, title: str) -> go.Figure:
+    """Across a patient's dosing sessions: peak dissociation and the largest systolic rise per
+    session (tolerance shows as a falling line); sessions with events are marked."""
+    t = sessions.sort_values("session_at").reset_index(drop=True)
+    x = np.arange(1, len(t) + 1)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if t["peak_dissociation"].notna().any():
+        scale = t["dissociation_scale"].dropna()
+        fig.add_trace(go.Scatter(x=x, y=t["peak_dissociation"], mode="lines+markers",
+                                 name=f"Peak dissociation ({scale.iloc[0] if len(scale) else ''})",
+                                 line=dict(color=OKABE_ITO[3])), secondary_y=False)
+    if t["max_systolic_rise"].notna().any():
+        fig.add_trace(go.Scatter(x=x, y=t["max_systolic_rise"], mode="lines+markers",
+                                 name="Largest systolic rise (mmHg)",
+                                 line=dict(color=OKABE_ITO[5], dash="dot")), secondary_y=True)
+    events = t["adverse_events"] > 0
+    if events.any():
+        fig.add_trace(go.Scatter(
+            x=x[events.to_numpy()], y=[0] * int(events.sum()), mode="markers",
+            marker=dict(symbol="x", size=10, color="#D55E00"), name="adverse event(s)",
+            text=[f"{int(n)} event(s)"
+                  for n in t.loc[events, "adverse_events"]],
+            hovertemplate="session %{x}: %{text}<extra></extra>"), secondary_y=False)
+    fig.update_layout(title=title, xaxis_title="dosing session (in order)", **_LAYOUT,
+                      height=320)
+    fig.update_yaxes(title_text="dissociation", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="systolic rise (mmHg)", secondary_y=True, showgrid=False)
+    fig.update_xaxes(dtick=1)
     return fig

@@ -1,7 +1,7 @@
 """The ``kap-outcomes`` command line.
 
-Commands: ``init``, ``demo``, ``import FILE...``, ``metrics --json``, ``export``, ``report``,
-``serve``. The database URL
+Commands: ``init``, ``demo``, ``import FILE...``, ``metrics --json``, ``signals``,
+``safety --json``, ``export``, ``report``, ``user``, ``serve``. The database URL
 comes from ``--db`` or ``KAP_OUTCOMES_DB`` (default: ``kap_outcomes.db`` here). Exit codes:
 0 success; 1 a file was rejected (its report is printed); 2 usage or configuration error.
 """
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import Settings, align, per_course_outcomes
+from analysis import BREAKDOWNS, Settings, align, per_course_outcomes
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
+from dashboard.db.models import IMPORT_KINDS
 from dashboard.db.repository import counts, load_frames
 from dashboard.importers import import_file
 
@@ -93,14 +94,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.kind = None
     args.date_order = "iso"
     args.dry_run = False
-    files = [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", SAMPLE / "assessments.csv"]
+    files = [SAMPLE / f"{name}.csv" for name in ("patients", "sessions", "assessments",
+                                                  "monitoring", "adverse_events")]
     with tempfile.TemporaryDirectory() as tmp:
         if not args.as_is:
             files = _shift_to_today(files, Path(tmp))
         status = _import_paths(engine, files, args)
     c = counts(engine)
     print(f"demo database {_safe_url(database_url(args.db))}: {c['patients']} patients, "
-          f"{c['sessions']} sessions, {c['assessments']} assessments")
+          f"{c['sessions']} sessions, {c['assessments']} assessments, {c['monitoring']} "
+          f"monitoring rows, {c['adverse_events']} adverse events")
     return status
 
 
@@ -109,9 +112,11 @@ def _shift_to_today(files: list[Path], directory: Path) -> list[Path]:
     that the latest contact is yesterday: a new user sees current patients and signals, not an
     archive. Times of day, intervals and every outcome stay the same."""
     frames = {f.name: pd.read_csv(f, dtype=str, keep_default_na=False) for f in files}
-    columns = {"sessions.csv": "session_at", "assessments.csv": "administered_at"}
+    columns = {"sessions.csv": "session_at", "assessments.csv": "administered_at",
+               "monitoring.csv": "session_at", "adverse_events.csv": "session_at"}
     latest = max(pd.to_datetime(frames[n][c], format="ISO8601").max()
-                 for n, c in columns.items() if n in frames)
+                 for n, c in columns.items() if n in frames and n in ("sessions.csv",
+                                                                     "assessments.csv"))
     shift = (pd.Timestamp.today().normalize() - pd.Timedelta(days=1)) - latest.normalize()
     out = []
     for f in files:
@@ -215,6 +220,31 @@ def cmd_signals(args: argparse.Namespace) -> int:
             "assigned_to": _json_value(row.assigned_to),
             "snooze_until": None if pd.isna(row.snooze_until) else str(row.snooze_until),
             "current": not bool(getattr(row, "_old", False) is True)}))
+    return 0
+
+
+def cmd_safety(args: argparse.Namespace) -> int:
+    """One JSON object per dosing session with its safety record (``safety-reference.md``):
+    flags are true / false, or null where the record cannot tell."""
+    from analysis.safety import SESSION_FIELDS, session_safety
+    from dashboard.db.repository import load_safety
+
+    engine = make_engine(args.db)
+    upgrade(engine)
+    frames = load_frames(engine, item_columns=())
+    if frames.sessions.empty:
+        print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
+              file=sys.stderr)
+        return 0
+    sf = load_safety(engine)
+    table = session_safety(frames.sessions, sf.monitoring, sf.events, settings=Settings())
+    table = table.merge(frames.patients[["patient_id", "clinic_id"]], on="patient_id",
+                        how="left")
+    fields = list(SESSION_FIELDS[:1]) + ["clinic_id"] + list(SESSION_FIELDS[1:])
+    for row in table[fields].itertuples(index=False):
+        out = {k: _json_value(v) for k, v in zip(fields, row, strict=True)}
+        out["session_at"] = f"{row.session_at:%Y-%m-%dT%H:%M}"
+        print(json.dumps(out))
     return 0
 
 
@@ -387,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     imp = sub.add_parser("import", help="import CSV, XLSX or FHIR files (all or nothing each)")
     imp.add_argument("files", nargs="+")
-    imp.add_argument("--kind", choices=["patients", "sessions", "assessments"])
+    imp.add_argument("--kind", choices=list(IMPORT_KINDS))
     order = imp.add_mutually_exclusive_group()
     order.add_argument("--dayfirst", dest="date_order", action="store_const", const="dayfirst")
     order.add_argument("--monthfirst", dest="date_order", action="store_const",
@@ -406,10 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     sig.add_argument("--all", action="store_true",
                      help="also the signals of patients not seen within active_days")
     sig.set_defaults(func=cmd_signals)
+    saf = sub.add_parser("safety", help="session safety: one JSON object per dosing session")
+    saf.add_argument("--json", action="store_true", help="one JSON object per line (default)")
+    saf.set_defaults(func=cmd_safety)
     exp = sub.add_parser("export", help="export a de-identified table (CSV or XLSX)")
     exp.add_argument("--what", choices=["rates", "extract"], default="rates")
-    exp.add_argument("--by", choices=["route", "indication", "clinic_id", "clinician_id",
-                                      "course_type", "start_month"])
+    exp.add_argument("--by", choices=list(BREAKDOWNS))
     exp.add_argument("--format", choices=["csv", "xlsx"], default="csv")
     exp.add_argument("--out", required=True)
     exp.set_defaults(func=cmd_export)

@@ -64,11 +64,31 @@ def rate_metric(container, rates: RateTable, outcome: str, label: str) -> None:
         container.caption(f"{mark}: fewer than {rates.min_cell_size} with or without the "
                           f"outcome{n}")
         return
+    unit = f"{rates.unit}s"
     container.metric(label, f"{cell['rate']:.0%}", border=True,
                      help=f"{meaning} {ci} {cell['ci_low']:.0%}–{cell['ci_high']:.0%} (Wilson), "
-                          f"{int(cell['k'])} of {int(cell['n'])} courses")
-    container.caption(f"{int(cell['k'])} of {int(cell['n'])} courses · {ci} "
+                          f"{int(cell['k'])} of {int(cell['n'])} {unit}")
+    container.caption(f"{int(cell['k'])} of {int(cell['n'])} {unit} · {ci} "
                       f"{cell['ci_low']:.0%}–{cell['ci_high']:.0%}")
+
+
+def rate_text(cell, rates: RateTable) -> str:
+    """One decided cell as table text: ``12% (9–16%), 40 of 333`` or its withheld mark."""
+    if cell is None:
+        return "–"
+    if pd.isna(cell["rate"]):
+        return "withheld " + (PROTECTING_MARK if cell["withheld"] == "protecting"
+                              else primary_mark(rates.min_cell_size))
+    return (f"{cell['rate']:.0%} ({cell['ci_low']:.0%}–{cell['ci_high']:.0%}), "
+            f"{int(cell['k'])} of {int(cell['n'])}")
+
+
+def count_text(value, withheld: str, min_cell_size: int) -> str:
+    """A count (or a median) as table text, or its withheld mark."""
+    if withheld or pd.isna(value):
+        return "withheld " + (PROTECTING_MARK if withheld == "protecting"
+                              else primary_mark(min_cell_size))
+    return f"{value:.0f}"
 
 
 def definitions_note(settings: Settings, *names: str) -> None:

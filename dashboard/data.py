@@ -34,13 +34,16 @@ from analysis import (
 from analysis import schemas as S
 from analysis.expected import ExpectedModel, expected_model
 from analysis.outcomes import COMPLETENESS_REASONS
+from analysis.safety import session_safety
 from analysis.signals import current_signals
 from dashboard import views
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import (
     Frames,
+    SafetyFrames,
     import_history,
     load_frames,
+    load_safety,
     patient_scope,
     record_audit,
     save_signal_state,
@@ -225,15 +228,21 @@ def _completeness(url: str, settings: Settings) -> pd.DataFrame:
     return completeness(alignment(url, settings), outcomes(url, settings))
 
 
+def _check_patient(url: str, patient_id: str, user: User) -> None:
+    """Raise :class:`AccessDenied` unless ``user`` may see ``patient_id`` (the one check every
+    patient-level read goes through)."""
+    scope = patient_scope(engine(url), patient_id)
+    if scope is None or not can_view_patient(user, clinic_id=scope[0], clinician_id=scope[1]):
+        raise AccessDenied("no patient with that id is available to you")
+
+
 def patient(url: str, settings: Settings, patient_id: str, user: User) -> PatientView:
     """Everything the patient page shows for ``patient_id``, if ``user`` may see that patient.
 
     Raises :class:`dashboard.security.AccessDenied` otherwise (the check is here, in the data
     layer, so no page can forget it). Not cached: each view is audited by the caller.
     """
-    scope = patient_scope(engine(url), patient_id)
-    if scope is None or not can_view_patient(user, clinic_id=scope[0], clinician_id=scope[1]):
-        raise AccessDenied("no patient with that id is available to you")
+    _check_patient(url, patient_id, user)
     al = alignment(url, settings)
     rows_a, rows_s, rows_o = _patient_rows(url, settings)
     empty = np.array([], dtype=int)
@@ -462,9 +471,7 @@ def save_signal(url: str, *, row: pd.Series, status: str, actor: str, user: User
                 assigned_to: str | None = None, snooze_until=None, note: str | None = None
                 ) -> None:
     """Record a clinician's action on one signal (audited), if ``user`` may see the patient."""
-    scope = patient_scope(engine(url), str(row[S.PATIENT_ID]))
-    if scope is None or not can_view_patient(user, clinic_id=scope[0], clinician_id=scope[1]):
-        raise AccessDenied("no patient with that id is available to you")
+    _check_patient(url, str(row[S.PATIENT_ID]), user)
     save_signal_state(engine(url), patient_id=str(row[S.PATIENT_ID]), kind=str(row["kind"]),
                       instrument=str(row[S.INSTRUMENT]),
                       score_at=pd.Timestamp(row["score_at"]).to_pydatetime(), status=status,
@@ -518,9 +525,79 @@ def quarters(url: str, settings: Settings) -> list[str]:
     return sorted({f"{t.year}Q{(t.month - 1) // 3 + 1}" for t in starts})
 
 
+@st.cache_resource(ttl="10m", show_spinner="Loading session monitoring…")
+def safety_frames(url: str) -> SafetyFrames:
+    """Monitoring rows and adverse events of the database at ``url``."""
+    return load_safety(engine(url))
+
+
+@st.cache_resource(ttl="10m", show_spinner="Checking every dosing session…")
+def safety_table(url: str, settings: Settings) -> pd.DataFrame:
+    """One safety record per dosing session (:func:`analysis.safety.session_safety`), with
+    each session's course from the alignment (shared; do not mutate)."""
+    sf = safety_frames(url)
+    return session_safety(alignment(url, settings).sessions, sf.monitoring, sf.events,
+                          settings=settings)
+
+
+def _safety_filtered(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
+    return views.safety_mask(safety_table(url, settings), attributes(url, settings),
+                             clinics=filters.clinics, clinicians=filters.clinicians,
+                             routes=filters.routes, indications=filters.indications,
+                             start=filters.start, end=filters.end)
+
+
+@st.cache_data(ttl="10m", show_spinner="Computing session safety…")
+def safety(url: str, settings: Settings, filters: Filters) -> views.SafetyView:
+    """The Safety page's figures under ``filters`` (decided once in :mod:`dashboard.views`)."""
+    return views.safety_view(_safety_filtered(url, settings, filters),
+                             safety_frames(url).events, settings=settings)
+
+
+@st.cache_data(ttl="10m")
+def benefit_risk(url: str, settings: Settings, filters: Filters, by: str) -> pd.DataFrame:
+    """Response per course beside adverse events, excursions and sedation per session, by
+    route or dose band: the breakdown's and the Safety page's own decided cells."""
+    return views.benefit_risk_view(breakdown(url, settings, filters, by).rates,
+                                   safety(url, settings, filters).by[by])
+
+
+def serious_events(url: str, settings: Settings, filters: Filters, user: User
+                   ) -> pd.DataFrame:
+    """The severe or serious events under ``filters``: with the patient and a link for the
+    patients ``user`` may see; for a role without patient pages (quality) the same events
+    without patient, day or time (the month only)."""
+    from dashboard.security import can_see_patient_pages
+
+    ev = safety(url, settings, filters).serious.copy()
+    if can_see_patient_pages(user):
+        ev = ev[ev[S.PATIENT_ID].isin(_visible_ids(url, user))]
+        ev["trajectory"] = "/patient?patient=" + ev[S.PATIENT_ID].astype(str).map(
+            lambda v: quote(v, safe=""))
+        return ev.reset_index(drop=True)
+    ev["month"] = ev[S.SESSION_AT].dt.strftime("%Y-%m")
+    return ev.drop(columns=[S.PATIENT_ID, S.SESSION_AT, S.COURSE_ID]).reset_index(drop=True)
+
+
+def patient_safety(url: str, settings: Settings, patient_id: str, user: User
+                   ) -> views.PatientSafetyView:
+    """One patient's session safety record, if ``user`` may see the patient (the caller
+    audits the view, as for :func:`patient`)."""
+    _check_patient(url, patient_id, user)
+    t = safety_table(url, settings)
+    sf = safety_frames(url)
+    return views.patient_safety_view(t[t[S.PATIENT_ID] == patient_id],
+                                     sf.monitoring[sf.monitoring[S.PATIENT_ID] == patient_id],
+                                     sf.events[sf.events[S.PATIENT_ID] == patient_id])
+
+
 def clear() -> None:
     """Forget cached data (after an import)."""
     frames.clear()
+    safety_frames.clear()
+    safety_table.clear()
+    safety.clear()
+    benefit_risk.clear()
     alignment.clear()
     outcomes.clear()
     attributes.clear()

@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.instruments import INSTRUMENTS
 
-__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "BREAKDOWN_LABELS", "STAGE_LABELS",
+__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "EVENT_LABELS", "safety_outcome_label", "BREAKDOWN_LABELS", "STAGE_LABELS",
            "instrument_name",
            "breakdown_label", "outcome_label", "interval_label", "human_table", "md"]
 
@@ -19,6 +19,24 @@ OUTCOME_LABELS: dict[str, str] = {
     "reliable_improvement": "Reliable improvement",
     "reliable_deterioration": "Reliable deterioration",
     "clinically_significant_improvement": "Clinically significant improvement",
+    # session safety (analysis.safety.SAFETY_OUTCOMES)
+    "bp_excursion": "Blood pressure excursion",
+    "any_adverse_event": "Any adverse event",
+    "sedated": "Sedated (MOAA/S ≤ 3)",
+    "marked_dissociation": "Marked dissociation (CADSS > 4)",
+    "tachycardia": "Tachycardia",
+    "desaturation": "Desaturation",
+    "pre_bp_elevated": "Pre-dose blood pressure elevated",
+    "severe_or_serious": "Severe or serious event",
+    "monitoring_complete": "Monitoring complete",
+}
+
+#: The names of adverse events as a person reads them.
+EVENT_LABELS: dict[str, str] = {
+    "nausea": "Nausea", "vomiting": "Vomiting", "dizziness": "Dizziness",
+    "headache": "Headache", "elevated_blood_pressure": "Elevated blood pressure",
+    "anxiety_agitation": "Anxiety or agitation", "excessive_sedation": "Excessive sedation",
+    "other": "Other",
 }
 
 BREAKDOWN_LABELS: dict[str, str] = {
@@ -28,6 +46,10 @@ BREAKDOWN_LABELS: dict[str, str] = {
     "clinician_id": "clinician",
     "course_type": "first or returning course",
     "start_month": "month of course start",
+    "dose_band": "dose band",
+    "session_number": "session number",
+    "month": "month",
+    "quarter": "quarter",
 }
 
 STAGE_LABELS: dict[str, str] = {
@@ -66,6 +88,23 @@ def breakdown_label(by: str) -> str:
 def outcome_label(outcome: str) -> str:
     """``endpoint_response`` → ``Response at endpoint``."""
     return OUTCOME_LABELS.get(outcome, outcome.replace("_", " "))
+
+
+def safety_outcome_label(outcome: str, settings) -> str:
+    """A safety flag's name with the thresholds in force (``Settings``), e.g.
+    ``Blood pressure excursion (≥ 180/110 or a rise ≥ 40/25 mmHg)``."""
+    t = settings
+    detail = {
+        "bp_excursion": f"≥ {t.excursion_systolic_at:g}/{t.excursion_diastolic_at:g} or a rise "
+                        f"≥ {t.excursion_systolic_rise:g}/{t.excursion_diastolic_rise:g} mmHg",
+        "sedated": f"MOAA/S ≤ {t.sedated_moaas_at_most:g}",
+        "marked_dissociation": f"CADSS > {t.marked_dissociation_cadss_above:g}",
+        "tachycardia": f"heart rate > {t.tachycardia_above:g}",
+        "desaturation": f"SpO2 < {t.desaturation_below:g}%",
+        "pre_bp_elevated": f"> {t.pre_dose_systolic_above:g}/{t.pre_dose_diastolic_above:g}",
+    }.get(outcome)
+    base = OUTCOME_LABELS.get(outcome, outcome.replace("_", " ")).split(" (")[0]
+    return f"{base} ({detail})" if detail else base
 
 
 def interval_label(confidence_level: float) -> str:

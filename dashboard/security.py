@@ -90,6 +90,12 @@ def can_see_patient_pages(user: User) -> bool:
     return user.role in ("local", "director", "clinician")
 
 
+def can_see_safety(user: User) -> bool:
+    """The Safety page (aggregates; its serious-event list names patients only for roles with
+    patient pages)."""
+    return user.role in ("local", "director", "clinician", "quality")
+
+
 def can_print_patient_report(user: User) -> bool:
     """The progress report handed to a patient: their clinician (or the single local user);
     the patient check itself is :func:`can_view_patient`, which limits a clinician to their

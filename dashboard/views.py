@@ -28,6 +28,13 @@ from analysis import (
 )
 from analysis import schemas as S
 from analysis.durability import GroupCurve, survival_subjects
+from analysis.safety import (
+    SAFETY_OUTCOMES,
+    course_tolerance,
+    discharge_summary,
+    safety_rates,
+    serious_events,
+)
 from analysis.suppression import (
     pool_small_groups,
     withhold_counts,
@@ -36,7 +43,8 @@ from analysis.suppression import (
 from analysis.survival import LogRankResult, kaplan_meier, logrank_test
 from dashboard.labels import COMPLETENESS_SHORT
 
-__all__ = ["protect_published_sums", "subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
+__all__ = ["SafetyView", "safety_view", "safety_mask", "PatientSafetyView",
+           "patient_safety_view", "benefit_risk_view", "protect_published_sums", "subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
            "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
 
@@ -96,6 +104,7 @@ class RateTable:
     min_cell_size: int
     confidence_level: float
     pooled: tuple[str, ...] = ()
+    unit: str = "course"  #: what ``k`` and ``n`` count: ``course`` or ``session``
 
     def outcome(self, outcome: str) -> pd.DataFrame:
         """The rows of one outcome."""
@@ -577,3 +586,164 @@ def patient_header(patient_id: str, profile: dict, courses: pd.DataFrame,
         last_contact="—" if last is None or pd.isna(last) else
         f"{last:%Y-%m-%d} ({(as_of.normalize() - last.normalize()).days} days ago)",
         next_due=due, open_signals=int(open_signals))
+
+
+# --- session safety ------------------------------------------------------------------------
+
+
+def safety_mask(table: pd.DataFrame, attrs: pd.DataFrame, *, clinics: tuple[str, ...] = (),
+                clinicians: tuple[str, ...] = (), routes: tuple[str, ...] = (),
+                indications: tuple[str, ...] = (), start: dt.date | None = None,
+                end: dt.date | None = None) -> pd.DataFrame:
+    """The session safety records under the filters: the clinic, clinician, route and
+    indication of the session's course (:func:`course_mask`, as every outcome figure), and the
+    period by the **session's** date (a safety figure is about sessions given in the period)."""
+    keep = course_mask(attrs, clinics=clinics, clinicians=clinicians, routes=routes,
+                       indications=indications)
+    out = table.merge(keep[[S.PATIENT_ID, S.COURSE_ID, S.CLINIC_ID, S.INDICATION]],
+                      on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+    if start:
+        out = out[out[S.SESSION_AT] >= pd.Timestamp(start)]
+    if end:
+        out = out[out[S.SESSION_AT] < pd.Timestamp(end) + pd.Timedelta(days=1)]
+    return out.reset_index(drop=True)
+
+
+def _safety_rate_table(table: pd.DataFrame, *, by: str | None, unit: str, settings: Settings,
+                       overall: pd.DataFrame | None = None) -> RateTable:
+    """Safety rates by ``by`` (small groups pooled by patients), decided by the one
+    withholding rule with the overall rates as the published totals."""
+    pooled: tuple[str, ...] = ()
+    t = table
+    if by in ("route", "dose_band"):
+        groups = t[by].astype(object).where(t[by].notna(), "unknown").astype(str)
+        merged = pool_small_groups(groups, t[S.PATIENT_ID],
+                                   min_cell_size=settings.min_cell_size)
+        pooled = tuple(sorted(set(groups[merged.to_numpy() != groups.to_numpy()])))
+        t = t.assign(**{by: merged.to_numpy()})
+    raw = safety_rates(t, by=by, unit=unit, settings=settings)
+    decided = _decide(raw, by, settings, overall)
+    return RateTable(table=decided, by=by, min_cell_size=settings.min_cell_size,
+                     confidence_level=settings.confidence_level, pooled=pooled, unit=unit)
+
+
+@dataclass(frozen=True)
+class SafetyView:
+    """Everything the Safety page, the safety export and the report's safety section show,
+    decided once: rates per session and per course, by route, dose band, session number and
+    quarter; time to discharge; why monitoring was incomplete; serious events."""
+
+    n_sessions: int
+    n_patients: int
+    n_courses: int
+    headline: RateTable
+    courses: RateTable
+    by: dict[str, RateTable]
+    quarterly: RateTable      #: by quarter of the session (months are too small to show)
+    discharge: pd.DataFrame   #: by route: sessions, n_patients, median, q1, q3 (NaN: withheld)
+    reasons: pd.DataFrame     #: incomplete_reason, sessions, patients, withheld
+    serious: pd.DataFrame     #: every severe or serious event (patient-level; see data.py)
+    n_serious: int
+    min_cell_size: int
+    confidence_level: float
+
+
+def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
+                ) -> SafetyView:
+    """The safety figures of the sessions in ``table`` (already filtered, :func:`safety_mask`).
+
+    >>> from analysis.safety import session_safety
+    >>> s = pd.DataFrame({"patient_id": ["A"], "session_at": [pd.Timestamp("2025-01-06 10:00")],
+    ...                   "kind": ["dosing"], "route": ["IN"], "dose_mg": [56.0]})
+    >>> v = safety_view(session_safety(s, pd.DataFrame(), pd.DataFrame()), pd.DataFrame(),
+    ...                 settings=Settings())
+    >>> v.n_sessions, v.headline.cell("monitoring_complete")["withheld"]
+    (1, 'primary')
+    """
+    m = settings.min_cell_size
+    head_raw = safety_rates(table, unit="session", settings=settings)
+    headline = RateTable(table=_decide(head_raw, None, settings, None), by=None,
+                         min_cell_size=m, confidence_level=settings.confidence_level,
+                         unit="session")
+    courses = _safety_rate_table(table, by=None, unit="course", settings=settings)
+    by = {name: _safety_rate_table(table, by=name, unit="session", settings=settings,
+                                   overall=head_raw)
+          for name in ("route", "dose_band", "session_number")}
+    quarterly = _safety_rate_table(table, by="quarter", unit="session", settings=settings,
+                                   overall=head_raw)
+    discharge = discharge_summary(table, by="route")
+    small = discharge["n_patients"] < m
+    for col in ("median", "q1", "q3", "sessions", "n_patients"):
+        discharge[col] = discharge[col].astype(float).mask(small)
+    discharge["withheld"] = np.where(small, "primary", "")
+    reasons = (table[table["incomplete_reason"] != ""].groupby("incomplete_reason")
+               .agg(sessions=(S.PATIENT_ID, "size"), patients=(S.PATIENT_ID, "nunique"))
+               .reset_index())
+    if len(reasons):
+        decided = withhold_counts(reasons, value="patients", min_cell_size=m)
+        reasons["withheld"] = decided["withheld"].to_numpy()
+        hidden = reasons["withheld"] != ""
+        reasons["sessions"] = reasons["sessions"].astype(float).mask(hidden)
+        reasons["patients"] = reasons["patients"].astype(float).mask(hidden)
+    else:
+        reasons["withheld"] = pd.Series(dtype=str)
+    serious = serious_events(table, events).merge(
+        table[[S.PATIENT_ID, S.SESSION_AT]].drop_duplicates(), on=[S.PATIENT_ID, S.SESSION_AT])
+    return SafetyView(
+        n_sessions=len(table), n_patients=int(table[S.PATIENT_ID].nunique()),
+        n_courses=len(table[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates()),
+        headline=headline, courses=courses, by=by, quarterly=quarterly, discharge=discharge,
+        reasons=reasons, serious=serious, n_serious=len(serious), min_cell_size=m,
+        confidence_level=settings.confidence_level)
+
+
+def benefit_risk_view(rates: RateTable, safety: RateTable, *,
+                      safety_outcomes: tuple[str, ...] = ("any_adverse_event", "bp_excursion",
+                                                          "sedated")) -> pd.DataFrame:
+    """Benefit beside risk per group (route or dose band): the response rate per course (a
+    breakdown's decided cells) and the safety rates per session (the Safety view's decided
+    cells), each exactly as its own page shows it. A group pooled or withheld on one side is
+    shown as such there.
+
+    Returns ``group``, ``response``/``response_low``/``response_high``/``response_n``/
+    ``response_withheld`` and for each safety outcome ``<o>``, ``<o>_low``, ``<o>_high``,
+    ``<o>_n``, ``<o>_withheld``.
+    """
+    def cells(rt: RateTable, outcome: str, prefix: str) -> pd.DataFrame:
+        t = rt.outcome(outcome)
+        return pd.DataFrame({"group": t["group"].astype(str), prefix: t["rate"],
+                             f"{prefix}_low": t["ci_low"], f"{prefix}_high": t["ci_high"],
+                             f"{prefix}_n": t["n"], f"{prefix}_withheld": t["withheld"]})
+
+    out = cells(rates, "endpoint_response", "response")
+    for o in safety_outcomes:
+        out = out.merge(cells(safety, o, o), on="group", how="outer")
+    return out.sort_values("group", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PatientSafetyView:
+    """One patient's dosing sessions: flags per session, the readings behind them, events,
+    and how dissociation and the blood-pressure rise changed over each course."""
+
+    sessions: pd.DataFrame    #: analysis.safety.session_safety rows of the patient
+    readings: pd.DataFrame    #: monitoring rows
+    events: pd.DataFrame      #: adverse events
+    tolerance: pd.DataFrame   #: analysis.safety.course_tolerance rows
+
+
+def patient_safety_view(table: pd.DataFrame, monitoring: pd.DataFrame, events: pd.DataFrame
+                        ) -> PatientSafetyView:
+    """The patient's safety record (``table``, ``monitoring``, ``events`` already hold only
+    that patient's rows)."""
+    tol = course_tolerance(table) if len(table) else course_tolerance(table.head(0))
+    return PatientSafetyView(
+        sessions=table.sort_values(S.SESSION_AT).reset_index(drop=True),
+        readings=monitoring.sort_values([S.SESSION_AT, "minutes_after_dose"]).reset_index(
+            drop=True),
+        events=events.reset_index(drop=True), tolerance=tol)
+
+
+#: The flags a session detail names, in order.
+SESSION_FLAGS = tuple(o for o in SAFETY_OUTCOMES if o not in ("any_adverse_event",
+                                                               "monitoring_complete"))

@@ -7,11 +7,11 @@ import os
 
 import streamlit as st
 
-from analysis import Settings
+from analysis import BREAKDOWNS, Settings
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
 from dashboard.exports import figures, report, tables
-from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, human_table, instrument_name, md
+from dashboard.labels import breakdown_label, human_table, instrument_name, md
 
 settings = Settings()
 url = data.current_url()
@@ -53,7 +53,7 @@ if view.boosters is not None:
     options["Time to first booster, Kaplan–Meier"] = lambda: charts.km_figure(
         view.boosters, title="Not yet boosted", xaxis_title="Days since induction end",
         yaxis_title="Share without a booster")
-breakdown = st.selectbox("Break down charts and tables by", ["(overall)", *BREAKDOWN_LABELS],
+breakdown = st.selectbox("Break down charts and tables by", ["(overall)", *BREAKDOWNS],
                          key="export_by", format_func=lambda b: b if b == "(overall)"
                          else breakdown_label(b))
 if breakdown not in ("(overall)", "start_month"):

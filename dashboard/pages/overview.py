@@ -6,9 +6,9 @@ small cells were pooled and withheld once: this page only lays them out.
 
 import streamlit as st
 
-from analysis import Settings
+from analysis import BREAKDOWNS, Settings
 from dashboard import auth, charts, components, data, security, state
-from dashboard.labels import BREAKDOWN_LABELS, breakdown_label, instrument_name, md
+from dashboard.labels import breakdown_label, instrument_name, md
 
 settings = Settings()
 url = data.current_url()
@@ -70,7 +70,7 @@ with durability:
     components.definitions_note(settings, "relapse_confirmations", "endpoint_window_days",
                                 "min_cell_size")
 with breakdowns:
-    options = [b for b in BREAKDOWN_LABELS if b != "start_month"]
+    options = [b for b in BREAKDOWNS if b != "start_month"]
     by = st.segmented_control("Break down by", options, default="route",
                               key="overview_breakdown", format_func=breakdown_label)
     by = by or "route"
