@@ -61,7 +61,7 @@ from analysis.settings import Settings
 
 __all__ = ["SESSION_FIELDS", "SAFETY_OUTCOMES", "SAFETY_BREAKDOWNS", "session_safety",
            "dose_band", "course_tolerance", "safety_rates", "serious_events",
-           "discharge_summary", "clustered_wilson", "session_number_label"]
+           "discharge_summary", "clustered_wilson", "session_number_label", "session_signals"]
 
 #: Fields of one session's safety record (``kap-outcomes safety --json``), in order.
 SESSION_FIELDS = ("patient_id", "session_at", "pre_bp_elevated", "bp_excursion",
@@ -468,3 +468,56 @@ def discharge_summary(table: pd.DataFrame, *, by: str | None = None) -> pd.DataF
                 q1=("minutes_to_discharge", lambda v: v.quantile(0.25)),
                 q3=("minutes_to_discharge", lambda v: v.quantile(0.75))).reset_index()
     return out.drop(columns=["_all"], errors="ignore")
+
+
+def session_signals(table: pd.DataFrame, *, as_of: pd.Timestamp,
+                    settings: Settings | None = None) -> pd.DataFrame:
+    """Signals raised by dosing sessions, in :func:`analysis.signals.current_signals`' shape.
+
+    * ``session_event``: a session within ``active_days`` before ``as_of`` with a severe or a
+      serious adverse event (a safety signal, listed with item 9's);
+    * ``missing_bp_check``: a session within ``missing_bp_signal_days`` with no pre-dose blood
+      pressure or none ``post_dose_check_minutes`` or more after the dose, when the clinic
+      records monitoring at all (some session has a record: a clinic that imports no
+      monitoring is not flooded) — the record can still be completed.
+
+    >>> t = pd.DataFrame({"patient_id": ["A", "B"], "course_id": "1",
+    ...     "session_at": pd.to_datetime(["2025-03-01 10:00", "2025-03-09 10:00"]),
+    ...     "route": "IV", "severe_or_serious": [True, False], "has_monitoring": True,
+    ...     "incomplete_reason": ["", "no pre-dose blood pressure"]})
+    >>> session_signals(t, as_of=pd.Timestamp("2025-03-10"))["kind"].tolist()
+    ['session_event', 'missing_bp_check']
+    """
+    settings = settings or Settings()
+    as_of = pd.Timestamp(as_of)
+    cols = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "kind", "label", "priority", "score_at",
+            "day", "reason"]
+    if table.empty:
+        return pd.DataFrame(columns=cols)
+    t = table[table[S.SESSION_AT] <= as_of + pd.Timedelta(days=1)]
+    recent = t[S.SESSION_AT] >= as_of - pd.Timedelta(days=settings.active_days)
+    ev = t[recent & t["severe_or_serious"].fillna(False).astype(bool)]
+    bp_reasons = ("no pre-dose blood pressure",
+                  f"no blood pressure {settings.post_dose_check_minutes:g}+ min after the dose")
+    records = bool(t["has_monitoring"].any())
+    fresh = t[S.SESSION_AT] >= as_of - pd.Timedelta(days=settings.missing_bp_signal_days)
+    bp = t[fresh & t["incomplete_reason"].isin(bp_reasons)] if records else t.iloc[0:0]
+
+    def when(row) -> str:
+        route = row[S.ROUTE] if isinstance(row[S.ROUTE], str) else "dosing"
+        return f"the {route} session of {row[S.SESSION_AT]:%Y-%m-%d %H:%M}"
+
+    rows = []
+    for _, r in ev.iterrows():
+        rows.append((r, "session_event", f"A severe or serious adverse event was recorded at "
+                     f"{when(r)}: review the session record and the patient's plan."))
+    for _, r in bp.iterrows():
+        rows.append((r, "missing_bp_check", f"{r['incomplete_reason'].capitalize()} at "
+                     f"{when(r)}: complete the record if the check was done."))
+    out = pd.DataFrame({
+        S.PATIENT_ID: [r[S.PATIENT_ID] for r, _, _ in rows],
+        S.COURSE_ID: [r.get(S.COURSE_ID) for r, _, _ in rows],
+        S.INSTRUMENT: "session", "kind": [k for _, k, _ in rows], "label": None,
+        "priority": 0, "score_at": [r[S.SESSION_AT] for r, _, _ in rows], "day": np.nan,
+        "reason": [text for _, _, text in rows]}, columns=cols)
+    return out

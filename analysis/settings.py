@@ -99,6 +99,7 @@ class Settings:
         ("IN", 120.0), ("IV", 60.0), ("IM", 60.0), ("SL", 60.0), ("PO", 60.0))
     dose_band_mg_per_kg: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5)
     dose_band_mg: tuple[float, ...] = (40, 70, 100, 200)
+    missing_bp_signal_days: float = 14
 
     def __post_init__(self) -> None:
         positive = ("new_course_gap_days", "induction_gap_days", "max_induction_doses",
@@ -241,6 +242,9 @@ DESCRIPTIONS: dict[str, str] = {
                          "SL/PO: the clinic's own minimum).",
     "dose_band_mg_per_kg": "Dose bands (mg/kg) where the session gives the patient's weight …",
     "dose_band_mg": "… and (mg) where it does not; bands are per route.",
+    "missing_bp_signal_days": "A dosing session of the last this many days without its "
+                              "pre-dose or 30-minute blood pressure raises a signal (while the "
+                              "record can still be completed).",
     "caseness_at": "Caseness (clinical range) at or above this total.",
     "reliable_change_points": "Reliable change (Jacobson–Truax): a change of at least this many "
                               "points.",

@@ -46,11 +46,14 @@ from analysis.alignment import Alignment
 from analysis.expected import ExpectedModel, expected_model
 from analysis.instruments import INSTRUMENTS
 
-__all__ = ["SIGNAL_KINDS", "KIND_LABELS", "current_signals", "fading_history", "last_contacts"]
+__all__ = ["SIGNAL_KINDS", "KIND_LABELS", "SAFETY_KINDS", "current_signals", "fading_history",
+           "last_contacts"]
 
 #: Signal kinds, most urgent first.
-SIGNAL_KINDS = ("safety_high_priority", "safety_review", "relapsed", "fading",
-                "fading_after_booster", "not_responding", "off_track")
+SIGNAL_KINDS = ("safety_high_priority", "session_event", "safety_review", "relapsed", "fading",
+                "fading_after_booster", "not_responding", "off_track", "missing_bp_check")
+#: The kinds listed first, before every other signal (a patient's safety).
+SAFETY_KINDS = ("safety_high_priority", "session_event", "safety_review")
 
 #: What a person reads for each kind.
 KIND_LABELS = {
@@ -61,6 +64,8 @@ KIND_LABELS = {
     "fading_after_booster": "Fading after a booster",
     "not_responding": "Not responding",
     "off_track": "Off track in induction",
+    "session_event": "Safety: severe or serious session event",
+    "missing_bp_check": "Session record: blood pressure check missing",
 }
 
 _KEY = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
@@ -195,7 +200,8 @@ def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
 
 
 def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
-                    models: dict[str, ExpectedModel] | None = None
+                    models: dict[str, ExpectedModel] | None = None,
+                    sessions: pd.DataFrame | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The signals of current patients, and those of patients not seen recently.
 
@@ -206,6 +212,10 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
         "Now": the dashboard passes today; reports and tests fix it.
     models : instrument -> :class:`analysis.expected.ExpectedModel` for off-track (fitted here
         at the ``off_track_percentile`` when omitted).
+    sessions : the session safety records (:func:`analysis.safety.session_safety`), for the
+        session signals (:func:`analysis.safety.session_signals`): a severe or serious event,
+        a required blood-pressure check missing. Their ``instrument`` is ``"session"`` and
+        their ``score_at`` the session's time.
 
     Returns
     -------
@@ -223,7 +233,11 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
         models = {code: expected_model(alignment, instrument=code, quantiles=(tau,))
                   for code in alignment.assessments[S.INSTRUMENT].unique()}
     course = _course_signals(alignment, models)
-    parts = [p for p in (_safety(alignment), course) if len(p)]
+    from analysis.safety import session_signals
+
+    session = (session_signals(sessions, as_of=as_of, settings=settings)
+               if sessions is not None else pd.DataFrame(columns=_COLUMNS))
+    parts = [p for p in (_safety(alignment), course, session) if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
     out["label"] = out["kind"].map(KIND_LABELS)
     out["priority"] = out["kind"].map({k: i for i, k in enumerate(SIGNAL_KINDS)}).astype(int)
@@ -233,7 +247,7 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
     out["last_contact"] = out[S.PATIENT_ID].map(contacts)
     current = (out["last_contact"] >= as_of - pd.Timedelta(days=settings.active_days)) & \
         (out["score_at"] <= as_of + pd.Timedelta(days=1))
-    safety = out["priority"] <= 1
+    safety = out["kind"].isin(SAFETY_KINDS)
     out = out.assign(_safety=~safety)
     cur = out[current].sort_values(["_safety", "priority", "score_at", S.PATIENT_ID],
                                    ascending=[True, True, False, True], kind="stable")

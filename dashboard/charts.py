@@ -501,7 +501,8 @@ def session_flag_text(row: pd.Series) -> str:
     names = {"bp_excursion": "BP excursion", "tachycardia": "tachycardia",
              "desaturation": "desaturation", "sedated": "sedated",
              "serious_event": "serious event", "severe_event": "severe event"}
-    parts = [label for col, label in names.items() if col in row and row[col] is True]
+    parts = [label for col, label in names.items()
+             if col in row and not pd.isna(row[col]) and bool(row[col])]
     n = int(row.get("adverse_events", 0) or 0)
     if n:
         parts.append(f"{n} adverse event{'s' if n != 1 else ''}")
@@ -647,6 +648,7 @@ def tolerance_figure(sessions: pd.DataFrame, *, title: str) -> go.Figure:
     fig.update_layout(title=title, xaxis_title="dosing session (in order)", **_LAYOUT,
                       height=320)
     fig.update_yaxes(title_text="dissociation", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="systolic rise (mmHg)", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="systolic rise (mmHg)", secondary_y=True, showgrid=False,
+                     tickformat=".0f", nticks=5)
     fig.update_xaxes(dtick=1)
     return fig

@@ -195,8 +195,13 @@ def cmd_signals(args: argparse.Namespace) -> int:
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return 0
+    from analysis.safety import session_safety
+    from dashboard.db.repository import load_safety
+
     al = align(frames.assessments, frames.sessions, settings=Settings())
-    current, old = current_signals(al, as_of=as_of)
+    sf = load_safety(engine)
+    current, old = current_signals(al, as_of=as_of, sessions=session_safety(
+        al.sessions, sf.monitoring, sf.events, settings=al.settings))
     sig = pd.concat([current, old.assign(_old=True)], ignore_index=True) if args.all else current
     sig = sig.merge(frames.patients[["patient_id", "clinic_id", "clinician_id"]],
                     on="patient_id", how="left")

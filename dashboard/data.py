@@ -35,7 +35,7 @@ from analysis import schemas as S
 from analysis.expected import ExpectedModel, expected_model
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
-from analysis.signals import current_signals
+from analysis.signals import SAFETY_KINDS, current_signals
 from dashboard import views
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import (
@@ -363,7 +363,8 @@ def expected_models(url: str, settings: Settings,
 @st.cache_resource(ttl="10m", show_spinner="Checking every patient's latest scores…")
 def _all_signals(url: str, settings: Settings, when: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     models = expected_models(url, settings, (settings.off_track_percentile / 100,))
-    return current_signals(alignment(url, settings), as_of=pd.Timestamp(when), models=models)
+    return current_signals(alignment(url, settings), as_of=pd.Timestamp(when), models=models,
+                           sessions=safety_table(url, settings))
 
 
 def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filters
@@ -393,7 +394,7 @@ def signal_counts(url: str, settings: Settings, filters: Filters, when: str) -> 
     current, _ = _all_signals(url, settings, when)
     sig = _with_states(url, _signal_scope(url, settings, current, filters), when)
     sig = sig[sig["status"].isin(["open", "acknowledged"])]
-    kinds = sig["kind"].str.replace(r"^safety_.*", "safety", regex=True)
+    kinds = sig["kind"].where(~sig["kind"].isin(SAFETY_KINDS), "safety")
     return {k: int(v) for k, v in kinds.value_counts().items()}
 
 

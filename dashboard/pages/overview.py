@@ -37,7 +37,8 @@ label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, 
          f"{counts.get('relapsed', 0)} relapsed, "
          f"{counts.get('fading', 0) + counts.get('fading_after_booster', 0)} fading, "
          f"{counts.get('not_responding', 0)} not responding, "
-         f"{counts.get('off_track', 0)} off track in induction")
+         f"{counts.get('off_track', 0)} off track in induction, "
+         f"{counts.get('missing_bp_check', 0)} session records missing a blood pressure")
 if security.can_see_patient_pages(auth.current_user()):
     st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)
 else:

@@ -1,10 +1,12 @@
 """Patient trajectory for clinicians: scores, sessions, thresholds, item 9, expected course."""
 
+import pandas as pd
 import streamlit as st
 
 from analysis import Settings
+from analysis.signals import SAFETY_KINDS
 from dashboard import auth, charts, components, data, security, views
-from dashboard.labels import md
+from dashboard.labels import EVENT_LABELS, md
 
 settings = Settings()
 url = data.current_url()
@@ -50,6 +52,7 @@ if not data.audit(url, actor=actor, action="view_patient", target_kind="patient"
     st.stop()
 if view.assessments.empty:
     st.warning("No scores recorded for this patient yet.")
+safety = data.patient_safety(url, settings, patient_id, user)
 now = data.as_of()
 patient_signals = data.patient_signals(url, settings, patient_id, user)
 header = views.patient_header(patient_id, view.profile, view.courses, view.assessments,
@@ -67,7 +70,7 @@ for sig in patient_signals.itertuples():
     status = "" if sig.status == "open" else f" · {sig.status}" + (
         f" (assigned to {sig.assigned_to})" if isinstance(sig.assigned_to, str) else "")
     text = f"**{md(sig.label)}** ({md(when)}){md(status)}: {md(sig.reason)}"
-    if sig.priority <= 1:
+    if sig.kind in SAFETY_KINDS:
         st.error(text, icon=":material/warning:")
     else:
         st.warning(text, icon=":material/notifications:")
@@ -86,17 +89,81 @@ if shown != choices[-1]:
 st.plotly_chart(charts.patient_figure(view.assessments, view.sessions,
                                       reliable_change=dict(settings.reliable_change_points),
                                       expected=view.expected, courses=view.courses,
-                                      day_zero=day_zero, x_range=x_range),
+                                      day_zero=day_zero, x_range=x_range,
+                                      safety=safety.sessions),
                 key="patient_timeline")
 st.caption("Each course is its own line with its own baseline (dashed), response (−50%) and "
            "reliable-change (dotted) marks; hollow points are scores outside any course (intake "
            "forms, scores with no session). Shaded: severity bands. Vertical lines: sessions "
            "(solid dosing, dashed booster, dotted integration, dash-dot preparation; route on "
-           "hover). Grey band (induction): the 10th–90th percentile of other patients' scores "
+           "hover); an orange × marks a dosing session with a safety flag or an adverse event "
+           "(what happened on hover). Grey band (induction): the 10th–90th percentile of other patients' scores "
            "at that point who started at the same baseline (shown where at least "
            f"{settings.expected_min_courses} other courses give that history).")
 for line in views.course_explanations(view.courses, view.sessions, settings):
     st.caption(md(line))
+st.subheader("Dosing sessions: vital signs and events")
+if safety.sessions.empty:
+    st.info("No dosing session yet.")
+else:
+    ss = safety.sessions
+
+    def flag(v) -> str:
+        return "–" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else (
+            "yes" if bool(v) else "no")
+
+    rows = pd.DataFrame({
+        "Session": ss["session_at"].dt.strftime("%Y-%m-%d %H:%M"),
+        "Course": ss["course_id"], "No.": ss["session_number"].astype("Int64"),
+        "Route": ss["route"], "Dose (mg)": ss["dose_mg"],
+        "Pre-dose BP": [f"{a:.0f}/{b:.0f}" if pd.notna(a) and pd.notna(b) else "–"
+                        for a, b in zip(ss["pre_systolic"], ss["pre_diastolic"], strict=True)],
+        "Peak BP": [f"{a:.0f}/{b:.0f}" if pd.notna(a) and pd.notna(b) else "–"
+                    for a, b in zip(ss["peak_systolic"], ss["peak_diastolic"], strict=True)],
+        "Excursion": ss["bp_excursion"].map(flag), "Sedated": ss["sedated"].map(flag),
+        "Peak dissociation": [f"{v:g} ({k})" if pd.notna(v) else "–"
+                              for v, k in zip(ss["peak_dissociation"],
+                                              ss["dissociation_scale"], strict=True)],
+        "Events": ss["adverse_events"],
+        "Discharge (min)": ss["minutes_to_discharge"],
+        "Monitoring": [("complete" if c else r) for c, r in
+                       zip(ss["monitoring_complete"], ss["incomplete_reason"], strict=True)],
+    })
+    st.dataframe(rows, hide_index=True, key="patient_sessions")
+    labels = [f"{t:%Y-%m-%d %H:%M} · {r or ''} · session {int(n) if pd.notna(n) else '?'}"
+              for t, r, n in zip(ss["session_at"], ss["route"], ss["session_number"],
+                                 strict=True)]
+    pick = st.selectbox("Session detail", range(len(ss)), index=len(ss) - 1,
+                        format_func=labels.__getitem__, key=f"patient_session_{patient_id}")
+    one = ss.iloc[pick]
+    readings = safety.readings[safety.readings["session_at"] == one["session_at"]]
+    events = safety.events[safety.events["session_at"] == one["session_at"]]
+    if readings.empty:
+        st.info("No monitoring recorded for this session.")
+    else:
+        st.plotly_chart(charts.vitals_figure(
+            readings, one, excursion_at=(settings.excursion_systolic_at,
+                                         settings.excursion_diastolic_at),
+            title=f"Session of {labels[pick]}"), key="patient_vitals")
+    said = charts.session_flag_text(one)
+    st.caption(f"Flags: {md(said) if said else 'none'} · monitoring "
+               f"{'complete' if one['monitoring_complete'] else md(one['incomplete_reason'])}")
+    for e in events.itertuples():
+        text = (f"{EVENT_LABELS.get(e.event, e.event)}, {e.severity}"
+                + (", serious" if e.serious else "")
+                + ("" if pd.isna(e.resolved_before_discharge) else
+                   (", resolved before discharge" if e.resolved_before_discharge
+                    else ", not resolved before discharge")))
+        (st.error if e.serious or e.severity == "severe" else st.warning)(md(text))
+    if len(ss) >= 3:
+        st.plotly_chart(charts.tolerance_figure(ss, title="Across sessions: dissociation and "
+                                                          "blood-pressure rise"),
+                        key="patient_tolerance")
+        for t in safety.tolerance.itertuples():
+            if pd.notna(t.dissociation_slope):
+                st.caption(md(f"{t.course_id}: peak dissociation {t.dissociation_first:g}"
+                              f" → {t.dissociation_last:g} ({t.dissociation_scale}), "
+                              f"{t.dissociation_slope:+.1f} per session (Theil–Sen)"))
 st.subheader("Per-course outcomes")
 table = views.outcome_rows(view.outcomes, view.completeness)
 if table.empty:

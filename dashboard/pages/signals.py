@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis import Settings
-from analysis.signals import KIND_LABELS
+from analysis.signals import KIND_LABELS, SAFETY_KINDS
 from dashboard import auth, components, data, state
 
 settings = Settings()
@@ -16,22 +16,26 @@ user = components.patient_level_page("Signals", url)
 now = data.as_of()
 st.caption(f"As of {now:%Y-%m-%d}: patients seen (a session or a score) in the last "
            f"{settings.active_days:g} days. Safety first (PHQ-9 item 9 on any form: ≥ 2 high "
-           "priority, ≥ 1 review), then the newest. Relapsed, fading (the mean of the last two "
+           "priority, ≥ 1 review; a severe or serious adverse event at a dosing session), then "
+           "the newest. Relapsed, fading (the mean of the last two "
            "scores a reliable change above the best two-score mean since the response), not "
            "responding, and off track in induction (above the 90th percentile of other patients "
-           "with the same baseline).")
+           "with the same baseline); and dosing sessions of the last "
+           f"{settings.missing_bp_signal_days:g} days whose record misses a required blood "
+           "pressure check.")
 current, not_seen = data.signals(url, settings, filters, user)
 data.audit(url, actor=auth.actor(), action="view_signals", target_kind="signals",
            detail=f"{len(current)} current, {len(not_seen)} not seen recently")
 show_handled = st.toggle("Show snoozed and resolved", key="signals_show_handled")
 active = current[current["status"].isin(["open", "acknowledged"])]
 counts = active["kind"].value_counts()
-cols = st.columns(4)
+cols = st.columns(5)
 for col, (kinds, label) in zip(cols, [
-        (("safety_high_priority", "safety_review"), "Safety"),
+        (SAFETY_KINDS, "Safety"),
         (("relapsed",), "Relapsed"),
         (("fading", "fading_after_booster"), "Fading"),
-        (("not_responding", "off_track"), "Not responding / off track")], strict=True):
+        (("not_responding", "off_track"), "Not responding / off track"),
+        (("missing_bp_check",), "Session records")], strict=True):
     col.metric(label, int(sum(counts.get(k, 0) for k in kinds)), border=True)
 shown = current if show_handled else active
 if shown.empty:
@@ -49,7 +53,7 @@ else:
             "signal": st.column_config.TextColumn("Signal"),
             "patient_id": st.column_config.TextColumn("Patient"),
             "instrument": st.column_config.TextColumn("Instrument"),
-            "date": st.column_config.DateColumn("Score of"),
+            "date": st.column_config.DateColumn("Date", help="of the score or the session"),
             "ago": st.column_config.TextColumn("When"),
             "reason": st.column_config.TextColumn("Why", width="large"),
             "status": st.column_config.TextColumn("Status"),

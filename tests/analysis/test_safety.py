@@ -215,3 +215,28 @@ def test_many_sessions_of_few_patients_are_withheld():
     assert rates.loc[rates["route"] == "few", "k"].iloc[0] >= 11  # many sessions …
     assert few.withheld == "primary" and pd.isna(few.rate)         # … of 3 patients
     assert many.withheld == "primary"           # 5 patients had it: fewer than 11
+
+
+def test_session_signals_are_current_and_only_where_monitoring_is_recorded():
+    from analysis.safety import session_signals
+
+    as_of = pd.Timestamp("2025-06-30")
+    at = pd.to_datetime(["2025-06-28 10:00", "2025-06-01 10:00", "2025-02-01 10:00",
+                         "2025-06-25 10:00", "2025-06-01 10:00"])
+    t = pd.DataFrame({
+        "patient_id": ["A", "B", "C", "D", "E"], "course_id": "1", "session_at": at,
+        "route": ["IN", "IV", "IV", "IM", "IM"],
+        "severe_or_serious": [True, True, True, False, False],
+        "has_monitoring": [True, True, True, True, True],
+        "incomplete_reason": ["", "", "", "no pre-dose blood pressure",
+                              "no pre-dose blood pressure"]})
+    sig = session_signals(t, as_of=as_of)
+    # A and B: events within active_days (90); C's is older. D: a missing check within 14
+    # days; E's is older (its record is history now)
+    assert list(zip(sig["patient_id"], sig["kind"])) == [
+        ("A", "session_event"), ("B", "session_event"), ("D", "missing_bp_check")]
+    assert sig["instrument"].eq("session").all()
+    assert "the IN session of 2025-06-28 10:00" in sig["reason"].iloc[0]
+    # a clinic that records no monitoring at all gets no missing-check signals
+    none = session_signals(t.assign(has_monitoring=False), as_of=as_of)
+    assert none["kind"].tolist() == ["session_event", "session_event"]
