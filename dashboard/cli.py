@@ -293,7 +293,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dashboard.db.repository import record_audit
+    from dashboard.db.repository import load_safety, record_audit
     from dashboard.exports.report import parse_period, report_pdf
 
     engine = make_engine(args.db)
@@ -310,7 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     from tqdm import tqdm
 
-    with tqdm(total=7, desc=f"report {period.label}", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=8, desc=f"report {period.label}", file=sys.stderr, disable=None) as bar:
         def progress(i: int, n: int, what: str) -> None:
             bar.set_postfix_str(what)
             bar.n = i
@@ -320,7 +320,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                          instrument=args.instrument, routes=tuple(args.route or ()),
                          indications=tuple(args.indication or ()),
                          clinic_name=args.clinic_name or os.environ.get(
-                             "KAP_OUTCOMES_CLINIC_NAME"), as_of=as_of, progress=progress)
+                             "KAP_OUTCOMES_CLINIC_NAME"), as_of=as_of, progress=progress,
+                         safety=load_safety(engine))
     Path(args.out).write_bytes(pdf)
     record_audit(engine, actor=os.environ.get("USER", "cli"), action="report",
                  target_kind="period", target_id=period.label)

@@ -51,6 +51,7 @@ from dashboard.db.repository import (
 )
 from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
+from dashboard.exports.tables import safety_table as safety_rates_table
 from dashboard.importers import ImportReport, import_file
 from dashboard.security import AccessDenied, User, can_view_patient
 from dashboard.state import Filters
@@ -513,6 +514,13 @@ def export_counts(url: str, settings: Settings, filters: Filters, kind: str) -> 
                         percent=["share"])
 
 
+@st.cache_data(ttl="10m")
+def export_safety(url: str, settings: Settings, filters: Filters, by: str | None
+                  ) -> pd.DataFrame:
+    """The session safety rates, ready to share (the Safety page's decided cells)."""
+    return safety_rates_table(safety(url, settings, filters), by)
+
+
 def research_extract(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     """The de-identified patient-level extract of the courses in view (new random ids)."""
     return make_research_extract(filtered_outcomes(url, settings, filters),
@@ -599,6 +607,7 @@ def clear() -> None:
     safety_table.clear()
     safety.clear()
     benefit_risk.clear()
+    export_safety.clear()
     alignment.clear()
     outcomes.clear()
     attributes.clear()

@@ -28,6 +28,7 @@ OUTCOME_LABELS: dict[str, str] = {
     "desaturation": "Desaturation",
     "pre_bp_elevated": "Pre-dose blood pressure elevated",
     "severe_or_serious": "Severe or serious event",
+    "severe_or_serious_events": "Severe or serious events (count)",
     "monitoring_complete": "Monitoring complete",
 }
 
@@ -120,7 +121,8 @@ COLUMN_LABELS: dict[str, str] = {
     "courses": "Courses", "share_of_started_%": "Share of started (%)",
     "km_estimate_%": "Kaplan–Meier estimate (%)", "km_ci_low_%": "KM CI low (%)",
     "km_ci_high_%": "KM CI high (%)", "nested": "In the chain", "endpoint_status": "Reason",
-    "share_%": "Share (%)", "meaning": "Meaning",
+    "share_%": "Share (%)", "meaning": "Meaning", "unit": "Per", "with_flag": "With the flag",
+    "assessed": "Assessed",
 }
 
 

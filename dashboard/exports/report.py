@@ -25,15 +25,16 @@ from analysis.cohort import compare_proportions
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import charts, views
-from dashboard.db.repository import Frames
+from dashboard.db.repository import Frames, SafetyFrames
 from dashboard.exports.figures import figure_bytes
-from dashboard.exports.tables import counts_table, rates_table
+from dashboard.exports.tables import counts_table, rates_table, safety_table
 from dashboard.labels import (
     breakdown_label,
     human_table,
     instrument_name,
     interval_label,
     outcome_label,
+    safety_outcome_label,
 )
 
 __all__ = ["Period", "parse_period", "report_html", "report_pdf", "html_to_pdf"]
@@ -163,14 +164,15 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
                 clinic_ids: tuple[str, ...] = (), instrument: str = "PHQ9",
                 routes: tuple[str, ...] = (), indications: tuple[str, ...] = (),
                 clinic_name: str | None = None, as_of: pd.Timestamp | None = None,
-                progress: Progress | None = None) -> str:
+                progress: Progress | None = None, safety: SafetyFrames | None = None) -> str:
     """The report as a self-contained HTML page (charts as inline SVG): executive summary,
     trend over the last eight quarters, rapid onset, durability and boosters, breakdowns,
-    attrition and completeness, methods. Every figure comes from :mod:`dashboard.views` (small
-    cells withheld as everywhere)."""
+    attrition and completeness, session safety (with ``safety``: the monitoring and adverse
+    events), methods. Every figure comes from :mod:`dashboard.views` (small cells withheld as
+    everywhere)."""
     settings = settings or Settings()
     step = progress or (lambda i, n, what: None)
-    total_steps = 7
+    total_steps = 8
     step(0, total_steps, "aligning scores")
     al = align(frames.assessments, frames.sessions, settings=settings)
     attrs = views.course_mask(course_attributes(al, frames.patients), clinics=clinic_ids,
@@ -277,6 +279,8 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
                       foot, height=420),
                   _table(counts_table(comp, value="courses", min_cell_size=settings.min_cell_size,
                                       percent=["share"]).drop(columns=["instrument"]))]
+    step(6, total_steps, "session safety")
+    parts += _safety_section(al, attrs, cur, safety, period, instrument, settings, foot)
     parts += ["<h2 class='newpage'>Methods appendix: every definition and threshold in force</h2>",
               _table(pd.DataFrame(settings.as_rows(), columns=["setting", "value", "meaning"])),
               "<p>Rates are per treatment course with Wilson intervals; durability and time to "
@@ -299,10 +303,79 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
              ".t td,.t th{border-bottom:1px solid #ddd;padding:3px 6px;text-align:left}"
              ".summary{font-size:10.5px}.fig{page-break-inside:avoid}"
              ".newpage{page-break-before:always}")
-    step(6, total_steps, "layout")
+    step(7, total_steps, "layout")
     return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style>"
             f"<title>{html.escape(title)} {period.label}</title></head><body>{''.join(parts)}"
             "</body></html>")
+
+
+def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFrames | None,
+                    period: Period, instrument: str, settings: Settings, foot: str) -> list[str]:
+    """Session safety in the period: the dosing sessions *dated* in it (not the courses started
+    in it), with the Safety page's decided cells; response beside risk by route."""
+    from analysis.safety import SAFETY_OUTCOMES, session_safety
+
+    if safety is None:
+        return []
+    table = session_safety(al.sessions, safety.monitoring, safety.events, settings=settings)
+    last_day = (period.end - pd.Timedelta(days=1)).date()
+    t = views.safety_mask(table, attrs, start=period.start.date(), end=last_day)
+    parts = ["<h2 class='newpage'>Session safety</h2>"]
+    if t.empty:
+        return parts + ["<p>No dosing sessions in the period.</p>"]
+    sv = views.safety_view(t, safety.events, settings=settings)
+    ci_word = interval_label(settings.confidence_level)
+    labels = {o: safety_outcome_label(o, settings) for o in SAFETY_OUTCOMES}
+    m = settings.min_cell_size
+    n_serious = (str(sv.n_serious) if sv.n_serious == 0 or sv.n_serious >= m
+                 else f"fewer than {m}")
+    no_record = "" if len(safety.monitoring) else (
+        " <b>No session monitoring has been imported: every session counts as incomplete and "
+        "no vital-sign flag can be told.</b>")
+    parts += [f"<p>{sv.n_sessions} dosing sessions dated {period.start:%d %b %Y} – "
+              f"{last_day:%d %b %Y}, of {sv.n_patients} patients. Shares of sessions with "
+              f"Wilson {ci_word}s on the effective number of sessions (sessions of one patient "
+              f"are not independent); a course has a flag when any of its sessions had it. "
+              f"Severe or serious adverse events: {n_serious} (listed for the clinic's own "
+              f"review on the Safety page, never in this report).{no_record}</p>",
+              _svg(charts.safety_rates_figure(sv.headline, outcomes=SAFETY_OUTCOMES,
+                                              labels=labels,
+                                              title="Share of dosing sessions with each flag"),
+                   foot.replace("courses started", "sessions dated"), height=420)]
+    overall = safety_table(sv)
+    overall = overall[overall["outcome"] != "severe_or_serious_events"]
+    overall["outcome"] = overall["outcome"].map(labels)
+    parts.append(_table(overall.drop(columns=["scope"])))
+    by_route = safety_table(sv, "route")
+    by_route = by_route[by_route["outcome"].isin(["bp_excursion", "any_adverse_event",
+                                                  "sedated", "monitoring_complete"])]
+    by_route["outcome"] = by_route["outcome"].map(labels)
+    parts += ["<h3>By route</h3>", _table(by_route.drop(columns=["unit"]))]
+    if not cur.empty:
+        response = views.breakdown_view(cur, attrs, instrument=instrument, by="route",
+                                        settings=settings).rates
+        br = views.benefit_risk_view(response, sv.by["route"])
+
+        def cell(rate, low, high, n, withheld) -> str:
+            if pd.isna(rate):
+                return "withheld" if isinstance(withheld, str) and withheld else "–"
+            return f"{rate:.0%} ({low:.0%}–{high:.0%}) of {int(n)}"
+
+        name = instrument_name(instrument)
+        side = pd.DataFrame({
+            "Route": br["group"],
+            f"Response at endpoint ({name}, courses started in the period)": [
+                cell(*r) for r in br[["response", "response_low", "response_high",
+                                      "response_n", "response_withheld"]].itertuples(
+                    index=False)],
+            **{f"{labels[o]} (sessions)": [
+                cell(*r) for r in br[[o, f"{o}_low", f"{o}_high", f"{o}_n", f"{o}_withheld"]]
+                .itertuples(index=False)] for o in ("any_adverse_event", "bp_excursion")}})
+        parts += ["<h3>Benefit beside risk, by route</h3>",
+                  side.to_html(index=False, border=0, classes="t", escape=True),
+                  "<p>Observational: routes are chosen for different patients, so the columns "
+                  "describe each route; they do not compare treatments.</p>"]
+    return parts
 
 
 def _css_string(text: str) -> str:
@@ -381,14 +454,15 @@ def report_pdf(frames: Frames, period: Period, *, settings: Settings | None = No
                clinic_ids: tuple[str, ...] = (), instrument: str = "PHQ9",
                routes: tuple[str, ...] = (), indications: tuple[str, ...] = (),
                clinic_name: str | None = None, as_of: pd.Timestamp | None = None,
-               progress: Progress | None = None) -> bytes:
+               progress: Progress | None = None, safety: SafetyFrames | None = None) -> bytes:
     """The report as PDF bytes (see :func:`report_html`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # kaleido: "kopts ignored with a server"
         page = report_html(frames, period, settings=settings, clinic_ids=clinic_ids,
                            instrument=instrument, routes=routes, indications=indications,
-                           clinic_name=clinic_name, as_of=as_of, progress=progress)
+                           clinic_name=clinic_name, as_of=as_of, progress=progress,
+                           safety=safety)
     pdf = html_to_pdf(page)
     if progress:
-        progress(7, 7, "done")
+        progress(8, 8, "done")
     return pdf

@@ -11,9 +11,9 @@ import pandas as pd
 
 from analysis import Settings
 from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
-from dashboard.views import FunnelView, RateTable
+from dashboard.views import FunnelView, RateTable, SafetyView
 
-__all__ = ["neutralize", "rates_table", "counts_table", "funnel_table", "to_csv_bytes",
+__all__ = ["neutralize", "rates_table", "safety_table", "counts_table", "funnel_table", "to_csv_bytes",
            "to_xlsx_bytes", "research_extract", "FORMULA_PREFIXES"]
 
 #: Cell beginnings a spreadsheet may execute as a formula (OWASP "CSV injection").
@@ -61,6 +61,31 @@ def rates_table(rates: RateTable) -> pd.DataFrame:
     for col, name in (("rate", "rate_%"), ("ci_low", "ci_low_%"), ("ci_high", "ci_high_%")):
         out[name] = [mk if pd.isna(v) else round(float(v) * 100, 1)
                      for v, mk in zip(t[col], marks, strict=True)]
+    return out
+
+
+def safety_table(view: SafetyView, by: str | None = None) -> pd.DataFrame:
+    """The session safety rates ready to share: per session and per course overall, or per
+    session by ``by`` (route, dose band, session number, quarter), with the same withheld cells
+    and marks as the Safety page; plus the count of severe or serious events (withheld below the
+    threshold: the page lists them for the clinic's own review, a shared table counts them)."""
+    parts = [view.by[by]] if by in view.by else (
+        [view.quarterly] if by == "quarter" else [view.headline, view.courses])
+    frames = []
+    for rt in parts:
+        t = rates_table(rt).rename(columns={"instrument": "unit", "k": "with_flag",
+                                            "n": "assessed"})
+        t["unit"] = f"per {rt.unit}"
+        frames.append(t)
+    out = pd.concat(frames, ignore_index=True)
+    if by is None:
+        m = view.min_cell_size
+        shown = view.n_serious if view.n_serious == 0 or view.n_serious >= m else primary_mark(m)
+        row = dict.fromkeys(out.columns, "")
+        row.update({"scope": "all", "unit": "events", "outcome": "severe_or_serious_events",
+                    "with_flag": shown})
+        out = pd.concat([out.astype(object), pd.DataFrame([row], dtype=object)],
+                        ignore_index=True)
     return out
 
 

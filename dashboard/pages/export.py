@@ -85,12 +85,20 @@ if prepared and prepared[0] == chart_key:  # stays until the chart, format or fi
                              "pdf": "application/pdf"}[fmt], key="export_chart_download")
 
 st.subheader("Tables")
-kind = st.selectbox("Table", ["Rates", "Attrition funnel", "Completeness"],
+kind = st.selectbox("Table", ["Rates", "Attrition funnel", "Completeness", "Session safety"],
                     key="export_table_kind")
 by = breakdown
-table = (data.export_rates(url, settings, filters, None if by == "(overall)" else by)
-         if kind == "Rates" else data.export_counts(url, settings, filters, kind))
-what = f"rates by {by}" if kind == "Rates" else kind.lower()
+if kind == "Rates":
+    table = data.export_rates(url, settings, filters, None if by == "(overall)" else by)
+elif kind == "Session safety":
+    safety_by = by if by in ("route", "dose_band") else None
+    table = data.export_safety(url, settings, filters, safety_by)
+    st.caption("Shares of dosing sessions dated in the period (and of courses); by route or "
+               "dose band when the breakdown above is one of them.")
+else:
+    table = data.export_counts(url, settings, filters, kind)
+what = (f"rates by {by}" if kind == "Rates" else
+        f"session safety by {by}" if kind == "Session safety" else kind.lower())
 file_stem = f"kap-{figures.slug(what)}"
 st.dataframe(human_table(table).astype(str), hide_index=True, key="export_table")
 meta = [f"{filters.describe()} · courses started {span}"]
@@ -134,7 +142,7 @@ if st.button("Build report", key="export_report"):
                             clinic_ids=filters.clinics, instrument=filters.instrument,
                             routes=filters.routes, indications=filters.indications,
                             clinic_name=os.environ.get("KAP_OUTCOMES_CLINIC_NAME"),
-                            as_of=as_of,
+                            as_of=as_of, safety=data.safety_frames(url),
                             progress=lambda i, n, what: bar.progress(i / n, text=what))
     data.audit(url, actor=actor, action="report", target_kind="period", target_id=chosen.label)
     st.session_state["export_report_blob"] = (report_key, chosen.label, pdf)

@@ -233,7 +233,7 @@ def test_session_signals_are_current_and_only_where_monitoring_is_recorded():
     sig = session_signals(t, as_of=as_of)
     # A and B: events within active_days (90); C's is older. D: a missing check within 14
     # days; E's is older (its record is history now)
-    assert list(zip(sig["patient_id"], sig["kind"])) == [
+    assert list(zip(sig["patient_id"], sig["kind"], strict=True)) == [
         ("A", "session_event"), ("B", "session_event"), ("D", "missing_bp_check")]
     assert sig["instrument"].eq("session").all()
     assert "the IN session of 2025-06-28 10:00" in sig["reason"].iloc[0]
