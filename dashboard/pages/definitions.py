@@ -62,6 +62,39 @@ st.markdown("""
   pooled into "Other"; a cell withheld only so that a small one cannot be worked out from the
   totals is printed "‡".
 """)
+st.subheader("Session safety")
+t = settings
+st.markdown(f"""
+Each **dosing session** (dosing or booster) gets a safety record from its monitoring rows
+(blood pressure, heart rate, SpO2, MOAA/S sedation, dissociation) and its adverse events. A flag
+is **blank** where the record cannot tell, and a blank is never counted as "no".
+- **Pre-dose blood pressure elevated**: the latest pre-dose reading above
+  {t.pre_dose_systolic_above:g}/{t.pre_dose_diastolic_above:g} mmHg (the esketamine label asks
+  prescribers to weigh the risk above this).
+- **Blood pressure excursion**: after the dose, systolic ≥ {t.excursion_systolic_at:g} or
+  diastolic ≥ {t.excursion_diastolic_at:g} mmHg, or a rise from the pre-dose value of
+  ≥ {t.excursion_systolic_rise:g} systolic or ≥ {t.excursion_diastolic_rise:g} diastolic (the
+  label's rise). No pre-dose value: only the absolute limits can tell.
+- **Tachycardia**: heart rate above {t.tachycardia_above:g} after the dose. **Desaturation**:
+  SpO2 below {t.desaturation_below:g}%. **Sedated**: MOAA/S ≤ {t.sedated_moaas_at_most:g}.
+- **Marked dissociation**: the session's peak CADSS above {t.marked_dissociation_cadss_above:g};
+  a 0–10 rating has no validated cut, so the flag is blank for it unless the clinic sets one.
+- **Monitoring complete**: a pre-dose blood pressure, one at least
+  {t.post_dose_check_minutes:g} minutes after the dose, and discharge no earlier than the
+  route's minimum ({", ".join(f"{r} {m:g} min" for r, m in t.discharge_minutes)}; esketamine's
+  REMS asks for 2 hours, the IV/IM/SL/PO minimum is the clinic's own choice).
+- **Rates** are shares of sessions with a Wilson interval on the **effective** number of
+  sessions (the design effect of patients' repeated sessions), and shares of courses (a course
+  has a flag when any of its sessions had it). A rate is withheld when fewer than
+  {t.min_cell_size} patients had the flag, or did not.
+- **Dose bands** are per route: mg/kg where the session records the weight, else mg.
+- **Session signals**: a severe or serious adverse event at a session in the last
+  {t.active_days:g} days (with the safety signals); a session of the last
+  {t.missing_bp_signal_days:g} days missing its pre-dose or 30-minute blood pressure, in a
+  clinic that records monitoring.
+- Severe and serious events are listed on the Safety page for the clinic's own review and
+  counted (withheld when small) in exports and the report.
+""")
 st.subheader("Instruments")
 st.dataframe(pd.DataFrame([{
     "Instrument": spec.name, "Items": spec.n_items, "Range": f"0–{spec.total_max}",
