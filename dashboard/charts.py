@@ -544,8 +544,8 @@ def safety_rates_figure(table: RateTable, *, outcomes: tuple[str, ...], labels: 
     fig.update_layout(title=title, xaxis_title=f"Share of {unit} "
                       f"({interval_label(table.confidence_level)})", **_LAYOUT,
                       height=max(260, 80 + 40 * len(rows)))
-    fig.update_xaxes(range=[0, 1.45], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1])
-    fig.update_yaxes(categoryorder="array", categoryarray=ys, ticksuffix="  ")
+    fig.update_xaxes(range=[0, 1.45], tickformat=".0%", tickvals=[0, 0.5, 1])
+    fig.update_yaxes(categoryorder="array", categoryarray=ys, ticksuffix="  ", automargin=True)
     return fig
 
 
@@ -645,8 +645,8 @@ def tolerance_figure(sessions: pd.DataFrame, *, title: str) -> go.Figure:
             text=[f"{int(n)} event(s)"
                   for n in t.loc[events, "adverse_events"]],
             hovertemplate="session %{x}: %{text}<extra></extra>"), secondary_y=False)
-    fig.update_layout(title=title, xaxis_title="dosing session (in order)", **_LAYOUT,
-                      height=320)
+    fig.update_layout(title=title, xaxis_title="dosing session (in order)",
+                      **{**_LAYOUT, "legend": dict(orientation="h", y=-0.35)}, height=340)
     fig.update_yaxes(title_text="dissociation", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="systolic rise (mmHg)", secondary_y=True, showgrid=False,
                      tickformat=".0f", nticks=5)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.instruments import INSTRUMENTS
 
-__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "EVENT_LABELS", "safety_outcome_label", "BREAKDOWN_LABELS", "STAGE_LABELS",
+__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "EVENT_LABELS", "SAFETY_SHORT", "safety_outcome_label", "BREAKDOWN_LABELS", "STAGE_LABELS",
            "instrument_name",
            "breakdown_label", "outcome_label", "interval_label", "human_table", "md"]
 
@@ -30,6 +30,14 @@ OUTCOME_LABELS: dict[str, str] = {
     "severe_or_serious": "Severe or serious event",
     "severe_or_serious_events": "Severe or serious events (count)",
     "monitoring_complete": "Monitoring complete",
+}
+
+#: Safety flags as short as a chart axis at phone width allows (thresholds: the table below).
+SAFETY_SHORT: dict[str, str] = {
+    "bp_excursion": "BP excursion", "any_adverse_event": "Adverse event",
+    "sedated": "Sedated", "marked_dissociation": "Dissociation", "tachycardia": "Tachycardia",
+    "desaturation": "Desaturation", "pre_bp_elevated": "Pre-dose BP high",
+    "severe_or_serious": "Severe/serious event", "monitoring_complete": "Monitoring complete",
 }
 
 #: The names of adverse events as a person reads them.

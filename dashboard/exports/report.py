@@ -29,6 +29,7 @@ from dashboard.db.repository import Frames, SafetyFrames
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.tables import counts_table, rates_table, safety_table
 from dashboard.labels import (
+    SAFETY_SHORT,
     breakdown_label,
     human_table,
     instrument_name,
@@ -339,7 +340,7 @@ def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFr
               f"Severe or serious adverse events: {n_serious} (listed for the clinic's own "
               f"review on the Safety page, never in this report).{no_record}</p>",
               _svg(charts.safety_rates_figure(sv.headline, outcomes=SAFETY_OUTCOMES,
-                                              labels=labels,
+                                              labels=SAFETY_SHORT,
                                               title="Share of dosing sessions with each flag"),
                    foot.replace("courses started", "sessions dated"), height=420)]
     overall = safety_table(sv)

@@ -14,6 +14,7 @@ from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
 from dashboard.labels import (
     EVENT_LABELS,
+    SAFETY_SHORT,
     breakdown_label,
     instrument_name,
     interval_label,
@@ -64,7 +65,7 @@ overview, groups, trend, monitoring, benefit, serious = st.tabs(
      "Benefit beside risk", f"Severe or serious events ({view.n_serious})"])
 with overview:
     st.plotly_chart(charts.safety_rates_figure(
-        view.headline, outcomes=SAFETY_OUTCOMES, labels=labels,
+        view.headline, outcomes=SAFETY_OUTCOMES, labels=SAFETY_SHORT,
         title="Share of dosing sessions with each flag"), key="safety_all")
     rows = []
     for o in SAFETY_OUTCOMES:
@@ -165,6 +166,6 @@ with serious:
         if "patient_id" in ev.columns:
             data.audit(url, actor=auth.actor(), action="view_serious_events",
                        target_kind="safety", detail=f"{len(ev)} events listed")
-components.definitions_note(settings, "excursion_systolic_at", "excursion_systolic_rise",
+components.definitions_note(settings, "tachycardia_above", "desaturation_below",
                             "sedated_moaas_at_most", "marked_dissociation_cadss_above",
                             "min_cell_size")

@@ -85,9 +85,9 @@ def test_failed_login_shows_no_data_and_is_audited(clinic_db):
 
 
 @pytest.mark.parametrize(("user", "pages"), [
-    ("dir", ["overview", "caseload", "patient", "signals", "export", "definitions"]),
-    ("doc", ["overview", "caseload", "patient", "signals", "definitions"]),
-    ("qa", ["overview", "export", "definitions"]),
+    ("dir", ["overview", "caseload", "patient", "signals", "safety", "export", "definitions"]),
+    ("doc", ["overview", "caseload", "patient", "signals", "safety", "definitions"]),
+    ("qa", ["overview", "safety", "export", "definitions"]),
     ("root", ["overview", "data_page", "admin", "definitions"]),
 ])
 def test_each_role_gets_its_pages(clinic_db, user, pages):
@@ -302,3 +302,39 @@ def test_patient_report_text_has_only_that_patient():
     assert "went from 18 before treatment to 8" in page and "counts as a response" in page
     assert "percentile" not in page                      # no other patients' figures
     assert isinstance(pd.Timestamp.now(), pd.Timestamp)
+
+
+def test_serious_event_list_by_role(clinic_db):
+    """The severe/serious event list: a director sees their clinics' patients with links, a
+    clinician their own, quality the same events without patient, day or time; the admin
+    account has no Safety page. Every listing with patients is audited."""
+    settings = Settings()
+    from dashboard.state import Filters
+
+    everyone = data.safety(clinic_db, settings, Filters()).serious
+    director = data.serious_events(clinic_db, settings, Filters(), User("dir", "director",
+                                                                        ("north",)))
+    clinician = data.serious_events(clinic_db, settings, Filters(),
+                                    User("doc", "clinician", (), "clin-NO-1"))
+    quality = data.serious_events(clinic_db, settings, Filters(), User("qa", "quality"))
+    assert len(everyone) > len(director) > 0
+    assert set(director["patient_id"]) <= set(_patients_of(clinic_db, clinic="north"))
+    assert set(clinician["patient_id"]) <= set(_patients_of(clinic_db, clinician="clin-NO-1"))
+    assert len(quality) == len(everyone)
+    assert not {"patient_id", "session_at", "course_id", "trajectory"} & set(quality.columns)
+    at = login("dir")
+    at.switch_page("dashboard/pages/safety.py").run()
+    assert not at.exception and at.title[0].value == "Session safety"
+    events = audit_events(make_engine(clinic_db))
+    assert "view_serious_events" in events["action"].tolist()
+    at = login("root")
+    assert "safety" not in page_files(at)
+
+
+def _patients_of(url: str, *, clinic: str | None = None, clinician: str | None = None) -> list:
+    p = data.frames(url).patients
+    if clinic:
+        p = p[p["clinic_id"] == clinic]
+    if clinician:
+        p = p[p["clinician_id"] == clinician]
+    return p["patient_id"].tolist()

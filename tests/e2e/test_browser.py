@@ -7,7 +7,7 @@ import pytest
 from tests.e2e.conftest import SHOTS
 
 PAGES = [("", "Clinic overview"), ("caseload", "Caseload"), ("patient", "Patient trajectory"),
-         ("signals", "Signals"),
+         ("signals", "Signals"), ("safety", "Session safety"),
          ("export", "Export"), ("data", "Data"),
          ("definitions", "Definitions")]
 
@@ -140,3 +140,37 @@ def test_caseload_at_desktop_and_phone_width(page, app_url, width):
     page.wait_for_timeout(2000)
     _no_errors(page)
     page.screenshot(path=str(SHOTS / f"caseload-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_safety_page_tabs_at_desktop_and_phone_width(page, app_url, width):
+    page.set_viewport_size({"width": width, "height": 2000 if width > 500 else 2600})
+    page.goto(f"{app_url}/safety")
+    _ready(page, "Session safety")
+    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / f"safety-{width}.png"), full_page=True)
+    for tab in ("By route, dose, session", "Trend", "Monitoring & discharge",
+                "Benefit beside risk", "Severe or serious events"):
+        page.get_by_role("tab", name=tab).first.click()
+        page.wait_for_timeout(1500)
+        slug = tab.split()[0].lower().strip(",")
+        page.screenshot(path=str(SHOTS / f"safety-{slug}-{width}.png"), full_page=True)
+    _no_errors(page)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_patient_session_detail_at_desktop_and_phone_width(page, app_url, width):
+    pid = _patient_ids("booster")   # several dosing sessions, monitored
+    page.set_viewport_size({"width": width, "height": 1200})
+    page.goto(f"{app_url}/patient?patient={pid}")
+    _ready(page, "Patient trajectory")
+    heading = page.get_by_role("heading", name="Dosing sessions: vital signs and events")
+    heading.first.wait_for(timeout=60_000)
+    heading.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(SHOTS / f"patient-sessions-{width}.png"))
+    page.get_by_text("minutes after the dose").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(SHOTS / f"patient-session-detail-{width}.png"))
+    _no_errors(page)
