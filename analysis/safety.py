@@ -196,9 +196,9 @@ def session_safety(sessions: pd.DataFrame, monitoring: pd.DataFrame, events: pd.
     out["incomplete_reason"] = reasons
 
     ev = _events_frame(events)
+    ev["_severe"] = ev["severity"].eq("severe").to_numpy(dtype=bool)
     counts = ev.groupby(key, sort=False).agg(
-        n=("event", "size"), serious=("serious", "any"),
-        severe=("severity", lambda v: bool((v == "severe").any())))
+        n=("event", "size"), serious=("serious", "any"), severe=("_severe", "any"))
     counts = counts.reindex(idx)
     out["adverse_events"] = counts["n"].fillna(0).astype(int).to_numpy()
     out["serious_event"] = pd.array(counts["serious"].fillna(False).astype(bool).to_numpy(),
@@ -331,19 +331,8 @@ def clustered_wilson(k: np.ndarray, n: np.ndarray, deff: np.ndarray, *,
     return wilson_interval(k_eff, n_eff, confidence_level=confidence_level)
 
 
-def _design_effect(k_i: np.ndarray, n_i: np.ndarray) -> float:
-    """Design effect of a proportion from clusters (patients) with ``k_i`` of ``n_i``: the
-    cluster-robust (linearised ratio-estimator) variance over the binomial one, both without
-    a small-sample factor, ``sum((k_i - p n_i)^2) / (n p (1 - p))``; exactly 1 with one unit
-    per cluster, floored at 1 (and 1 when p is 0 or 1)."""
-    n, k = n_i.sum(), k_i.sum()
-    if n == 0:
-        return 1.0
-    p = k / n
-    binom = n * p * (1 - p)
-    if binom <= 0:
-        return 1.0
-    return max(1.0, float(((k_i - p * n_i) ** 2).sum()) / binom)
+#: Course-level flags that need every session (the others: any session).
+_ALL_SESSIONS = ("monitoring_complete",)
 
 
 def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "session",
@@ -374,14 +363,25 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
         base["quarter"] = base[S.SESSION_AT].dt.to_period("Q").astype(str)
     if unit == "course":
         course_keys = [S.PATIENT_ID, S.COURSE_ID]
-        first = base.sort_values(S.SESSION_AT, kind="stable").groupby(
-            course_keys, dropna=False, sort=False)
-        agg = {o: (o, _all_known if o in _ALL_SESSIONS else _any_known) for o in outcomes}
+        ordered = base.sort_values(S.SESSION_AT, kind="stable")
+        # any session (max over known 0/1 values) or every session (min), NaN when unknown
+        flags = ordered[course_keys].copy()
+        for o in outcomes:
+            flags[o] = pd.to_numeric(ordered[o].astype("boolean").astype("Float64"),
+                                     errors="coerce").astype(float)
+        g = flags.groupby(course_keys, dropna=False, sort=False)
+        agg = {o: ("min" if o in _ALL_SESSIONS else "max") for o in outcomes}
+        rolled = g.agg(agg)
         if by:
-            agg[by] = (by, "first")
-        base = first.agg(**agg).reset_index()
+            rolled[by] = ordered.groupby(course_keys, dropna=False, sort=False)[by].first()
+        base = rolled.reset_index()
     cols = [S.PATIENT_ID] + keys + list(outcomes)
-    long = base[cols].melt(id_vars=[S.PATIENT_ID] + keys, var_name="outcome", value_name="_v")
+    frame = base[cols].copy()
+    for o in outcomes:
+        frame[o] = pd.to_numeric(frame[o].astype("boolean").astype("Float64"),
+                                 errors="coerce").astype(float) if frame[o].dtype != float \
+            else frame[o]
+    long = frame.melt(id_vars=[S.PATIENT_ID] + keys, var_name="outcome", value_name="_v")
     long = long[long["_v"].notna()]
     if keys:
         long = long[long[by].notna()]
@@ -389,19 +389,25 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
                       "deff", "ci_low", "ci_high", "instrument"]
     if long.empty:
         return pd.DataFrame(columns=columns)
-    long["_v"] = long["_v"].astype(bool)
-    per_patient = long.groupby(keys + ["outcome", S.PATIENT_ID], sort=False, observed=True).agg(
-        k_i=("_v", "sum"), n_i=("_v", "size")).reset_index()
-    rows = []
-    for gkey, g in per_patient.groupby(keys + ["outcome"], sort=True, observed=True):
-        k_i = g["k_i"].to_numpy(dtype=float)
-        n_i = g["n_i"].to_numpy(dtype=float)
-        gkey = gkey if isinstance(gkey, tuple) else (gkey,)
-        rows.append((*gkey, int(k_i.sum()), int(n_i.sum()), len(g), int((k_i > 0).sum()),
-                     int((k_i < n_i).sum()), _design_effect(k_i, n_i)))
-    out = pd.DataFrame(rows, columns=keys + ["outcome", "k", "n", "n_patients", "k_patients",
-                                             "nk_patients", "deff"])
+    gk = keys + ["outcome"]
+    per = long.groupby(gk + [S.PATIENT_ID], sort=False, observed=True)["_v"].agg(
+        k_i="sum", n_i="size").reset_index()
+    per["_has"] = per["k_i"] > 0
+    per["_lacks"] = per["k_i"] < per["n_i"]
+    out = per.groupby(gk, sort=True, observed=True).agg(
+        k=("k_i", "sum"), n=("n_i", "sum"), n_patients=(S.PATIENT_ID, "size"),
+        k_patients=("_has", "sum"), nk_patients=("_lacks", "sum")).reset_index()
     out["rate"] = out["k"] / out["n"]
+    # design effect: sum over patients of (k_i - p n_i)^2 over n p (1 - p)
+    p_row = per.merge(out[gk + ["rate"]], on=gk, how="left")["rate"].to_numpy()
+    per["_sq"] = (per["k_i"].to_numpy() - p_row * per["n_i"].to_numpy()) ** 2
+    sq = per.groupby(gk, sort=True, observed=True)["_sq"].sum().to_numpy()
+    binom = (out["n"] * out["rate"] * (1 - out["rate"])).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deff = np.where(binom > 0, sq / np.where(binom > 0, binom, 1), 1.0)
+    out["deff"] = np.maximum(deff, 1.0)
+    for col in ("k", "n", "n_patients", "k_patients", "nk_patients"):
+        out[col] = out[col].astype(int)
     out["ci_low"], out["ci_high"] = clustered_wilson(
         out["k"].to_numpy(), out["n"].to_numpy(), out["deff"].to_numpy(),
         confidence_level=settings.confidence_level)
@@ -410,20 +416,6 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
     out = out.sort_values(keys + ["outcome"], key=lambda c: c.map(order) if c.name == "outcome"
                           else c, kind="stable")
     return out[columns].reset_index(drop=True)
-
-
-#: Course-level flags that need every session (the others: any session).
-_ALL_SESSIONS = ("monitoring_complete",)
-
-
-def _all_known(values: pd.Series) -> object:
-    v = values.dropna()
-    return pd.NA if v.empty else bool(v.astype(bool).all())
-
-
-def _any_known(values: pd.Series) -> object:
-    v = values.dropna()
-    return pd.NA if v.empty else bool(v.astype(bool).any())
 
 
 def serious_events(table: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:

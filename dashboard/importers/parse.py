@@ -503,7 +503,8 @@ def _coded(raw: RawFile, col: str | None, issues: _Issues, name: str,
            codes: dict[str, object], allowed: str, *, required: bool) -> pd.Series:
     """A coded column: each cell looked up (case, spaces, dashes ignored) in ``codes``."""
     text = _text(raw, col)
-    value = text.map(lambda v: codes.get(normalize_header(v)) if v else None)
+    lookup = {v: (codes.get(normalize_header(v)) if v else None) for v in text.unique()}
+    value = text.map(lookup)
     bad = (text != "") & value.isna()
     issues.add(bad, name, lambda i: f"{_shown(text.iloc[i], 40)} is not one of {allowed}")
     if required:
