@@ -43,7 +43,7 @@ from analysis.suppression import (
 from analysis.survival import LogRankResult, kaplan_meier, logrank_test
 from dashboard.labels import COMPLETENESS_SHORT
 
-__all__ = ["SafetyView", "safety_view", "safety_mask", "PatientSafetyView",
+__all__ = ["SafetyView", "safety_view", "safety_trend", "safety_mask", "PatientSafetyView",
            "patient_safety_view", "benefit_risk_view", "protect_published_sums", "subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
            "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
@@ -639,7 +639,8 @@ class SafetyView:
     headline: RateTable
     courses: RateTable
     by: dict[str, RateTable]
-    quarterly: RateTable      #: by quarter of the session (months are too small to show)
+    monthly: RateTable        #: by month of the session
+    quarterly: RateTable      #: by quarter of the session
     discharge: pd.DataFrame   #: by route: sessions, n_patients, median, q1, q3 (NaN: withheld)
     reasons: pd.DataFrame     #: incomplete_reason, sessions, patients, withheld
     serious: pd.DataFrame     #: every severe or serious event (patient-level; see data.py)
@@ -669,6 +670,8 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
     by = {name: _safety_rate_table(table, by=name, unit="session", settings=settings,
                                    overall=head_raw)
           for name in ("route", "dose_band", "session_number")}
+    monthly = _safety_rate_table(table, by="month", unit="session", settings=settings,
+                                 overall=head_raw)
     quarterly = _safety_rate_table(table, by="quarter", unit="session", settings=settings,
                                    overall=head_raw)
     discharge = discharge_summary(table, by="route")
@@ -692,9 +695,19 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
     return SafetyView(
         n_sessions=len(table), n_patients=int(table[S.PATIENT_ID].nunique()),
         n_courses=len(table[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates()),
-        headline=headline, courses=courses, by=by, quarterly=quarterly, discharge=discharge,
+        headline=headline, courses=courses, by=by, monthly=monthly, quarterly=quarterly,
+        discharge=discharge,
         reasons=reasons, serious=serious, n_serious=len(serious), min_cell_size=m,
         confidence_level=settings.confidence_level)
+
+
+def safety_trend(view: SafetyView, outcome: str) -> tuple[RateTable, str]:
+    """The trend of one flag by month, or by quarter when fewer than half of the months could
+    be shown (the overview trend's rule): the table and ``"month"`` / ``"quarter"``."""
+    months = view.monthly.outcome(outcome)
+    if len(months) and months["rate"].notna().mean() >= 0.5:
+        return view.monthly, "month"
+    return view.quarterly, "quarter"
 
 
 def benefit_risk_view(rates: RateTable, safety: RateTable, *,

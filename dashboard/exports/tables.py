@@ -69,8 +69,9 @@ def safety_table(view: SafetyView, by: str | None = None) -> pd.DataFrame:
     session by ``by`` (route, dose band, session number, quarter), with the same withheld cells
     and marks as the Safety page; plus the count of severe or serious events (withheld below the
     threshold: the page lists them for the clinic's own review, a shared table counts them)."""
+    periods = {"month": view.monthly, "quarter": view.quarterly}
     parts = [view.by[by]] if by in view.by else (
-        [view.quarterly] if by == "quarter" else [view.headline, view.courses])
+        [periods[by]] if by in periods else [view.headline, view.courses])
     frames = []
     for rt in parts:
         t = rates_table(rt).rename(columns={"instrument": "unit", "k": "with_flag",

@@ -8,6 +8,7 @@ import streamlit as st
 
 from analysis import Settings
 from dashboard import auth, components, data, security
+from dashboard.db.models import IMPORT_KINDS
 from dashboard.exports.tables import to_csv_bytes
 from dashboard.labels import md
 
@@ -25,8 +26,7 @@ uploads = st.file_uploader("Clinic files", accept_multiple_files=True,
                            key=f"data_upload_{st.session_state.get('data_round', 0)}",
                            type=["csv", "xlsx", "json", "ndjson"])
 left, right = st.columns(2)
-kind = left.selectbox("File holds", ["detect from headers", "patients", "sessions",
-                                     "assessments"], key="data_kind")
+kind = left.selectbox("File holds", ["detect from headers", *IMPORT_KINDS], key="data_kind")
 order = right.selectbox("Slash dates (e.g. 04/03/2025) are", ["not allowed (ISO only)",
                                                               "day first", "month first"],
                         key="data_date_order")

@@ -11,7 +11,7 @@ import streamlit as st
 from analysis import Settings
 from analysis.safety import SAFETY_OUTCOMES
 from analysis.suppression import WITHHELD_FOOTNOTE
-from dashboard import auth, charts, components, data, security, state
+from dashboard import auth, charts, components, data, security, state, views
 from dashboard.labels import (
     EVENT_LABELS,
     SAFETY_SHORT,
@@ -90,9 +90,13 @@ with groups:
 with trend:
     outcome_t = st.selectbox("Flag", SAFETY_OUTCOMES, format_func=labels.get,
                              key="safety_trend_flag")
-    st.plotly_chart(charts.safety_trend_figure(view.quarterly, outcome=outcome_t,
-                                               title=f"{labels[outcome_t]}, by quarter"),
+    trend_table, period = views.safety_trend(view, outcome_t)
+    st.plotly_chart(charts.safety_trend_figure(trend_table, outcome=outcome_t,
+                                               title=f"{labels[outcome_t]}, by {period}"),
                     key="safety_trend_chart")
+    if period == "quarter":
+        st.caption("By quarter: fewer than half of the months had enough patients with and "
+                   "without this flag to be shown.")
 with monitoring:
     left, right = st.columns(2)
     left.subheader("Why a session's monitoring is incomplete")
