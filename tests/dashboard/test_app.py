@@ -8,6 +8,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analysis import per_course_outcomes
+from analysis.signals import SAFETY_KINDS
 from dashboard import state
 from dashboard.cli import main
 from sample_data.generate import load_sample
@@ -77,7 +78,8 @@ def test_patient_page_switch_and_audit(demo_db):
     assert not at.exception
     figs = _charts(at)
     assert any(t["name"].startswith("PHQ-9, course 1") for t in figs[0]["data"])
-    assert at.dataframe[0].value["Course"].tolist()[0].startswith("course-1 (")
+    outcomes = next(d.value for d in at.dataframe if "Baseline → endpoint" in d.value.columns)
+    assert outcomes["Course"].tolist()[0].startswith("course-1 (")
     header = " ".join(m.value for m in at.markdown)
     for field in ("Clinic", "Clinician", "Indication", "Route", "Phase", "Last contact",
                   "Next score due", "Open signals"):
@@ -101,7 +103,8 @@ def test_data_page_history_and_completeness(demo_db):
     at.switch_page("dashboard/pages/data_page.py").run()
     assert not at.exception and at.title[0].value == "Data"
     history = at.dataframe[0].value
-    assert len(history) == 3 and set(history["kind"]) == {"patients", "sessions", "assessments"}
+    assert len(history) == 5 and set(history["kind"]) == {
+        "patients", "sessions", "assessments", "monitoring", "adverse_events"}
     completeness = at.dataframe[1].value
     assert {"Instrument", "Reason", "Courses", "Share (%)", "Meaning"} <= set(completeness.columns)
     assert "lost_to_follow_up" in set(completeness["Reason"])
@@ -133,14 +136,19 @@ def test_definitions_page(demo_db):
 
 
 def _expected_signals(db, as_of):
+    """The signals the data layer should list: the score signals and the session signals."""
     from analysis import Settings, align
+    from analysis.safety import session_safety
     from analysis.signals import current_signals
     from dashboard.db import make_engine
-    from dashboard.db.repository import load_frames
+    from dashboard.db.repository import load_frames, load_safety
 
-    f = load_frames(make_engine(f"sqlite:///{db}"), item_columns=("item_9",))
-    return current_signals(align(f.assessments, f.sessions, settings=Settings()),
-                           as_of=pd.Timestamp(as_of))
+    engine = make_engine(f"sqlite:///{db}")
+    f = load_frames(engine, item_columns=("item_9",))
+    sf = load_safety(engine)
+    al = align(f.assessments, f.sessions, settings=Settings())
+    return current_signals(al, as_of=pd.Timestamp(as_of), sessions=session_safety(
+        al.sessions, sf.monitoring, sf.events, settings=al.settings))
 
 
 def test_signals_page_current_patients_and_workflow(demo_db, monkeypatch):
@@ -153,7 +161,7 @@ def test_signals_page_current_patients_and_workflow(demo_db, monkeypatch):
     assert len(current) > 0 and len(old) > 0          # the demo is dated up to yesterday
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     link = at.get("page_link")[0].proto.label
-    n_safety = int(current["kind"].str.startswith("safety").sum())
+    n_safety = int(current["kind"].isin(SAFETY_KINDS).sum())
     assert link.startswith(f"Open signals for current patients: {n_safety} safety")
     at.switch_page("dashboard/pages/signals.py").run()
     assert not at.exception and at.title[0].value == "Signals"
@@ -213,7 +221,7 @@ def test_signals_cli_json(demo_db, capsys):
     assert [r["patient_id"] for r in rows] == current["patient_id"].tolist()
     assert {"patient_id", "clinic_id", "kind", "label", "date", "reason", "priority",
             "status", "assigned_to", "snooze_until"} <= set(rows[0])
-    assert rows[0]["status"] == "open" and rows[0]["priority"] <= 1
+    assert rows[0]["status"] == "open" and rows[0]["kind"] in SAFETY_KINDS
     assert main(["--db", str(demo_db), "signals", "--as-of", "not a date"]) == 2
 
 
