@@ -41,6 +41,7 @@ from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import (
     Frames,
     SafetyFrames,
+    data_version,
     import_history,
     load_frames,
     load_safety,
@@ -48,6 +49,7 @@ from dashboard.db.repository import (
     record_audit,
     save_signal_state,
     signal_states,
+    signal_version,
 )
 from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
@@ -59,26 +61,42 @@ from dashboard.state import Filters
 log = logging.getLogger(__name__)
 
 
+#: Separates a database URL from the data version in the key every cached reader takes.
+_VERSION = "#data-version="
+
+
 @st.cache_resource
-def engine(url: str) -> Engine:
-    """One engine per database URL, schema brought up to date once."""
+def _engine(url: str) -> Engine:
     eng = make_engine(url)
     upgrade(eng)
     return eng
 
 
+def engine(url: str) -> Engine:
+    """One engine per database (whatever the data version in ``url``), schema brought up to
+    date once."""
+    return _engine(url.split(_VERSION, 1)[0])
+
+
 def current_url() -> str:
-    """The database URL in force (``KAP_OUTCOMES_DB`` or the default SQLite file)."""
-    return database_url()
+    """The key of the data in force: the database URL (``KAP_OUTCOMES_DB`` or the default
+    SQLite file) with the data's version, the latest import's id
+    (:func:`dashboard.db.repository.data_version`). Every cached reader takes this key, so an
+    import made anywhere — another app process behind the same load balancer, the CLI, a
+    scheduled job — is seen on the next page run without a restart, and a process never mixes
+    data of two versions. One indexed query per page run."""
+    url = database_url()
+    return f"{url}{_VERSION}{data_version(engine(url))}"
 
 
-@st.cache_resource(ttl="10m", show_spinner="Loading scores…")
+@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading scores…")
 def frames(url: str) -> Frames:
     """Patients, sessions and assessments of the database at ``url``."""
     return load_frames(engine(url), item_columns=("item_9",))
 
 
-@st.cache_resource(ttl="10m", show_spinner="Lining scores up against treatment courses…")
+@st.cache_resource(ttl="10m", max_entries=2,
+                   show_spinner="Lining scores up against treatment courses…")
 def alignment(url: str, settings: Settings) -> Alignment:
     """Scored assessments aligned to courses under ``settings``."""
     f = frames(url)
@@ -86,7 +104,7 @@ def alignment(url: str, settings: Settings) -> Alignment:
     return align(f.assessments, f.sessions, settings=settings)
 
 
-@st.cache_resource(ttl="10m")
+@st.cache_resource(ttl="10m", max_entries=2)
 def outcomes(url: str, settings: Settings) -> pd.DataFrame:
     """Per-course outcomes."""
     return per_course_outcomes(alignment(url, settings))
@@ -388,10 +406,16 @@ def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filt
     return sig
 
 
-@st.cache_data(ttl="10m")
 def signal_counts(url: str, settings: Settings, filters: Filters, when: str) -> dict[str, int]:
     """How many open signals of each kind among current patients in view (counts only, for
-    any role)."""
+    any role); keyed by the latest workflow action too, so a clinician's action in another
+    app process shows at once."""
+    return _signal_counts(url, settings, filters, when, signal_version(engine(url)))
+
+
+@st.cache_data(ttl="10m")
+def _signal_counts(url: str, settings: Settings, filters: Filters, when: str,
+                   states_version: int) -> dict[str, int]:
     current, _ = _all_signals(url, settings, when)
     sig = _with_states(url, _signal_scope(url, settings, current, filters), when)
     sig = sig[sig["status"].isin(["open", "acknowledged"])]
@@ -479,7 +503,7 @@ def save_signal(url: str, *, row: pd.Series, status: str, actor: str, user: User
                       score_at=pd.Timestamp(row["score_at"]).to_pydatetime(), status=status,
                       actor=actor, assigned_to=assigned_to, snooze_until=snooze_until,
                       note=note)
-    signal_counts.clear()
+    _signal_counts.clear()
 
 
 def date_span(url: str, settings: Settings, filters: Filters) -> str:
@@ -534,7 +558,7 @@ def quarters(url: str, settings: Settings) -> list[str]:
     return sorted({f"{t.year}Q{(t.month - 1) // 3 + 1}" for t in starts})
 
 
-@st.cache_resource(ttl="10m", show_spinner="Loading session monitoring…")
+@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading session monitoring…")
 def safety_frames(url: str) -> SafetyFrames:
     """Monitoring rows and adverse events of the database at ``url``."""
     return load_safety(engine(url))
@@ -621,7 +645,7 @@ def clear() -> None:
     _caseload_all.clear()
     _completeness.clear()
     expected_models.clear()
-    signal_counts.clear()
+    _signal_counts.clear()
     _visible_ids.clear()
     export_rates.clear()
     export_counts.clear()

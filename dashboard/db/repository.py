@@ -40,7 +40,8 @@ __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_reco
            "signal_states", "save_signal_state", "move_patients", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
-           "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions"]
+           "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions", "data_version",
+           "signal_version"]
 
 ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
 #: The measured values of a monitoring row and of an adverse-event row (beyond the key).
@@ -494,6 +495,22 @@ def audit_events(engine: Engine, *, limit: int = 1000) -> pd.DataFrame:
     t = AuditEvent.__table__
     with engine.connect() as conn:
         return pd.read_sql(select(t).order_by(t.c.id.desc()).limit(limit), conn)
+
+
+def data_version(engine: Engine) -> int:
+    """The id of the latest import (0 before any): every change of the clinical data is an
+    import, so two app processes that read the same version hold the same data. One indexed
+    lookup; the dashboard keys its caches by it."""
+    t = ImportBatch.__table__
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one())
+
+
+def signal_version(engine: Engine) -> int:
+    """The id of the latest signal workflow action (each action writes a new row)."""
+    t = SignalState.__table__
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one())
 
 
 def counts(engine: Engine) -> dict[str, int]:

@@ -279,3 +279,21 @@ def test_export_downloads_stay_and_are_named_for_what_they_hold(demo_db):
     at.selectbox(key="export_by").select("route").run()
     assert any(o.startswith("Response by route") for o in at.selectbox(key="export_chart").options)
     assert "Route" in at.dataframe[0].value.columns or "Stage" in at.dataframe[0].value.columns
+
+
+def test_an_import_made_elsewhere_is_seen_without_a_restart(demo_db, tmp_path):
+    """The CLI (another process) imports a new course while this app process holds its caches:
+    the next page run shows it (the caches are keyed by the data version), with no clear()."""
+    import datetime as dt
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    before = int(at.metric[1].value)
+    day = dt.date.today() - dt.timedelta(days=20)
+    sessions = tmp_path / "s.csv"
+    sessions.write_text(f"patient_id,session_at,kind\nP-ELSE,{day}T10:00,dosing\n")
+    scores = tmp_path / "a.csv"
+    scores.write_text("patient_id,instrument,administered_at,total\n"
+                      f"P-ELSE,PHQ9,{day - dt.timedelta(days=1)},20\n")
+    assert main(["--db", str(demo_db), "import", str(sessions), str(scores)]) == 0
+    at.run()
+    assert not at.exception and int(at.metric[1].value) == before + 1

@@ -49,6 +49,12 @@ def _serve(tmp_path_factory, *, clinic: bool):
             subprocess.run([sys.executable, "-m", "dashboard.cli", "user", "add", name, *extra],
                            cwd=ROOT, env=dict(env, KAP_OUTCOMES_NEW_PASSWORD=E2E_PASSWORD),
                            check=True, capture_output=True)
+    return start_streamlit(env)
+
+
+def start_streamlit(env: dict[str, str]):
+    """``streamlit run`` of the app with ``env`` on a free local port, once it answers its
+    health check: (base URL, process)."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
