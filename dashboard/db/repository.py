@@ -350,11 +350,14 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
         _bulk_insert(conn, Patient.__table__, frame, progress)
         return int(batch)
     if kind in ("monitoring", "adverse_events"):
-        sessions = dosing_sessions(conn, records["patient_id"].unique().tolist())
-        frame = records.drop(columns=["line"]).merge(
-            sessions.rename(columns={"id": "session_id"}), on=["patient_id", "session_at"],
-            how="inner", validate="many_to_one")
-        frame = frame.drop(columns=["patient_id", "session_at"]).assign(import_id=batch)
+        frame = records.drop(columns=["line"])
+        if "session_id" not in frame.columns:  # the importer found them while comparing
+            sessions = dosing_sessions(conn, records["patient_id"].unique().tolist())
+            frame = frame.merge(sessions.rename(columns={"id": "session_id"}),
+                                on=["patient_id", "session_at"], how="inner",
+                                validate="many_to_one")
+        frame = frame.drop(columns=["patient_id", "session_at"]).assign(
+            import_id=batch, session_id=frame["session_id"].astype("int64"))
         if kind == "monitoring":
             frame["sedation_moaas"] = frame["sedation_moaas"].astype("Int64")
             _bulk_insert(conn, Monitoring.__table__, frame, progress)

@@ -121,6 +121,7 @@ _EVENTS = {"nausea": "nausea", "vomiting": "vomiting", "emesis": "vomiting",
            "oversedation": "excessive_sedation", "other": "other"}
 _YES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False,
         "false": False, "0": False}
+_NOT_NUMBER_CHAR = re.compile(r"[^0-9+\-.,eE \t\n]")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -330,7 +331,11 @@ def _numbers(values: pd.Series, issues: _Issues, column: str) -> pd.Series:
     filled = ~blank & ~bad
     odd = np.zeros(len(values), dtype=bool)
     if filled.any():
-        odd[filled] = ~values[filled].str.match(ASCII_NUMBER).to_numpy(dtype=bool)
+        cells = values.to_numpy(dtype=object)[filled]
+        # one C-level scan of the whole column: every cell float() read that holds only these
+        # characters is a plain number; only otherwise is each cell matched on its own
+        if _NOT_NUMBER_CHAR.search("\n".join(cells)):
+            odd[filled] = ~values[filled].str.match(ASCII_NUMBER).to_numpy(dtype=bool)
     vals = values.to_numpy()
     cap = limits().max_cell_shown
     issues.add(bad, column, lambda i: f"{_shown(vals[i].strip(), cap)} is not a number")

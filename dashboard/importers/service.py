@@ -286,17 +286,22 @@ def _place_readings(conn, rec: pd.DataFrame, patients: list[str]
     return out.sort_values("line", kind="stable").reset_index(drop=True), problems
 
 
-def _unmatched_sessions(conn, rec: pd.DataFrame, patients: list[str]) -> list[RowIssue]:
-    """The rows of a monitoring or adverse-events file with no stored dosing session of that
-    patient at that time (each names its line)."""
+def _unmatched_sessions(conn, rec: pd.DataFrame, patients: list[str]
+                        ) -> tuple[pd.DataFrame, list[RowIssue]]:
+    """The records with the id of their stored dosing session (``session_id``), and the rows
+    of a monitoring or adverse-events file with no stored dosing session of that patient at
+    that time (each names its line)."""
     stored = repository.dosing_sessions(conn, patients)
-    hit = rec.merge(stored, on=["patient_id", "session_at"], how="left", indicator=True)
+    hit = rec.merge(stored.rename(columns={"id": "session_id"}),
+                    on=["patient_id", "session_at"], how="left", indicator=True)
     missing = hit["_merge"].eq("left_only").to_numpy()
-    return [RowIssue(int(line), "session_at", f"no dosing session of patient {pid} at "
-                     f"{when:%Y-%m-%d %H:%M} is stored: import the sessions file first, or "
-                     "give the session's time exactly as the sessions file does")
-            for line, pid, when in zip(hit.loc[missing, "line"], hit.loc[missing, "patient_id"],
-                                       hit.loc[missing, "session_at"], strict=True)]
+    issues = [RowIssue(int(line), "session_at", f"no dosing session of patient {pid} at "
+                       f"{when:%Y-%m-%d %H:%M} is stored: import the sessions file first, or "
+                       "give the session's time exactly as the sessions file does")
+              for line, pid, when in zip(hit.loc[missing, "line"], hit.loc[missing, "patient_id"],
+                                         hit.loc[missing, "session_at"], strict=True)]
+    rec = rec.assign(session_id=hit["session_id"].to_numpy())
+    return rec, issues
 
 
 def _compare(conn, parsed: Parsed) -> _Comparison:
@@ -314,7 +319,8 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
     new_patients: dict[str, str] = {}
     conflicts += placed
     if kind in _SESSION_BOUND:
-        conflicts += _unmatched_sessions(conn, rec, patients)
+        rec, unmatched = _unmatched_sessions(conn, rec, patients)
+        conflicts += unmatched
     elif kind != "patients":
         clinic_given = rec["clinic_id"] if "clinic_id" in rec.columns else pd.Series(
             None, index=rec.index, dtype=object)
