@@ -5,8 +5,8 @@ from urllib.parse import urlparse
 
 import streamlit as st
 
-from analysis import Settings
 from dashboard import auth, components, data, security
+from dashboard.config import settings_in_force
 from dashboard.labels import md
 
 # a local icon: a material-symbol page icon makes the browser fetch it from an outside font host,
@@ -24,7 +24,7 @@ if auth.mode() == "clinic":
         st.caption(f"Signed in as **{md(user.username)}** ({user.role})")
         st.button("Sign out", on_click=auth.logout, key="auth_logout")
 if not data.frames(url).assessments.empty:
-    components.sidebar_filters(data.attributes(url, Settings()))
+    components.sidebar_filters(data.attributes(url, settings_in_force()))
 pages = [st.Page("dashboard/pages/overview.py", title="Clinic overview",
                  icon=":material/monitoring:", default=True)]
 if security.can_see_patient_pages(user):

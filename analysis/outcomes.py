@@ -250,9 +250,9 @@ def per_course_outcomes(alignment: Alignment) -> pd.DataFrame:
         "booster_censored": _nullable(~has_booster, np.ones(len(g), dtype=bool)),
     })
     out = out.sort_values([S.PATIENT_ID, "first_dose_at", S.INSTRUMENT], kind="stable")
-    out = out[list(S.OUTCOME_FIELDS)].reset_index(drop=True)
-    out.attrs["settings"] = settings  # results carry the settings they were computed with
-    return out
+    # the settings travel with the Alignment (one carrier), never in ``DataFrame.attrs``:
+    # pandas deep-copies attrs on every operation and a copy can go stale
+    return out[list(S.OUTCOME_FIELDS)].reset_index(drop=True)
 
 
 def _relapse_days(r: _Rows, post: np.ndarray, is_resp: np.ndarray, first_resp: np.ndarray,

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import BREAKDOWNS, Settings, align, per_course_outcomes
+from analysis import BREAKDOWNS, align, per_course_outcomes
+from dashboard.config import settings_in_force
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
 from dashboard.db.models import IMPORT_KINDS
@@ -173,7 +174,7 @@ def _analysed(args: argparse.Namespace):
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return None
-    al = align(frames.assessments, frames.sessions, settings=Settings())
+    al = align(frames.assessments, frames.sessions, settings=settings_in_force())
     return engine, frames, per_course_outcomes(al), course_attributes(al, frames.patients)
 
 
@@ -198,7 +199,7 @@ def cmd_signals(args: argparse.Namespace) -> int:
     from analysis.safety import session_safety
     from dashboard.db.repository import load_safety
 
-    al = align(frames.assessments, frames.sessions, settings=Settings())
+    al = align(frames.assessments, frames.sessions, settings=settings_in_force())
     sf = load_safety(engine)
     current, old = current_signals(al, as_of=as_of, sessions=session_safety(
         al.sessions, sf.monitoring, sf.events, settings=al.settings))
@@ -242,7 +243,7 @@ def cmd_safety(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     sf = load_safety(engine)
-    table = session_safety(frames.sessions, sf.monitoring, sf.events, settings=Settings())
+    table = session_safety(frames.sessions, sf.monitoring, sf.events, settings=settings_in_force())
     table = table.merge(frames.patients[["patient_id", "clinic_id"]], on="patient_id",
                         how="left")
     fields = list(SESSION_FIELDS[:1]) + ["clinic_id"] + list(SESSION_FIELDS[1:])
@@ -267,7 +268,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if got is None:
         return 1
     engine, frames, outcomes, attrs = got
-    settings = Settings()
+    settings = settings_in_force()
     if args.what == "extract":
         table = research_extract(outcomes, attrs)
         meta = ["Patient-level research extract: random ids for this export only, days from "

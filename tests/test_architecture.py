@@ -64,3 +64,27 @@ def test_charts_decide_nothing():
         for call in ("withhold_rates(", "withhold_counts(", "summarize_rates(",
                      "summarize_survival("):
             assert call not in body, f"{module} decides with {call} (use dashboard.views)"
+
+
+def test_one_carrier_for_the_settings():
+    """Pages, the CLI, exports and the report take the settings in force from
+    dashboard.config; none builds its own Settings() (a copy could silently differ), and no
+    analysis result carries a copy in DataFrame.attrs."""
+    files = [*(ROOT / "dashboard").rglob("*.py"), ROOT / "streamlit_app.py"]
+    builders = sorted(str(p.relative_to(ROOT)) for p in files
+                      if "Settings()" in "\n".join(
+                          line for line in p.read_text(encoding="utf-8").splitlines()
+                          if not line.strip().startswith((">>>", "..."))))  # doctests may
+    assert builders == ["dashboard/config.py"], builders
+    for p in (ROOT / "analysis").rglob("*.py"):
+        assert ".attrs[" not in p.read_text(encoding="utf-8"), p
+
+
+def test_safety_figures_are_decided_in_the_views():
+    """The Safety page, the export and the report draw safety rates from the SafetyView; they
+    compute none themselves."""
+    for module in ("dashboard/pages/safety.py", "dashboard/exports/report.py",
+                   "dashboard/exports/tables.py", "dashboard/charts.py"):
+        body = (ROOT / module).read_text(encoding="utf-8")
+        for call in ("safety_rates(", "withhold_rates(", "clustered_wilson("):
+            assert call not in body, f"{module} decides with {call} (use dashboard.views)"

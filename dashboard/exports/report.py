@@ -25,6 +25,7 @@ from analysis.cohort import compare_proportions
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import charts, views
+from dashboard.config import settings_in_force
 from dashboard.db.repository import Frames, SafetyFrames
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.tables import counts_table, rates_table, safety_table
@@ -102,7 +103,7 @@ def parse_period(text: str, *, as_of: pd.Timestamp | None = None,
     >>> parse_period("last-quarter", as_of=pd.Timestamp("2025-12-15")).label
     '2025Q3'
     """
-    settings = settings or Settings()
+    settings = settings or settings_in_force()
     t = text.strip().upper()
     for rx, kind in ((_QUARTER_RE, "quarter"), (_HALF_RE, "half")):
         m = rx.match(t)
@@ -171,7 +172,7 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
     attrition and completeness, session safety (with ``safety``: the monitoring and adverse
     events), methods. Every figure comes from :mod:`dashboard.views` (small cells withheld as
     everywhere)."""
-    settings = settings or Settings()
+    settings = settings or settings_in_force()
     step = progress or (lambda i, n, what: None)
     total_steps = 8
     step(0, total_steps, "aligning scores")

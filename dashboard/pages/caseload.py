@@ -4,10 +4,10 @@ patient stands, what is due or overdue, and open signals; each row opens the pat
 import pandas as pd
 import streamlit as st
 
-from analysis import Settings
 from dashboard import auth, components, data
+from dashboard.config import settings_in_force
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 user = components.patient_level_page("Caseload", url)
 now = data.as_of()

@@ -6,14 +6,14 @@ import logging
 import pandas as pd
 import streamlit as st
 
-from analysis import Settings
 from dashboard import auth, components, data, security
+from dashboard.config import settings_in_force
 from dashboard.db.models import IMPORT_KINDS
 from dashboard.exports.tables import to_csv_bytes
 from dashboard.labels import md
 
 log = logging.getLogger(__name__)
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 if not security.can_import(auth.current_user()):
     st.error("Your role does not include imports.")

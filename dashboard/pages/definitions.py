@@ -3,10 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from analysis import INSTRUMENTS, Settings
+from analysis import INSTRUMENTS
 from analysis.outcomes import COMPLETENESS_REASONS
+from dashboard.config import settings_in_force
 
-settings = Settings()
+settings = settings_in_force()
 st.title("Definitions")
 st.markdown(
     "Every number in KAP Outcomes follows from these rules. They are the defaults of one "

@@ -7,13 +7,14 @@ import os
 
 import streamlit as st
 
-from analysis import BREAKDOWNS, Settings
+from analysis import BREAKDOWNS
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state
+from dashboard.config import settings_in_force
 from dashboard.exports import figures, report, tables
 from dashboard.labels import breakdown_label, human_table, instrument_name, md
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 if not security.can_export(auth.current_user()):
     st.error("Your role does not include exports.")

@@ -6,11 +6,12 @@ small cells were pooled and withheld once: this page only lays them out.
 
 import streamlit as st
 
-from analysis import BREAKDOWNS, Settings
+from analysis import BREAKDOWNS
 from dashboard import auth, charts, components, data, security, state
+from dashboard.config import settings_in_force
 from dashboard.labels import breakdown_label, instrument_name, md
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 filters = state.get_filters()
 st.title("Clinic overview")

@@ -3,12 +3,12 @@
 import pandas as pd
 import streamlit as st
 
-from analysis import Settings
 from analysis.signals import SAFETY_KINDS
 from dashboard import auth, charts, components, data, security, views
+from dashboard.config import settings_in_force
 from dashboard.labels import EVENT_LABELS, md
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 user = auth.current_user()
 if not security.can_see_patient_pages(user):

@@ -8,10 +8,10 @@ Safety view's own cells. This page only lays them out.
 import pandas as pd
 import streamlit as st
 
-from analysis import Settings
 from analysis.safety import SAFETY_OUTCOMES
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state, views
+from dashboard.config import settings_in_force
 from dashboard.labels import (
     EVENT_LABELS,
     SAFETY_SHORT,
@@ -22,7 +22,7 @@ from dashboard.labels import (
     safety_outcome_label,
 )
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 filters = state.get_filters()
 user = auth.current_user()

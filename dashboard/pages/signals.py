@@ -5,11 +5,11 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from analysis import Settings
 from analysis.signals import KIND_LABELS, SAFETY_KINDS
 from dashboard import auth, components, data, state
+from dashboard.config import settings_in_force
 
-settings = Settings()
+settings = settings_in_force()
 url = data.current_url()
 filters = state.get_filters()
 user = components.patient_level_page("Signals", url)
