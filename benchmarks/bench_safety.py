@@ -114,16 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     results |= bench_backend("SQLite", sqlite_copy, folder, args.repeats)
     pg = os.environ.get("KAP_TEST_PG_URL")
     if pg:
-        from sqlalchemy import text
+        from dashboard.db.engine import fresh_schema
 
         def pg_fresh(i: int) -> str:
-            schema = f"kap_bench_safety_{os.getpid()}"
-            url = f"{pg}{'&' if '?' in pg else '?'}options=-csearch_path%3D{schema}"
-            engine = make_engine(url)
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
+            url = fresh_schema(pg, f"kap_bench_safety_{os.getpid()}")
             _sessions_db(url, folder, make_engine, upgrade, import_file)
             return url
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.instruments import INSTRUMENTS
 
-__all__ = ["COMPLETENESS_SHORT", "OUTCOME_LABELS", "EVENT_LABELS", "SAFETY_SHORT", "safety_outcome_label", "BREAKDOWN_LABELS", "STAGE_LABELS",
+__all__ = ["rate_cell_text", "COMPLETENESS_SHORT", "OUTCOME_LABELS", "EVENT_LABELS", "SAFETY_SHORT", "safety_outcome_label", "BREAKDOWN_LABELS", "STAGE_LABELS",
            "instrument_name",
            "breakdown_label", "outcome_label", "interval_label", "human_table", "md"]
 
@@ -114,6 +114,17 @@ def safety_outcome_label(outcome: str, settings) -> str:
     }.get(outcome)
     base = OUTCOME_LABELS.get(outcome, outcome.replace("_", " ")).split(" (")[0]
     return f"{base} ({detail})" if detail else base
+
+
+def rate_cell_text(rate: float, low: float, high: float, n: float, withheld: object) -> str:
+    """A decided rate as a table cell: ``38% (27%–50%) of 63``, ``withheld`` or ``–``.
+
+    >>> rate_cell_text(0.38, 0.27, 0.5, 63, ""), rate_cell_text(float("nan"), 0, 0, 0, "primary")
+    ('38% (27%–50%) of 63', 'withheld')
+    """
+    if pd.isna(rate):
+        return "withheld" if isinstance(withheld, str) and withheld else "–"
+    return f"{rate:.0%} ({low:.0%}–{high:.0%}) of {int(n)}"
 
 
 def interval_label(confidence_level: float) -> str:

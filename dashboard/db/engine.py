@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 
-__all__ = ["DEFAULT_URL", "database_url", "make_engine"]
+__all__ = ["DEFAULT_URL", "database_url", "make_engine", "fresh_schema"]
 
 #: Default database: a SQLite file in the working directory (zero set-up).
 DEFAULT_URL = "sqlite:///kap_outcomes.db"
@@ -47,3 +47,17 @@ def make_engine(url: str | None = None) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def fresh_schema(base_url: str, schema: str) -> str:
+    """A PostgreSQL URL whose connections use ``schema`` (created empty, dropped first if it
+    was there): one server holds many isolated databases for tests and benchmarks."""
+    from sqlalchemy import text
+
+    url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return url

@@ -28,7 +28,7 @@ from dashboard import charts, views
 from dashboard.config import settings_in_force
 from dashboard.db.repository import Frames, SafetyFrames
 from dashboard.exports.figures import figure_bytes
-from dashboard.exports.tables import counts_table, rates_table, safety_table
+from dashboard.exports.tables import benefit_risk_table, counts_table, rates_table, safety_table
 from dashboard.labels import (
     SAFETY_SHORT,
     breakdown_label,
@@ -358,21 +358,12 @@ def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFr
                                         settings=settings).rates
         br = views.benefit_risk_view(response, sv.by["route"])
 
-        def cell(rate, low, high, n, withheld) -> str:
-            if pd.isna(rate):
-                return "withheld" if isinstance(withheld, str) and withheld else "–"
-            return f"{rate:.0%} ({low:.0%}–{high:.0%}) of {int(n)}"
-
         name = instrument_name(instrument)
-        side = pd.DataFrame({
-            "Route": br["group"],
-            f"Response at endpoint ({name}, courses started in the period)": [
-                cell(*r) for r in br[["response", "response_low", "response_high",
-                                      "response_n", "response_withheld"]].itertuples(
-                    index=False)],
-            **{f"{labels[o]} (sessions)": [
-                cell(*r) for r in br[[o, f"{o}_low", f"{o}_high", f"{o}_n", f"{o}_withheld"]]
-                .itertuples(index=False)] for o in ("any_adverse_event", "bp_excursion")}})
+        side = benefit_risk_table(
+            br, group="Route",
+            response=f"Response at endpoint ({name}, courses started in the period)",
+            outcomes={o: f"{labels[o]} (sessions)" for o in ("any_adverse_event",
+                                                             "bp_excursion")})
         parts += ["<h3>Benefit beside risk, by route</h3>",
                   side.to_html(index=False, border=0, classes="t", escape=True),
                   "<p>Observational: routes are chosen for different patients, so the columns "

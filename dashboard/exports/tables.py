@@ -11,9 +11,10 @@ import pandas as pd
 
 from analysis import Settings
 from analysis.suppression import PROTECTING_MARK, WITHHELD_FOOTNOTE, primary_mark
+from dashboard.labels import rate_cell_text
 from dashboard.views import FunnelView, RateTable, SafetyView
 
-__all__ = ["neutralize", "rates_table", "safety_table", "counts_table", "funnel_table", "to_csv_bytes",
+__all__ = ["neutralize", "rates_table", "safety_table", "benefit_risk_table", "counts_table", "funnel_table", "to_csv_bytes",
            "to_xlsx_bytes", "research_extract", "FORMULA_PREFIXES"]
 
 #: Cell beginnings a spreadsheet may execute as a formula (OWASP "CSV injection").
@@ -88,6 +89,19 @@ def safety_table(view: SafetyView, by: str | None = None) -> pd.DataFrame:
         out = pd.concat([out.astype(object), pd.DataFrame([row], dtype=object)],
                         ignore_index=True)
     return out
+
+
+def benefit_risk_table(br: pd.DataFrame, *, group: str, response: str,
+                       outcomes: dict[str, str]) -> pd.DataFrame:
+    """:func:`dashboard.views.benefit_risk_view` as text cells: the group column named
+    ``group``, the response column named ``response``, one column per safety outcome (the
+    ``outcomes`` mapping gives each its header)."""
+    def cells(prefix: str) -> list[str]:
+        cols = [prefix, f"{prefix}_low", f"{prefix}_high", f"{prefix}_n", f"{prefix}_withheld"]
+        return [rate_cell_text(*r) for r in br[cols].itertuples(index=False)]
+
+    return pd.DataFrame({group: br["group"], response: cells("response"),
+                         **{header: cells(o) for o, header in outcomes.items()}})
 
 
 def counts_table(decided: pd.DataFrame, *, value: str, min_cell_size: int,

@@ -12,6 +12,7 @@ from analysis.safety import SAFETY_OUTCOMES
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import auth, charts, components, data, security, state, views
 from dashboard.config import settings_in_force
+from dashboard.exports import tables
 from dashboard.labels import (
     EVENT_LABELS,
     SAFETY_SHORT,
@@ -100,11 +101,12 @@ with trend:
 with monitoring:
     left, right = st.columns(2)
     left.subheader("Why a session's monitoring is incomplete")
-    reasons = view.reasons.assign(
-        sessions=lambda t: [components.count_text(v, w, settings.min_cell_size)
-                            for v, w in zip(t["sessions"], t["withheld"], strict=True)],
-        patients=lambda t: [components.count_text(v, w, settings.min_cell_size)
-                            for v, w in zip(t["patients"], t["withheld"], strict=True)])
+    def counts(frame: pd.DataFrame, column: str) -> list[str]:
+        return [components.count_text(v, w, settings.min_cell_size)
+                for v, w in zip(frame[column], frame["withheld"], strict=True)]
+
+    reasons = view.reasons.assign(sessions=lambda t: counts(t, "sessions"),
+                                  patients=lambda t: counts(t, "patients"))
     left.dataframe(reasons.rename(columns={"incomplete_reason": "Reason",
                                            "sessions": "Sessions", "patients": "Patients"})
                    [["Reason", "Sessions", "Patients"]], hide_index=True, width="stretch")
@@ -116,10 +118,7 @@ with monitoring:
     d = view.discharge
     right.dataframe(pd.DataFrame({
         "Route": d["route"],
-        "Sessions": [components.count_text(v, w, settings.min_cell_size)
-                     for v, w in zip(d["sessions"], d["withheld"], strict=True)],
-        "Median": [components.count_text(v, w, settings.min_cell_size)
-                   for v, w in zip(d["median"], d["withheld"], strict=True)],
+        "Sessions": counts(d, "sessions"), "Median": counts(d, "median"),
         "Quartiles": ["withheld" if w else f"{a:.0f}–{b:.0f}"
                       for a, b, w in zip(d["q1"], d["q3"], d["withheld"], strict=True)]}),
         hide_index=True, width="stretch")
@@ -129,20 +128,12 @@ with benefit:
     br = data.benefit_risk(url, settings, filters, by_b)
     name = instrument_name(filters.instrument)
 
-    def cell(rate, low, high, n, withheld) -> str:
-        if pd.isna(rate):
-            return "withheld" if isinstance(withheld, str) and withheld else "–"
-        return f"{rate:.0%} ({low:.0%}–{high:.0%}) of {int(n)}"
-
-    st.dataframe(pd.DataFrame({
-        breakdown_label(by_b).capitalize(): br["group"],
-        f"Response at endpoint ({name}, per course)": [
-            cell(*r) for r in br[["response", "response_low", "response_high", "response_n",
-                                  "response_withheld"]].itertuples(index=False)],
-        **{f"{labels[o]} (per session)": [
-            cell(*r) for r in br[[o, f"{o}_low", f"{o}_high", f"{o}_n", f"{o}_withheld"]]
-            .itertuples(index=False)] for o in ("any_adverse_event", "bp_excursion", "sedated")},
-    }), hide_index=True, width="stretch")
+    st.dataframe(tables.benefit_risk_table(
+        br, group=breakdown_label(by_b).capitalize(),
+        response=f"Response at endpoint ({name}, per course)",
+        outcomes={o: f"{labels[o]} (per session)"
+                  for o in ("any_adverse_event", "bp_excursion", "sedated")}),
+        hide_index=True, width="stretch")
     st.caption(f"Each cell as its own page shows it: response from the overview's breakdown "
                f"(courses by their first dose), safety from this page (sessions); {ci}. "
                "Observational: routes and doses are chosen for different patients, so the "

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import text
 
 from dashboard.db import make_engine, upgrade
+from dashboard.db.engine import fresh_schema
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -33,12 +33,7 @@ def fresh_engine(backend: str, tmp_path, revision: str = "head"):
         if url is None:
             pytest.skip("PostgreSQL half disabled by KAP_TEST_SQLITE_ONLY=1")
         # one schema per test process, so two runs sharing the server never meet
-        schema = f"kap_test_{os.getpid()}"
-        sep = "&" if "?" in url else "?"
-        engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine = make_engine(fresh_schema(url, f"kap_test_{os.getpid()}"))
     upgrade(engine, revision)
     return engine
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.db import make_engine
+from dashboard.db.engine import fresh_schema
 from tests.e2e.conftest import ROOT, SHOTS, start_streamlit
 
 
@@ -23,11 +24,8 @@ def two_apps():
     if not base:
         pytest.fail("KAP_TEST_PG_URL is not set: run ./scripts/test.sh, which starts PostgreSQL")
     schema = f"kap_e2e_two_{os.getpid()}"
-    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    url = fresh_schema(base, schema)
     engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     env = dict(os.environ, KAP_OUTCOMES_DB=url, KAP_OUTCOMES_MODE="local")
     subprocess.run([sys.executable, "-m", "dashboard.cli", "demo"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
