@@ -77,11 +77,27 @@ def bench_backend(label: str, url_for, folder: Path, repeats: int) -> dict[str, 
     return {f"{label}: import {k}": _median(v) for k, v in out.items()}
 
 
+class _Results(dict):
+    """Figures printed as they are measured (a long run that fails late keeps them)."""
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        print(f"  {key:55s} {value:8.2f} s", flush=True)
+
+    def __ior__(self, other):
+        for k, v in other.items():
+            self[k] = v
+        return self
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="comma-separated: sqlite, postgresql (needs KAP_TEST_PG_URL)")
     args = parser.parse_args(argv)
+    backends = set(args.backends.split(","))
     from dashboard.db import make_engine, upgrade
     from dashboard.importers import import_file
 
@@ -90,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
             for name in ("sessions", "monitoring", "adverse_events")}
     print(f"{rows['sessions']} sessions, {rows['monitoring']} monitoring rows, "
           f"{rows['adverse_events']} adverse events", flush=True)
-    results: dict[str, float] = {}
+    results = _Results()
     for name in ("monitoring", "adverse_events"):
         times = []
         for _ in range(args.repeats):
@@ -111,9 +127,15 @@ def main(argv: list[str] | None = None) -> None:
         shutil.copy(base, target)
         return f"sqlite:///{target}"
 
-    results |= bench_backend("SQLite", sqlite_copy, folder, args.repeats)
+    if "sqlite" in backends:
+        results |= bench_backend("SQLite", sqlite_copy, folder, args.repeats)
+    else:
+        engine = make_engine(sqlite_copy(args.repeats - 1))
+        for name in ("monitoring", "adverse_events"):
+            assert import_file(engine, folder / f"{name}.csv").ok
+        engine.dispose()
     pg = os.environ.get("KAP_TEST_PG_URL")
-    if pg:
+    if pg and "postgresql" in backends:
         from dashboard.db.engine import fresh_schema
 
         def pg_fresh(i: int) -> str:
@@ -174,8 +196,6 @@ def main(argv: list[str] | None = None) -> None:
     results["Safety page, first view (overview cached, safety cold)"] = _median(cold)
     results["Safety page, warm"] = _median(warm)
     print(f"\n{args.patients} patients, {len(table)} dosing sessions; medians of {args.repeats}")
-    for k, v in results.items():
-        print(f"  {k:55s} {v:8.2f} s")
     for name in ("monitoring", "adverse_events"):
         for label in ("SQLite", "PostgreSQL"):
             key = f"{label}: import {name}"
