@@ -354,67 +354,76 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
     """
     settings = settings or Settings()
     keys = [by] if by else []
-    base = table.copy()
-    if by == "session_number" and by in base.columns:
-        base[by] = session_number_label(base[by])
-    if by == "month":
-        base["month"] = base[S.SESSION_AT].dt.to_period("M").astype(str)
-    if by == "quarter":
-        base["quarter"] = base[S.SESSION_AT].dt.to_period("Q").astype(str)
-    if unit == "course":
-        course_keys = [S.PATIENT_ID, S.COURSE_ID]
-        ordered = base.sort_values(S.SESSION_AT, kind="stable")
-        # any session (max over known 0/1 values) or every session (min), NaN when unknown
-        flags = ordered[course_keys].copy()
-        for o in outcomes:
-            flags[o] = pd.to_numeric(ordered[o].astype("boolean").astype("Float64"),
-                                     errors="coerce").astype(float)
-        g = flags.groupby(course_keys, dropna=False, sort=False)
-        agg = {o: ("min" if o in _ALL_SESSIONS else "max") for o in outcomes}
-        rolled = g.agg(agg)
-        if by:
-            rolled[by] = ordered.groupby(course_keys, dropna=False, sort=False)[by].first()
-        base = rolled.reset_index()
-    cols = [S.PATIENT_ID] + keys + list(outcomes)
-    frame = base[cols].copy()
-    for o in outcomes:
-        frame[o] = pd.to_numeric(frame[o].astype("boolean").astype("Float64"),
-                                 errors="coerce").astype(float) if frame[o].dtype != float \
-            else frame[o]
-    long = frame.melt(id_vars=[S.PATIENT_ID] + keys, var_name="outcome", value_name="_v")
-    long = long[long["_v"].notna()]
-    if keys:
-        long = long[long[by].notna()]
     columns = keys + ["outcome", "k", "n", "n_patients", "k_patients", "nk_patients", "rate",
                       "deff", "ci_low", "ci_high", "instrument"]
-    if long.empty:
+    # integer codes once (patients, groups, courses): no string column is melted or regrouped
+    patient, _ = pd.factorize(table[S.PATIENT_ID])
+    if by == "session_number":
+        group_values = session_number_label(table[by])
+    elif by == "month":
+        group_values = table[S.SESSION_AT].dt.to_period("M").astype(str)
+    elif by == "quarter":
+        group_values = table[S.SESSION_AT].dt.to_period("Q").astype(str)
+    elif by:
+        group_values = table[by]
+    if by:
+        group, group_names = pd.factorize(group_values, use_na_sentinel=True)
+    else:
+        group, group_names = np.zeros(len(table), dtype=np.int64), np.array([None])
+    values = {o: (table[o].to_numpy(dtype=float) if table[o].dtype == float else
+                  pd.to_numeric(table[o].astype("boolean").astype("Float64"), errors="coerce")
+                  .to_numpy(dtype=float, na_value=np.nan)) for o in outcomes}
+    if unit == "course":
+        # one row per course: any session (max over known 0/1), every session (min) for the
+        # monitoring, NaN when no session could tell; the course's group is its first session's
+        course_code, _ = pd.factorize(table[S.COURSE_ID], use_na_sentinel=False)
+        course, _ = pd.factorize(patient.astype(np.int64) * (int(course_code.max(initial=0)) + 1)
+                                 + course_code)
+        order = np.argsort(table[S.SESSION_AT].to_numpy(), kind="stable")
+        frame = pd.DataFrame({"c": course[order], "p": patient[order], "g": group[order],
+                              **{o: v[order] for o, v in values.items()}})
+        rolled = frame.groupby("c", sort=False).agg(
+            p=("p", "first"), g=("g", "first"),
+            **{o: (o, "min" if o in _ALL_SESSIONS else "max") for o in outcomes})
+        patient, group = rolled["p"].to_numpy(), rolled["g"].to_numpy()
+        values = {o: rolled[o].to_numpy(dtype=float) for o in outcomes}
+    rows = []
+    for j, o in enumerate(outcomes):
+        v = values[o]
+        keep = ~np.isnan(v) & (group >= 0)
+        if not keep.any():
+            continue
+        per = pd.DataFrame({"g": group[keep], "p": patient[keep], "v": v[keep]}).groupby(
+            ["g", "p"], sort=False)["v"].agg(k_i="sum", n_i="size").reset_index()
+        k_i, n_i = per["k_i"].to_numpy(), per["n_i"].to_numpy()
+        cell = per.assign(has=k_i > 0, lacks=k_i < n_i).groupby("g", sort=False).agg(
+            k=("k_i", "sum"), n=("n_i", "sum"), n_patients=("p", "size"),
+            k_patients=("has", "sum"), nk_patients=("lacks", "sum"))
+        rate = (cell["k"] / cell["n"]).to_numpy()
+        p_row = pd.Series(rate, index=cell.index).reindex(per["g"]).to_numpy()
+        # design effect: sum over patients of (k_i - p n_i)^2 over n p (1 - p)
+        sq = pd.Series((k_i - p_row * n_i) ** 2).groupby(per["g"].to_numpy(), sort=False).sum()
+        sq = sq.reindex(cell.index).to_numpy()
+        binom = cell["n"].to_numpy() * rate * (1 - rate)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            deff = np.where(binom > 0, sq / np.where(binom > 0, binom, 1), 1.0)
+        part = cell.reset_index()
+        part["_order"] = j
+        part["rate"], part["deff"] = rate, np.maximum(deff, 1.0)
+        rows.append(part)
+    if not rows:
         return pd.DataFrame(columns=columns)
-    gk = keys + ["outcome"]
-    per = long.groupby(gk + [S.PATIENT_ID], sort=False, observed=True)["_v"].agg(
-        k_i="sum", n_i="size").reset_index()
-    per["_has"] = per["k_i"] > 0
-    per["_lacks"] = per["k_i"] < per["n_i"]
-    out = per.groupby(gk, sort=True, observed=True).agg(
-        k=("k_i", "sum"), n=("n_i", "sum"), n_patients=(S.PATIENT_ID, "size"),
-        k_patients=("_has", "sum"), nk_patients=("_lacks", "sum")).reset_index()
-    out["rate"] = out["k"] / out["n"]
-    # design effect: sum over patients of (k_i - p n_i)^2 over n p (1 - p)
-    p_row = per.merge(out[gk + ["rate"]], on=gk, how="left")["rate"].to_numpy()
-    per["_sq"] = (per["k_i"].to_numpy() - p_row * per["n_i"].to_numpy()) ** 2
-    sq = per.groupby(gk, sort=True, observed=True)["_sq"].sum().to_numpy()
-    binom = (out["n"] * out["rate"] * (1 - out["rate"])).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        deff = np.where(binom > 0, sq / np.where(binom > 0, binom, 1), 1.0)
-    out["deff"] = np.maximum(deff, 1.0)
+    out = pd.concat(rows, ignore_index=True)
+    out["outcome"] = np.asarray(list(outcomes), dtype=object)[out["_order"].to_numpy()]
+    if by:
+        out[by] = np.asarray(group_names, dtype=object)[out["g"].to_numpy()]
     for col in ("k", "n", "n_patients", "k_patients", "nk_patients"):
         out[col] = out[col].astype(int)
     out["ci_low"], out["ci_high"] = clustered_wilson(
         out["k"].to_numpy(), out["n"].to_numpy(), out["deff"].to_numpy(),
         confidence_level=settings.confidence_level)
     out["instrument"] = unit
-    order = {o: i for i, o in enumerate(outcomes)}
-    out = out.sort_values(keys + ["outcome"], key=lambda c: c.map(order) if c.name == "outcome"
-                          else c, kind="stable")
+    out = out.sort_values(keys + ["_order"], kind="stable")
     return out[columns].reset_index(drop=True)
 
 

@@ -662,6 +662,10 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
     (1, 'primary')
     """
     m = settings.min_cell_size
+    # each flag as 0/1/NaN once (every rate table below reads them)
+    table = table.assign(**{o: pd.to_numeric(table[o].astype("boolean").astype("Float64"),
+                                             errors="coerce").astype(float)
+                            for o in SAFETY_OUTCOMES if o in table.columns})
     head_raw = safety_rates(table, unit="session", settings=settings)
     headline = RateTable(table=_decide(head_raw, None, settings, None), by=None,
                          min_cell_size=m, confidence_level=settings.confidence_level,

@@ -223,13 +223,27 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None) -> 
     """Every monitoring and adverse-event row (optionally of some patients only)."""
     out = {}
     with engine.connect() as conn:
-        for kind in ("monitoring", "adverse_events"):
-            if patient_ids is not None:
+        if patient_ids is not None:
+            for kind in ("monitoring", "adverse_events"):
                 out[kind] = _safety_rows(conn, kind, patient_ids)
-                continue
-            q, s = _safety_query(kind)
-            frame = _read(conn, q.order_by(s.c.patient_id, s.c.session_at))
-            frame["session_at"] = _timestamps(frame["session_at"])
+            return SafetyFrames(monitoring=out["monitoring"], events=out["adverse_events"])
+        # every row: read the rows with their session's integer id and the dosing sessions
+        # once, and join in memory (the patient id and time are not sent 2M times)
+        s = Session.__table__
+        sessions = _read(conn, select(s.c.id, s.c.patient_id, s.c.session_at).where(
+            s.c.kind.in_(["dosing", "booster"])))
+        sessions["session_at"] = _timestamps(sessions["session_at"])
+        sessions = sessions.set_index("id")
+        for kind, t, values in (
+                ("monitoring", Monitoring.__table__,
+                 ["point", "minutes_after_dose", *MONITORING_VALUES]),
+                ("adverse_events", AdverseEvent.__table__, ["event", *EVENT_VALUES])):
+            rows = _read(conn, select(t.c.session_id, *[t.c[v] for v in values]))
+            where = sessions.index.get_indexer(rows["session_id"].to_numpy())
+            frame = pd.DataFrame({"patient_id": sessions["patient_id"].take(where).to_numpy(),
+                                  "session_at": sessions["session_at"].take(where).to_numpy()})
+            for v in values:
+                frame[v] = rows[v].to_numpy()
             out[kind] = _safety_types(frame, kind)
     return SafetyFrames(monitoring=out["monitoring"], events=out["adverse_events"])
 
