@@ -106,7 +106,8 @@ def session_safety(sessions: pd.DataFrame, monitoring: pd.DataFrame, events: pd.
     ``pre_diastolic``, ``peak_systolic``, ``peak_diastolic``, ``max_diastolic_rise``,
     ``peak_heart_rate``, ``min_spo2``, ``min_moaas``, ``peak_dissociation``,
     ``dissociation_scale``, ``has_monitoring``, ``incomplete_reason``, ``severe_event``,
-    ``any_adverse_event``, ``severe_or_serious``. Flags are nullable booleans (None: the record
+    ``any_adverse_event``, ``severe_or_serious``, ``grave_events`` (the severe or serious events
+    in words, or None). Flags are nullable booleans (None: the record
     cannot tell); measures are floats (NaN: not recorded).
 
     >>> s = pd.DataFrame({"patient_id": ["A"], "session_at": [pd.Timestamp("2025-01-06 10:00")],
@@ -205,6 +206,20 @@ def session_safety(sessions: pd.DataFrame, monitoring: pd.DataFrame, events: pd.
                                     dtype="boolean")
     out["severe_event"] = pd.array(counts["severe"].fillna(False).astype(bool).to_numpy(),
                                    dtype="boolean")
+    grave = ev[ev["serious"] | ev["_severe"]]
+    if len(grave):
+        words = (grave["event"].astype(str).str.replace("_", " ", regex=False) + " ("
+                 + grave["severity"].astype(str)
+                 + np.where(grave["serious"], ", serious", "")
+                 + grave["resolved_before_discharge"].map(
+                     {True: ", resolved before discharge",
+                      False: ", not resolved before discharge"}).fillna("").astype(str)
+                 + ")") if "resolved_before_discharge" in grave.columns else grave["event"]
+        said = words.groupby([grave[S.PATIENT_ID], grave[S.SESSION_AT]], sort=False).agg(
+            "; ".join)
+        out["grave_events"] = said.reindex(idx).to_numpy(dtype=object)
+    else:
+        out["grave_events"] = None
     out["any_adverse_event"] = pd.array(out["adverse_events"].to_numpy() > 0, dtype="boolean")
     out["severe_or_serious"] = out["serious_event"] | out["severe_event"]
     return out
@@ -510,8 +525,10 @@ def session_signals(table: pd.DataFrame, *, as_of: pd.Timestamp,
 
     rows = []
     for _, r in ev.iterrows():
-        rows.append((r, "session_event", f"A severe or serious adverse event was recorded at "
-                     f"{when(r)}: review the session record and the patient's plan."))
+        what = r.get("grave_events")
+        what = what if isinstance(what, str) and what else "a severe or serious adverse event"
+        rows.append((r, "session_event", f"{what[:1].upper()}{what[1:]} at {when(r)}: review "
+                     "the session record and the patient's plan."))
     for _, r in bp.iterrows():
         rows.append((r, "missing_bp_check", f"{r['incomplete_reason'].capitalize()} at "
                      f"{when(r)}: complete the record if the check was done."))

@@ -142,6 +142,7 @@ def test_minutes_to_discharge_and_events():
     r = _one([_row("discharge", 95)], events=events)
     assert r.minutes_to_discharge == 95 and r.adverse_events == 2
     assert not r.serious_event and r.severe_event and r.severe_or_serious
+    assert r.grave_events == "elevated blood pressure (severe, resolved before discharge)"
     listed = serious_events(session_safety(pd.DataFrame([_session()]), pd.DataFrame(), events),
                             events)
     assert listed["event"].tolist() == ["elevated_blood_pressure"]
