@@ -645,6 +645,9 @@ class SafetyView:
     reasons: pd.DataFrame     #: incomplete_reason, sessions, patients, withheld
     serious: pd.DataFrame     #: every severe or serious event (patient-level; see data.py)
     n_serious: int
+    #: the events' count as shared (exports, report): the count, or None when fewer than
+    #: ``min_cell_size`` patients had them (a count of events must not reveal a small group)
+    n_serious_shared: int | None
     min_cell_size: int
     confidence_level: float
 
@@ -701,7 +704,10 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
         n_courses=len(table[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates()),
         headline=headline, courses=courses, by=by, monthly=monthly, quarterly=quarterly,
         discharge=discharge,
-        reasons=reasons, serious=serious, n_serious=len(serious), min_cell_size=m,
+        reasons=reasons, serious=serious, n_serious=len(serious),
+        n_serious_shared=(len(serious) if len(serious) == 0
+                          or serious[S.PATIENT_ID].nunique() >= m else None),
+        min_cell_size=m,
         confidence_level=settings.confidence_level)
 
 

@@ -329,8 +329,8 @@ def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFr
     ci_word = interval_label(settings.confidence_level)
     labels = {o: safety_outcome_label(o, settings) for o in SAFETY_OUTCOMES}
     m = settings.min_cell_size
-    n_serious = (str(sv.n_serious) if sv.n_serious == 0 or sv.n_serious >= m
-                 else f"fewer than {m}")
+    n_serious = (str(sv.n_serious_shared) if sv.n_serious_shared is not None
+                 else f"withheld (fewer than {m} patients had one)")
     no_record = "" if len(safety.monitoring) else (
         " <b>No session monitoring has been imported: every session counts as incomplete and "
         "no vital-sign flag can be told.</b>")

@@ -82,7 +82,7 @@ def safety_table(view: SafetyView, by: str | None = None) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     if by is None:
         m = view.min_cell_size
-        shown = view.n_serious if view.n_serious == 0 or view.n_serious >= m else primary_mark(m)
+        shown = primary_mark(m) if view.n_serious_shared is None else view.n_serious_shared
         row = dict.fromkeys(out.columns, "")
         row.update({"scope": "all", "unit": "events", "outcome": "severe_or_serious_events",
                     "with_flag": shown})

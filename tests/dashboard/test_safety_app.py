@@ -132,3 +132,37 @@ def test_one_truth_for_safety(tmp_path, filters):
     assert f"{quarter.n_sessions} dosing sessions dated" in page
     cell = quarter.headline.cell("bp_excursion")
     assert f"{cell['rate']:.0%} ({int(cell['k'])} of {int(cell['n'])})" in page
+
+
+def test_export_page_offers_the_safety_table(demo_db):
+    at = AppTest.from_file(str(APP), default_timeout=90).run()
+    at.switch_page("dashboard/pages/export.py").run()
+    at.selectbox(key="export_table_kind").select("Session safety").run()
+    assert not at.exception
+    shown = at.dataframe[0].value
+    assert {"Per", "Outcome", "With the flag", "Assessed"} <= set(shown.columns)
+    assert "Severe or serious events (count)" in set(shown["Outcome"])
+    at.selectbox(key="export_by").select("route").run()
+    by_route = at.dataframe[0].value
+    assert not at.exception and "Route" in by_route.columns
+
+
+def test_a_count_of_events_never_reveals_a_small_group_of_patients():
+    """12 severe events of 3 patients: the page lists them, a shared table says "<11" (a
+    count of events is not a count of patients); 12 events of 12 patients are counted."""
+    def view_of(n_patients: int, per_patient: int):
+        at = pd.Timestamp("2025-03-03 10:00")
+        rows = [{"patient_id": f"P{i}", "session_at": at + pd.Timedelta(days=j),
+                 "kind": "dosing", "route": "IV", "dose_mg": 35.0}
+                for i in range(n_patients) for j in range(per_patient)]
+        sessions = pd.DataFrame(rows)
+        events = sessions[["patient_id", "session_at"]].assign(
+            event="nausea", severity="severe", serious=False, resolved_before_discharge=True)
+        table = session_safety(sessions, pd.DataFrame(), events)
+        return views.safety_view(table.assign(course_id="1"), events, settings=Settings())
+
+    few = view_of(3, 4)
+    assert few.n_serious == 12 and few.n_serious_shared is None
+    assert safety_table(few).iloc[-1]["with_flag"] == "<11"
+    many = view_of(12, 1)
+    assert many.n_serious_shared == 12 and safety_table(many).iloc[-1]["with_flag"] == 12
