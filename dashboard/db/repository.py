@@ -13,6 +13,7 @@ import datetime as dt
 import fcntl
 import io
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_reco
            "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions", "data_version",
            "signal_version"]
 
+_log = logging.getLogger(__name__)
 ITEM_COLUMNS = [f"item_{i}" for i in range(1, MAX_ITEMS + 1)]
 #: The measured values of a monitoring row and of an adverse-event row (beyond the key).
 MONITORING_VALUES = ["systolic", "diastolic", "heart_rate", "spo2", "sedation_moaas",
@@ -112,6 +114,8 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
             aq = aq.where(a.c.patient_id.in_(ids))
         sessions = _read(conn, sq.order_by(s.c.patient_id, s.c.session_at))
         assessments = _read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
+    _text(sessions, ("kind", "route", "course_id", "clinician_id"))
+    _text(assessments, ("instrument",))
     sessions["session_at"] = _timestamps(sessions["session_at"])
     assessments["administered_at"] = _timestamps(assessments["administered_at"])
     assessments["total"] = assessments["total"].astype(float)
@@ -123,13 +127,51 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
 
 
 def _read(conn: Connection, query) -> pd.DataFrame:
-    """``pd.read_sql``; on SQLite straight through the sqlite3 cursor (SQLAlchemy's per-value
-    type processing made reading 2.5M assessments take ~15 s). Timestamps then arrive as ISO
-    text and are parsed by :func:`_timestamps`."""
+    """A large read as a frame: on PostgreSQL through ADBC as Arrow (columnar, no Python object
+    per value), else ``pd.read_sql`` (on SQLite straight through the sqlite3 cursor:
+    SQLAlchemy's per-value type processing made reading 2.5M assessments take ~15 s).
+    Timestamps may arrive as ISO text and are parsed by :func:`_timestamps`."""
+    fast = _arrow_read(conn, query)
+    if fast is not None:
+        return fast
     if conn.dialect.name == "sqlite":
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return pd.read_sql_query(sql, conn.connection.driver_connection)
     return pd.read_sql(query, conn)
+
+
+def _text(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """A text column with every value missing is object with None whichever driver read it
+    (Arrow types an all-NULL column as null or string, the DBAPI path gives None)."""
+    for col in columns:
+        if col in frame.columns and len(frame) and frame[col].isna().all():
+            frame[col] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _arrow_read(conn: Connection, query) -> pd.DataFrame | None:
+    """``query`` read by the database's ADBC driver into Arrow (a connection of its own: it
+    sees what is committed, as any reader); None when there is no driver for this database or
+    it fails (the caller reads the usual way)."""
+    # Not for SQLite: the ADBC driver links its own copy of SQLite, and two copies in one
+    # process break each other's POSIX file locks (SQLite's "multiple copies" warning; the
+    # test suite met "disk I/O error" on a WAL database). PostgreSQL talks over a socket.
+    if conn.dialect.name != "postgresql":
+        return None
+    try:
+        import adbc_driver_postgresql.dbapi as adbc
+
+        target = conn.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        with adbc.connect(target) as arrow_conn, arrow_conn.cursor() as cur:
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+    except ImportError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - any driver error: read the usual way
+        _log.warning("ADBC read failed (%s): reading through the DBAPI", type(exc).__name__)
+        return None
+    return table.to_pandas()
 
 
 def _timestamps(values: pd.Series) -> pd.Series:
@@ -199,6 +241,7 @@ def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.
 
 
 def _safety_types(out: pd.DataFrame, kind: str) -> pd.DataFrame:
+    _text(out, ("point", "dissociation_scale", "event", "severity"))
     if kind == "monitoring":
         for col in ("minutes_after_dose", "systolic", "diastolic", "heart_rate", "spo2",
                     "dissociation"):
