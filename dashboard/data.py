@@ -382,8 +382,14 @@ def expected_models(url: str, settings: Settings,
 @st.cache_resource(ttl="10m", show_spinner="Checking every patient's latest scores…")
 def _all_signals(url: str, settings: Settings, when: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     models = expected_models(url, settings, (settings.off_track_percentile / 100,))
-    return current_signals(alignment(url, settings), as_of=pd.Timestamp(when), models=models,
-                           sessions=safety_table(url, settings))
+    al = alignment(url, settings)
+    # session signals look back active_days at most: only those sessions' records are read
+    since = pd.Timestamp(when) - pd.Timedelta(days=settings.active_days + 1)
+    recent = load_safety(engine(url), since=since)
+    sessions = al.sessions[al.sessions[S.SESSION_AT] >= since]
+    return current_signals(al, as_of=pd.Timestamp(when), models=models,
+                           sessions=session_safety(sessions, recent.monitoring, recent.events,
+                                                   settings=settings))
 
 
 def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filters

@@ -262,8 +262,10 @@ class SafetyFrames:
     events: pd.DataFrame
 
 
-def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None) -> SafetyFrames:
-    """Every monitoring and adverse-event row (optionally of some patients only)."""
+def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
+                since: pd.Timestamp | None = None) -> SafetyFrames:
+    """Every monitoring and adverse-event row (optionally of some patients only, or of the
+    dosing sessions from ``since`` on: what the current signals need)."""
     out = {}
     with engine.connect() as conn:
         if patient_ids is not None:
@@ -273,15 +275,20 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None) -> 
         # every row: read the rows with their session's integer id and the dosing sessions
         # once, and join in memory (the patient id and time are not sent 2M times)
         s = Session.__table__
-        sessions = _read(conn, select(s.c.id, s.c.patient_id, s.c.session_at).where(
-            s.c.kind.in_(["dosing", "booster"])))
+        dosing = s.c.kind.in_(["dosing", "booster"])
+        if since is not None:
+            dosing &= s.c.session_at >= pd.Timestamp(since).to_pydatetime()
+        sessions = _read(conn, select(s.c.id, s.c.patient_id, s.c.session_at).where(dosing))
         sessions["session_at"] = _timestamps(sessions["session_at"])
         sessions = sessions.set_index("id")
         for kind, t, values in (
                 ("monitoring", Monitoring.__table__,
                  ["point", "minutes_after_dose", *MONITORING_VALUES]),
                 ("adverse_events", AdverseEvent.__table__, ["event", *EVENT_VALUES])):
-            rows = _read(conn, select(t.c.session_id, *[t.c[v] for v in values]))
+            query = select(t.c.session_id, *[t.c[v] for v in values])
+            if since is not None:
+                query = query.where(t.c.session_id.in_(select(s.c.id).where(dosing)))
+            rows = _read(conn, query)
             where = sessions.index.get_indexer(rows["session_id"].to_numpy())
             frame = pd.DataFrame({"patient_id": sessions["patient_id"].take(where).to_numpy(),
                                   "session_at": sessions["session_at"].take(where).to_numpy()})

@@ -223,3 +223,22 @@ def test_hostile_safety_files_never_crash_or_half_import(engine, data):
         assert after["sessions"] == before["sessions"]  # never creates sessions
     else:
         assert after == before, report.summary()
+
+
+def test_recent_safety_rows_only(engine):
+    """What the current signals read: the rows of dosing sessions from a date on (both
+    back-ends, through whichever driver reads)."""
+    _with_sessions(engine)
+    data = (HEAD + "P1,2025-03-03T10:00,pre,-5,120,80,,,,,\n"
+            "P1,2025-03-06T10:00,pre,-5,121,81,,,,,\n"
+            "P2,2025-03-04T09:00,post,40,150,90,,,,,\n")
+    assert import_file(engine, data.encode(), name="m.csv").ok
+    assert import_file(engine, b"patient_id,session_at,event,severity,serious\n"
+                       b"P1,2025-03-03T10:00,nausea,mild,no\n"
+                       b"P1,2025-03-06T10:00,headache,mild,no\n", name="ae.csv").ok
+    recent = repository.load_safety(engine, since=pd.Timestamp("2025-03-04 09:00"))
+    assert sorted(recent.monitoring["systolic"]) == [121.0, 150.0]
+    assert recent.events["event"].tolist() == ["headache"]
+    every = repository.load_safety(engine)
+    assert len(every.monitoring) == 3 and len(every.events) == 2
+    assert str(every.monitoring["session_at"].dtype) == "datetime64[ns]"
