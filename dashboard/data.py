@@ -623,11 +623,12 @@ def patient_safety(url: str, settings: Settings, patient_id: str, user: User
     """One patient's session safety record, if ``user`` may see the patient (the caller
     audits the view, as for :func:`patient`)."""
     _check_patient(url, patient_id, user)
-    t = safety_table(url, settings)
-    sf = safety_frames(url)
-    return views.patient_safety_view(t[t[S.PATIENT_ID] == patient_id],
-                                     sf.monitoring[sf.monitoring[S.PATIENT_ID] == patient_id],
-                                     sf.events[sf.events[S.PATIENT_ID] == patient_id])
+    # this patient's rows only (an indexed read), never the whole clinic's monitoring
+    sf = load_safety(engine(url), patient_ids=[patient_id])
+    al = alignment(url, settings)
+    rows = _patient_rows(url, settings)[1].get(patient_id, np.array([], dtype=int))
+    table = session_safety(al.sessions.iloc[rows], sf.monitoring, sf.events, settings=settings)
+    return views.patient_safety_view(table, sf.monitoring, sf.events)
 
 
 def clear() -> None:
