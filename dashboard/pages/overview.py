@@ -33,7 +33,7 @@ components.rate_metric(cards[2], view.headline, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.headline, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.headline, "rapid_response", "Rapid response")
 
-counts = data.signal_counts(url, settings, filters, f"{data.as_of():%Y-%m-%d %H:%M}")
+counts = data.signal_counts(url, settings, filters, data.signal_clock())
 label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, "
          f"{counts.get('relapsed', 0)} relapsed, "
          f"{counts.get('fading', 0) + counts.get('fading_after_booster', 0)} fading, "

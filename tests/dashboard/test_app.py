@@ -297,3 +297,15 @@ def test_an_import_made_elsewhere_is_seen_without_a_restart(demo_db, tmp_path):
     assert main(["--db", str(demo_db), "import", str(sessions), str(scores)]) == 0
     at.run()
     assert not at.exception and int(at.metric[1].value) == before + 1
+
+
+def test_signals_are_computed_for_the_day_not_the_minute(monkeypatch):
+    """The whole clinic's signals are keyed by the end of today (recomputed once a day and
+    after an import), not at every minute's turn; a fixed as-of date is used as given."""
+    from dashboard import data
+
+    monkeypatch.delenv("KAP_OUTCOMES_AS_OF", raising=False)
+    today = pd.Timestamp.now().normalize()
+    assert data.signal_clock() == f"{today:%Y-%m-%d} 23:59"
+    monkeypatch.setenv("KAP_OUTCOMES_AS_OF", "2025-06-01 10:30")
+    assert data.signal_clock() == "2025-06-01 10:30"
