@@ -61,7 +61,8 @@ from analysis.settings import Settings
 
 __all__ = ["SESSION_FIELDS", "SAFETY_OUTCOMES", "SAFETY_BREAKDOWNS", "session_safety",
            "dose_band", "course_tolerance", "safety_rates", "serious_events",
-           "discharge_summary", "clustered_wilson", "session_number_label", "session_signals"]
+           "discharge_summary", "clustered_wilson", "session_number_label", "session_signals",
+           "flag_values"]
 
 #: Fields of one session's safety record (``kap-outcomes safety --json``), in order.
 SESSION_FIELDS = ("patient_id", "session_at", "pre_bp_elevated", "bp_excursion",
@@ -74,8 +75,8 @@ SAFETY_OUTCOMES = ("bp_excursion", "any_adverse_event", "sedated", "marked_disso
                    "tachycardia", "desaturation", "pre_bp_elevated", "severe_or_serious",
                    "monitoring_complete")
 
-#: Breakdowns of the cohort rates.
-SAFETY_BREAKDOWNS = ("route", "dose_band", "session_number", "month", "quarter")
+#: Breakdowns of the cohort rates (periods, ``month`` and ``quarter``, are asked for apart).
+SAFETY_BREAKDOWNS = ("route", "dose_band", "session_number")
 
 _POST = ("post", "discharge")
 
@@ -346,6 +347,18 @@ def clustered_wilson(k: np.ndarray, n: np.ndarray, deff: np.ndarray, *,
     return wilson_interval(k_eff, n_eff, confidence_level=confidence_level)
 
 
+def flag_values(flag: pd.Series) -> pd.Series:
+    """A flag as 1.0 / 0.0 / NaN (cannot tell), whatever it was stored as (a float column is
+    taken as it is).
+
+    >>> flag_values(pd.Series(pd.array([True, False, None], dtype="boolean"))).tolist()
+    [1.0, 0.0, nan]
+    """
+    if flag.dtype == float:
+        return flag
+    return pd.to_numeric(flag.astype("boolean").astype("Float64"), errors="coerce").astype(float)
+
+
 #: Course-level flags that need every session (the others: any session).
 _ALL_SESSIONS = ("monitoring_complete",)
 
@@ -385,9 +398,7 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
         group, group_names = pd.factorize(group_values, use_na_sentinel=True)
     else:
         group, group_names = np.zeros(len(table), dtype=np.int64), np.array([None])
-    values = {o: (table[o].to_numpy(dtype=float) if table[o].dtype == float else
-                  pd.to_numeric(table[o].astype("boolean").astype("Float64"), errors="coerce")
-                  .to_numpy(dtype=float, na_value=np.nan)) for o in outcomes}
+    values = {o: flag_values(table[o]).to_numpy() for o in outcomes}
     if unit == "course":
         # one row per course: any session (max over known 0/1), every session (min) for the
         # monitoring, NaN when no session could tell; the course's group is its first session's

@@ -55,7 +55,7 @@ from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
 from dashboard.exports.tables import safety_table as safety_rates_table
 from dashboard.importers import ImportReport, import_file
-from dashboard.security import AccessDenied, User, can_view_patient
+from dashboard.security import AccessDenied, User, can_see_patient_pages, can_view_patient
 from dashboard.state import Filters
 
 log = logging.getLogger(__name__)
@@ -617,8 +617,6 @@ def serious_events(url: str, settings: Settings, filters: Filters, user: User
     """The severe or serious events under ``filters``: with the patient and a link for the
     patients ``user`` may see; for a role without patient pages (quality) the same events
     without patient, day or time (the month only)."""
-    from dashboard.security import can_see_patient_pages
-
     ev = safety(url, settings, filters).serious.copy()
     if can_see_patient_pages(user):
         ev = ev[ev[S.PATIENT_ID].isin(_visible_ids(url, user))]

@@ -29,9 +29,11 @@ from analysis import (
 from analysis import schemas as S
 from analysis.durability import GroupCurve, survival_subjects
 from analysis.safety import (
+    SAFETY_BREAKDOWNS,
     SAFETY_OUTCOMES,
     course_tolerance,
     discharge_summary,
+    flag_values,
     safety_rates,
     serious_events,
 )
@@ -62,11 +64,17 @@ def course_mask(attrs: pd.DataFrame, *, clinics: tuple[str, ...] = (),
                         (S.ROUTE, routes), (S.INDICATION, indications)):
         if values:
             m &= attrs[col].isin(values)
+    return attrs[m & _in_period(attrs["first_dose_at"], start, end)]
+
+
+def _in_period(when: pd.Series, start: dt.date | None, end: dt.date | None) -> pd.Series:
+    """Whether each time falls from ``start`` through the whole day ``end`` (None: open)."""
+    m = pd.Series(True, index=when.index)
     if start:
-        m &= attrs["first_dose_at"] >= pd.Timestamp(start)
+        m &= when >= pd.Timestamp(start)
     if end:
-        m &= attrs["first_dose_at"] < pd.Timestamp(end) + pd.Timedelta(days=1)
-    return attrs[m]
+        m &= when < pd.Timestamp(end) + pd.Timedelta(days=1)
+    return m
 
 
 def subset_alignment(al: Alignment, keys: pd.DataFrame) -> Alignment:
@@ -602,11 +610,7 @@ def safety_mask(table: pd.DataFrame, attrs: pd.DataFrame, *, clinics: tuple[str,
                        indications=indications)
     out = table.merge(keep[[S.PATIENT_ID, S.COURSE_ID, S.CLINIC_ID, S.INDICATION]],
                       on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
-    if start:
-        out = out[out[S.SESSION_AT] >= pd.Timestamp(start)]
-    if end:
-        out = out[out[S.SESSION_AT] < pd.Timestamp(end) + pd.Timedelta(days=1)]
-    return out.reset_index(drop=True)
+    return out[_in_period(out[S.SESSION_AT], start, end)].reset_index(drop=True)
 
 
 def _safety_rate_table(table: pd.DataFrame, *, by: str | None, unit: str, settings: Settings,
@@ -666,9 +670,8 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
     """
     m = settings.min_cell_size
     # each flag as 0/1/NaN once (every rate table below reads them)
-    table = table.assign(**{o: pd.to_numeric(table[o].astype("boolean").astype("Float64"),
-                                             errors="coerce").astype(float)
-                            for o in SAFETY_OUTCOMES if o in table.columns})
+    table = table.assign(**{o: flag_values(table[o]) for o in SAFETY_OUTCOMES
+                            if o in table.columns})
     head_raw = safety_rates(table, unit="session", settings=settings)
     headline = RateTable(table=_decide(head_raw, None, settings, None), by=None,
                          min_cell_size=m, confidence_level=settings.confidence_level,
@@ -676,7 +679,7 @@ def safety_view(table: pd.DataFrame, events: pd.DataFrame, *, settings: Settings
     courses = _safety_rate_table(table, by=None, unit="course", settings=settings)
     by = {name: _safety_rate_table(table, by=name, unit="session", settings=settings,
                                    overall=head_raw)
-          for name in ("route", "dose_band", "session_number")}
+          for name in SAFETY_BREAKDOWNS}
     monthly = _safety_rate_table(table, by="month", unit="session", settings=settings,
                                  overall=head_raw)
     quarterly = _safety_rate_table(table, by="quarter", unit="session", settings=settings,
@@ -765,8 +768,3 @@ def patient_safety_view(table: pd.DataFrame, monitoring: pd.DataFrame, events: p
         readings=monitoring.sort_values([S.SESSION_AT, "minutes_after_dose"]).reset_index(
             drop=True),
         events=events.reset_index(drop=True), tolerance=tol)
-
-
-#: The flags a session detail names, in order.
-SESSION_FLAGS = tuple(o for o in SAFETY_OUTCOMES if o not in ("any_adverse_event",
-                                                               "monitoring_complete"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 
+from analysis.schemas import DOSING_KINDS
 from dashboard.db.models import (
     MAX_ITEMS,
     AdverseEvent,
@@ -219,12 +220,17 @@ def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd
     return out
 
 
+def _safety_table(kind: str) -> tuple[Table, list[str]]:
+    """The table of a session-bound kind and the columns read from it beside the session."""
+    if kind == "monitoring":
+        return Monitoring.__table__, ["point", "minutes_after_dose", *MONITORING_VALUES]
+    return AdverseEvent.__table__, ["event", *EVENT_VALUES]
+
+
 def _safety_query(kind: str):
     """Monitoring or adverse-event rows with their session's patient and time."""
     s = Session.__table__
-    t = Monitoring.__table__ if kind == "monitoring" else AdverseEvent.__table__
-    values = (["point", "minutes_after_dose", *MONITORING_VALUES] if kind == "monitoring"
-              else ["event", *EVENT_VALUES])
+    t, values = _safety_table(kind)
     q = select(s.c.patient_id, s.c.session_at, *[t.c[v] for v in values]).select_from(
         t.join(s, t.c.session_id == s.c.id))
     return q, s
@@ -236,7 +242,7 @@ def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.
              for chunk in _chunks(list(patient_ids))]
     out = pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
         q.where(s.c.id < 0), conn)
-    out["session_at"] = pd.to_datetime(out["session_at"]).astype("datetime64[ns]")
+    out["session_at"] = _timestamps(out["session_at"])
     return _safety_types(out, kind)
 
 
@@ -275,16 +281,14 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
         # every row: read the rows with their session's integer id and the dosing sessions
         # once, and join in memory (the patient id and time are not sent 2M times)
         s = Session.__table__
-        dosing = s.c.kind.in_(["dosing", "booster"])
+        dosing = s.c.kind.in_(DOSING_KINDS)
         if since is not None:
             dosing &= s.c.session_at >= pd.Timestamp(since).to_pydatetime()
         sessions = _read(conn, select(s.c.id, s.c.patient_id, s.c.session_at).where(dosing))
         sessions["session_at"] = _timestamps(sessions["session_at"])
         sessions = sessions.set_index("id")
-        for kind, t, values in (
-                ("monitoring", Monitoring.__table__,
-                 ["point", "minutes_after_dose", *MONITORING_VALUES]),
-                ("adverse_events", AdverseEvent.__table__, ["event", *EVENT_VALUES])):
+        for kind in ("monitoring", "adverse_events"):
+            t, values = _safety_table(kind)
             query = select(t.c.session_id, *[t.c[v] for v in values])
             if since is not None:
                 query = query.where(t.c.session_id.in_(select(s.c.id).where(dosing)))
@@ -303,11 +307,11 @@ def dosing_sessions(conn: Connection, patient_ids: Sequence[str]) -> pd.DataFram
     (the sessions monitoring and adverse events attach to)."""
     t = Session.__table__
     parts = [pd.read_sql(select(t.c.id, t.c.patient_id, t.c.session_at).where(
-        t.c.patient_id.in_(chunk) & t.c.kind.in_(["dosing", "booster"])), conn)
+        t.c.patient_id.in_(chunk) & t.c.kind.in_(DOSING_KINDS)), conn)
         for chunk in _chunks(list(patient_ids))]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["id", "patient_id", "session_at"])
-    out["session_at"] = pd.to_datetime(out["session_at"]).astype("datetime64[ns]")
+    out["session_at"] = _timestamps(out["session_at"])
     return out.sort_values("id").drop_duplicates(["patient_id", "session_at"])
 
 
@@ -414,14 +418,9 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
         _bulk_insert(conn, Patient.__table__, frame, progress)
         return int(batch)
     if kind in ("monitoring", "adverse_events"):
-        frame = records.drop(columns=["line"])
-        if "session_id" not in frame.columns:  # the importer found them while comparing
-            sessions = dosing_sessions(conn, records["patient_id"].unique().tolist())
-            frame = frame.merge(sessions.rename(columns={"id": "session_id"}),
-                                on=["patient_id", "session_at"], how="inner",
-                                validate="many_to_one")
-        frame = frame.drop(columns=["patient_id", "session_at"]).assign(
-            import_id=batch, session_id=frame["session_id"].astype("int64"))
+        # each record carries the id of its stored dosing session, found while comparing
+        frame = records.drop(columns=["line", "patient_id", "session_at"])
+        frame = frame.assign(import_id=batch, session_id=frame["session_id"].astype("int64"))
         if kind == "monitoring":
             frame["sedation_moaas"] = frame["sedation_moaas"].astype("Int64")
             _bulk_insert(conn, Monitoring.__table__, frame, progress)

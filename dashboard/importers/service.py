@@ -256,13 +256,15 @@ _PRE_WINDOW = pd.Timedelta(minutes=60)
 _POST_WINDOW = pd.Timedelta(hours=6)
 
 
-def _place_readings(conn, rec: pd.DataFrame, patients: list[str]
+def _place_readings(rec: pd.DataFrame, stored: pd.DataFrame
                     ) -> tuple[pd.DataFrame, list[RowIssue]]:
     """Place time-stamped readings (FHIR vital signs) in the patient's stored dosing session:
     the latest session starting no more than an hour after the reading and no more than six
     hours before it. A reading at or before the dose is ``pre`` (minutes 0 or negative), a
-    later one ``post``. Readings with no such session are returned as problems."""
-    stored = repository.dosing_sessions(conn, patients)[["patient_id", "session_at"]]
+    later one ``post``. Readings with no such session are returned as problems, named by
+    their resource (``where``, set by :mod:`dashboard.importers.fhir`). ``stored``:
+    the patients' dosing sessions (:func:`dashboard.db.repository.dosing_sessions`)."""
+    stored = stored[["patient_id", "session_at"]]
     left = rec.drop(columns=["session_at"]).assign(_t=rec["measured_at"] + _PRE_WINDOW)
     left = left.sort_values("_t", kind="stable")
     right = stored.sort_values("session_at", kind="stable")
@@ -270,28 +272,25 @@ def _place_readings(conn, rec: pd.DataFrame, patients: list[str]
                         direction="backward")
     minutes = (hit["measured_at"] - hit["session_at"]).dt.total_seconds() / 60
     ok = hit["session_at"].notna() & (minutes <= _POST_WINDOW.total_seconds() / 60)
-    problems = [RowIssue(int(line), f"{where}, effectiveDateTime" if isinstance(where, str)
-                         else "effectiveDateTime",
+    problems = [RowIssue(int(line), f"{where}, effectiveDateTime",
                          f"no dosing session of patient {pid} within an hour after or six "
                          f"hours before {when:%Y-%m-%d %H:%M} is stored: import the sessions "
                          "first")
                 for line, where, pid, when in zip(
-                    hit.loc[~ok, "line"], hit.loc[~ok, "where"] if "where" in hit else
-                    [None] * int((~ok).sum()), hit.loc[~ok, "patient_id"],
+                    hit.loc[~ok, "line"], hit.loc[~ok, "where"], hit.loc[~ok, "patient_id"],
                     hit.loc[~ok, "measured_at"], strict=True)]
     out = hit[ok].copy()
     out["minutes_after_dose"] = minutes[ok].round(1)
     out["point"] = np.where(out["minutes_after_dose"] <= 0, "pre", "post")
-    out = out.drop(columns=["_t", "measured_at", "where"], errors="ignore")
+    out = out.drop(columns=["_t", "measured_at", "where"])
     return out.sort_values("line", kind="stable").reset_index(drop=True), problems
 
 
-def _unmatched_sessions(conn, rec: pd.DataFrame, patients: list[str]
+def _unmatched_sessions(rec: pd.DataFrame, stored: pd.DataFrame
                         ) -> tuple[pd.DataFrame, list[RowIssue]]:
     """The records with the id of their stored dosing session (``session_id``), and the rows
     of a monitoring or adverse-events file with no stored dosing session of that patient at
-    that time (each names its line)."""
-    stored = repository.dosing_sessions(conn, patients)
+    that time (each names its line). ``stored``: the patients' dosing sessions."""
     hit = rec.merge(stored.rename(columns={"id": "session_id"}),
                     on=["patient_id", "session_at"], how="left", indicator=True)
     missing = hit["_merge"].eq("left_only").to_numpy()
@@ -311,17 +310,17 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
     rec = parsed.records
     kind = parsed.kind
     patients = sorted(rec["patient_id"].dropna().unique())
-    placed: list[RowIssue] = []
-    if kind == "monitoring" and "measured_at" in rec.columns:
-        rec, placed = _place_readings(conn, rec, patients)
-    known = repository.existing_rows(conn, "patients", patients)
     conflicts: list[RowIssue] = []
     new_patients: dict[str, str] = {}
-    conflicts += placed
-    if kind in _SESSION_BOUND:
-        rec, unmatched = _unmatched_sessions(conn, rec, patients)
+    if kind in _SESSION_BOUND:  # rows of stored sessions: no patient is created or checked
+        sessions = repository.dosing_sessions(conn, patients)
+        if "measured_at" in rec.columns:  # FHIR readings: find their session first
+            rec, conflicts = _place_readings(rec, sessions)
+        rec, unmatched = _unmatched_sessions(rec, sessions)
         conflicts += unmatched
-    elif kind != "patients":
+    else:
+        known = repository.existing_rows(conn, "patients", patients)
+    if kind in ("sessions", "assessments"):
         clinic_given = rec["clinic_id"] if "clinic_id" in rec.columns else pd.Series(
             None, index=rec.index, dtype=object)
         stored_clinic = rec["patient_id"].map(known.set_index("patient_id")["clinic_id"])

@@ -78,7 +78,7 @@ with overview:
     st.caption("A course has a flag when any of its sessions had it; its monitoring is "
                "complete when every session's was. " + WITHHELD_FOOTNOTE(settings.min_cell_size))
 with groups:
-    by = st.segmented_control("Break down by", ["route", "dose_band", "session_number"],
+    by = st.segmented_control("Break down by", list(view.by),
                               default="route", key="safety_by", format_func=breakdown_label)
     by = by or "route"
     outcome = st.selectbox("Flag", SAFETY_OUTCOMES, format_func=labels.get, key="safety_flag")
