@@ -166,3 +166,30 @@ def test_a_count_of_events_never_reveals_a_small_group_of_patients():
     assert safety_table(few).iloc[-1]["with_flag"] == "<11"
     many = view_of(12, 1)
     assert many.n_serious_shared == 12 and safety_table(many).iloc[-1]["with_flag"] == 12
+
+
+def test_safety_charts_show_only_what_the_tables_show(demo_db):
+    """The all-flags chart and the trend chart draw exactly the cells the view (and so the
+    export table) shows; a withheld cell is named as withheld, never drawn."""
+    from dashboard import charts
+    from dashboard.labels import SAFETY_SHORT
+
+    view = data.safety(f"sqlite:///{demo_db}", Settings(), Filters(clinics=("coast",)))
+    fig = charts.safety_rates_figure(view.headline, outcomes=SAFETY_OUTCOMES,
+                                     labels=SAFETY_SHORT, title="t")
+    shown = {SAFETY_SHORT[o]: view.headline.cell(o) for o in SAFETY_OUTCOMES
+             if view.headline.cell(o) is not None}
+    bars = dict(zip(fig.data[0].y, fig.data[0].x, strict=True))
+    assert bars == {k: c["rate"] for k, c in shown.items() if pd.notna(c["rate"])}
+    withheld = {k for k, c in shown.items() if pd.isna(c["rate"])}
+    assert withheld, "the coast clinic has withheld safety cells"
+    assert set(fig.data[2].y) == withheld
+    assert all(t.startswith("withheld") for t in fig.data[2].text)
+    for outcome in ("bp_excursion", "any_adverse_event"):
+        table, _ = views.safety_trend(view, outcome)
+        trend = charts.safety_trend_figure(table, outcome=outcome, title="t")
+        cells = table.outcome(outcome)
+        drawn = dict(zip(trend.data[-1].x, trend.data[-1].y, strict=True)) if len(
+            trend.data) else {}
+        assert drawn == dict(zip(cells.loc[cells["rate"].notna(), "group"],
+                                 cells.loc[cells["rate"].notna(), "rate"], strict=True))
