@@ -66,7 +66,8 @@ def _import_paths(engine, paths, args) -> int:
                              dry_run=args.dry_run, actor=os.environ.get("USER", "cli"),
                              progress=_progress_bar(Path(path).name),
                              patient_identifier_system=getattr(
-                                 args, "patient_identifier_system", None))
+                                 args, "patient_identifier_system", None),
+                             clinic=getattr(args, "clinic", None))
         print(report.summary())
         for warning in report.warnings:
             print(f"  warning: {warning}")
@@ -150,7 +151,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     got = _analysed(args)
     if got is None:
         return 0 if args.json else 1
-    outcomes = got[2]
+    # each row names its patient as the dashboard does, with the clinic and the clinic's own id
+    outcomes = got[2].merge(got[1].patients[["patient_id", "clinic_id", "source_id"]],
+                            on="patient_id", how="left")
+    first = ["patient_id", "clinic_id", "source_id"]
+    outcomes = outcomes[first + [c for c in outcomes.columns if c not in first]]
     if args.json:
         for row in outcomes.itertuples(index=False):
             print(json.dumps({k: _json_value(v) for k, v in zip(outcomes.columns, row,
@@ -372,6 +377,20 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_patient_move(args: argparse.Namespace) -> int:
+    from dashboard.db.repository import move_patient
+
+    engine = make_engine(args.db)
+    upgrade(engine)
+    problem = move_patient(engine, args.patient, args.clinic, clinician_id=args.clinician_id,
+                           actor=os.environ.get("USER", "cli"))
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    print(f"patient {args.patient} is now in clinic {args.clinic}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from sqlalchemy import func, select
 
@@ -433,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--patient-identifier-system", metavar="URL",
                      help="FHIR: take each patient's id from the Patient identifier of this "
                           "system (e.g. the clinic's MRN system)")
+    imp.add_argument("--clinic", metavar="ID",
+                     help="every row is of this clinic: the patient ids are this clinic's "
+                          "(two clinics may use the same id for two patients)")
     imp.set_defaults(func=cmd_import, date_order="iso")
     met = sub.add_parser("metrics", help="per-course outcomes")
     met.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -476,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--oidc", action="store_true",
                      help="no password: the user signs in through the OIDC provider")
     add.set_defaults(func=cmd_user)
+    pat = sub.add_parser("patient", help="manage patients")
+    pat_sub = pat.add_subparsers(dest="patient_command", required=True)
+    mov = pat_sub.add_parser("move", help="place a patient in another clinic (audited)")
+    mov.add_argument("patient", help="the patient as the dashboard shows it")
+    mov.add_argument("--clinic", required=True, help="the clinic id")
+    mov.add_argument("--clinician-id", help="the primary clinician there")
+    mov.set_defaults(func=cmd_patient_move)
     srv = sub.add_parser("serve", help="start the dashboard")
     srv.add_argument("--port", type=int, default=8501)
     srv.add_argument("--address", default="localhost")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
@@ -118,8 +119,18 @@ class ImportBatch(Base):
 
 
 class Patient(Base):
+    """A patient, known to the clinic by ``source_id`` (the id in the clinic's files): the
+    natural key is clinic + source id, so two clinics may use the same id for two people.
+
+    ``patient_id`` is the key every other table refers to and the id the dashboard shows: the
+    source id itself when no other clinic's patient had it first, else ``source@clinic``
+    (shortened with a hash past 64 characters). It never changes once given. See
+    :func:`dashboard.importers.patient_keys.patient_key`.
+    """
+
     __tablename__ = "patients"
     patient_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.clinic_id"), index=True)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.clinician_id"))
     indication: Mapped[str | None] = mapped_column(String(20))
@@ -127,6 +138,8 @@ class Patient(Base):
     sex: Mapped[str | None] = mapped_column(String(20))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
     __table_args__ = (
+        # a unique index (not a constraint): what SQLite can add to an existing table
+        Index("uq_patients_clinic_source", "clinic_id", "source_id", unique=True),
         CheckConstraint(f"indication IS NULL OR {_in('indication', INDICATIONS)}",
                         name="indication"),
         CheckConstraint("birth_year IS NULL OR (birth_year >= 1900 AND birth_year <= 2100)",

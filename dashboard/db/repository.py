@@ -38,8 +38,9 @@ from dashboard.db.models import (
     assessments_table,
 )
 
-__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "write_records", "record_audit",
-           "signal_states", "save_signal_state", "move_patients", "import_lock",
+__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "patients_named",
+           "write_records", "record_audit",
+           "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
            "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions", "data_version",
@@ -93,7 +94,7 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
     c = Course.__table__
     a = assessments_table
     pq = select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id, p.c.indication, p.c.birth_year,
-                p.c.sex)
+                p.c.sex, p.c.source_id)
     if clinic_ids is not None:
         pq = pq.where(p.c.clinic_id.in_(list(clinic_ids)))
     if patient_ids is not None:
@@ -187,6 +188,22 @@ NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_
                 "assessments": ["patient_id", "instrument", "administered_at"],
                 "monitoring": ["patient_id", "session_at", "point", "minutes_after_dose"],
                 "adverse_events": ["patient_id", "session_at", "event"]}
+
+
+def patients_named(conn: Connection, source_ids: Sequence[str],
+                   keys: Sequence[str] = ()) -> pd.DataFrame:
+    """``patient_id`` (the stored key), ``source_id`` and ``clinic_id`` of the stored patients a
+    file's ids may name: those whose source id is one of ``source_ids``, and those holding one
+    of ``keys`` (the keys a new patient might be given, to avoid them)."""
+    t = Patient.__table__
+    cols = [t.c.patient_id, t.c.source_id, t.c.clinic_id]
+    parts = [pd.read_sql(select(*cols).where(t.c.source_id.in_(chunk)), conn)
+             for chunk in _chunks(list(source_ids))]
+    parts += [pd.read_sql(select(*cols).where(t.c.patient_id.in_(chunk)), conn)
+              for chunk in _chunks(list(keys))]
+    if not parts:
+        return pd.DataFrame(columns=[c.name for c in cols])
+    return pd.concat(parts, ignore_index=True).drop_duplicates("patient_id", ignore_index=True)
 
 
 def existing_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
@@ -394,8 +411,12 @@ def _copy_csv(raw, table: str, part: pd.DataFrame) -> None:
 
 def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_name: str,
                   sha256: str, actor: str | None, rows_total: int, rows_skipped: int,
-                  new_patients: Sequence[str], progress: Progress | None = None) -> int:
-    """Write one validated file inside the caller's transaction; returns the import batch id."""
+                  new_patients: dict[str, tuple[str, str]],
+                  progress: Progress | None = None) -> int:
+    """Write one validated file inside the caller's transaction; returns the import batch id.
+
+    ``new_patients``: key -> (clinic, the clinic's id) of the patients to create first (a
+    patients file creates its own from ``records``)."""
     batch = conn.execute(insert(ImportBatch.__table__).values(
         file_name=file_name[:255], sha256=sha256, kind=kind,
         imported_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), imported_by=actor,
@@ -409,8 +430,7 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
                 subset=["clinician_id"]).itertuples(index=False):
             clinicians.setdefault(cid, clinic)
     if new_patients:
-        clinics |= set(dict(new_patients).values()) if isinstance(new_patients, dict) \
-            else {"main"}
+        clinics |= {clinic for clinic, _ in new_patients.values()}
     _ensure(conn, Clinic.__table__, "clinic_id", sorted(clinics), {})
     _ensure(conn, Clinician.__table__, "clinician_id", sorted(clinicians), clinicians)
     if kind == "patients":
@@ -430,10 +450,10 @@ def write_records(conn: Connection, kind: str, records: pd.DataFrame, *, file_na
             _bulk_insert(conn, AdverseEvent.__table__, frame, progress)
         return int(batch)
     if new_patients:
-        placed = new_patients if isinstance(new_patients, dict) else dict.fromkeys(
-            new_patients, "main")
         _bulk_insert(conn, Patient.__table__, pd.DataFrame(
-            {"patient_id": list(placed), "clinic_id": list(placed.values()),
+            {"patient_id": list(new_patients),
+             "source_id": [source for _, source in new_patients.values()],
+             "clinic_id": [clinic for clinic, _ in new_patients.values()],
              "import_id": batch}))
     if kind == "sessions":
         frame = records.drop(columns=["line"]).copy()
@@ -648,6 +668,26 @@ def move_patients(conn: Connection, moves: dict[str, tuple[str, str | None]], *,
         record_audit(conn, actor=actor, action="patient_moved", target_kind="patient",
                      target_id=pid, detail=f"clinic {old[0]} -> {clinic}, clinician {old[1]} "
                      f"-> {clinician or old[1]}")
+
+
+def move_patient(engine: Engine, patient_id: str, clinic_id: str, *,
+                 clinician_id: str | None = None, actor: str) -> str | None:
+    """Place one patient (by key) in another clinic, audited; None when done, else why not
+    (no such patient; the clinic already has a patient with the same id)."""
+    t = Patient.__table__
+    with engine.begin() as conn:
+        row = conn.execute(select(t.c.source_id, t.c.clinic_id).where(
+            t.c.patient_id == patient_id)).first()
+        if row is None:
+            return f"no patient {patient_id} is stored"
+        clash = conn.execute(select(t.c.patient_id).where(
+            (t.c.clinic_id == clinic_id) & (t.c.source_id == row.source_id)
+            & (t.c.patient_id != patient_id))).first()
+        if clash is not None:
+            return (f"clinic {clinic_id} already has a patient with id {row.source_id} "
+                    f"({clash.patient_id}): the two records are not merged")
+        move_patients(conn, {patient_id: (clinic_id, clinician_id)}, actor=actor)
+    return None
 
 
 @contextlib.contextmanager

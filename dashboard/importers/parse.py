@@ -64,6 +64,7 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "sedation_moaas": ("sedationmoaas", "moaas", "moaa/s", "sedation"),
         "dissociation": ("dissociation", "cadss", "dissociationscore"),
         "dissociation_scale": ("dissociationscale", "scale"),
+        "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
     },
     "adverse_events": {
         "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
@@ -73,6 +74,7 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "serious": ("serious", "sae", "isserious"),
         "resolved_before_discharge": ("resolvedbeforedischarge", "resolved",
                                       "resolvedatdischarge"),
+        "clinic_id": ("clinicid", "clinic", "site", "siteid", "location"),
     },
     "assessments": {
         "patient_id": ("patientid", "patient", "pid", "clientid", "subjectid"),
@@ -427,9 +429,11 @@ def _finish(kind: Kind, raw: RawFile, records: pd.DataFrame, issues: _Issues,
 def _within_file_duplicates(parsed: Parsed) -> None:
     """Identical repeats are kept once; repeats that disagree are errors."""
     rec = parsed.records
-    key = NATURAL_KEYS[parsed.kind]
+    key = list(NATURAL_KEYS[parsed.kind])
     if rec.empty:
         return
+    if "clinic_id" in rec.columns:
+        key = ["clinic_id", *key]  # one id may name a patient of each clinic
     dup = rec.duplicated(key, keep=False)
     if not dup.any():
         return
@@ -451,8 +455,9 @@ def _within_file_duplicates(parsed: Parsed) -> None:
 def _patients(raw, cols, issues, order, max_missing):
     out = pd.DataFrame({"patient_id": _ids(_text(raw, cols.get("patient_id")), issues,
                                            "patient_id", required=True)})
-    clinic = _ids(_text(raw, cols.get("clinic_id")), issues, "clinic_id", required=False)
-    out["clinic_id"] = clinic.fillna("main")
+    # no clinic: the patient's stored clinic, else ``main`` (decided at import)
+    out["clinic_id"] = _ids(_text(raw, cols.get("clinic_id")), issues, "clinic_id",
+                            required=False)
     out["clinician_id"] = _ids(_text(raw, cols.get("clinician_id")), issues, "clinician_id",
                                required=False)
     ind = _text(raw, cols.get("indication"))
@@ -571,6 +576,7 @@ def _monitoring(raw, cols, issues, order, max_missing):
                "point", "no measurement on this row (blood pressure, heart rate, SpO2, "
                "sedation or dissociation)")
     out["sedation_moaas"] = out["sedation_moaas"].round().astype("Int64")
+    _clinic_column(out, raw, cols, issues)
     return out
 
 
@@ -590,13 +596,14 @@ def _adverse_events(raw, cols, issues, order, max_missing):
     out["resolved_before_discharge"] = _coded(raw, cols.get("resolved_before_discharge"), issues,
                                               "resolved_before_discharge", _YES, "yes, no",
                                               required=False)
+    _clinic_column(out, raw, cols, issues)
     return out
 
 
 def _clinic_column(out: pd.DataFrame, raw: RawFile, cols: dict[str, str],
                    issues: _Issues) -> None:
-    """A clinic column on a sessions or assessments file is never ignored: it is checked
-    against the stored patient (and places a new patient) at import."""
+    """A clinic column is never ignored: with the patient id it names the patient (the
+    natural key is clinic + patient id) and places a new one, at import."""
     if "clinic_id" in cols:
         out["clinic_id"] = _ids(_text(raw, cols["clinic_id"]), issues, "clinic_id",
                                 required=False)

@@ -19,7 +19,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from dashboard.db import repository
+from dashboard.db.models import ID_LENGTH
 from dashboard.importers.fhir import is_fhir, parse_fhir
+from dashboard.importers.identity import DEFAULT_CLINIC, key_candidates, resolve_patients
 from dashboard.importers.limits import TooLarge, limits
 from dashboard.importers.parse import DateOrder, Kind, Parsed, RowIssue, parse
 from dashboard.importers.reading import FileError, read_file
@@ -104,6 +106,7 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
                 kind: Kind | None = None, date_order: DateOrder = "iso", dry_run: bool = False,
                 actor: str | None = None, max_missing_items: int = 0,
                 sheet: str | None = None, patient_identifier_system: str | None = None,
+                clinic: str | None = None,
                 progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import one file (CSV, XLSX, FHIR JSON/NDJSON) into the database at ``engine``.
 
@@ -113,6 +116,8 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
             ``adverse_events``; detected from the headers if None.
         date_order: ``iso`` (default), ``dayfirst`` or ``monthfirst`` for slash dates.
         dry_run: validate and compare, write nothing.
+        clinic: the clinic of every row (``--clinic``): it names the patients with their ids
+            (:mod:`dashboard.importers.identity`); a row naming another clinic is an error.
     """
     if isinstance(source, bytes):
         data, name = source, name or "upload"
@@ -144,6 +149,12 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     except FileError as exc:
         report.file_error = str(exc)
         return report
+    if clinic is not None:
+        if not clinic.strip() or len(clinic) > ID_LENGTH or not clinic.isprintable():
+            report.file_error = (f"--clinic must be a clinic id of 1 to {ID_LENGTH} printable "
+                                 "characters")
+            return report
+        _for_clinic(parsed, clinic)
     report.kind = parsed.kind
     report.rows_total = parsed.rows_total
     report.duplicates_in_file = parsed.duplicates
@@ -166,18 +177,19 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
             report.patients_created = sorted(cmp.new_patients)
             report.patients_moved = sorted(cmp.moves)
             report.rows_added = len(new)
-            unplaced = [p for p, c in cmp.new_patients.items() if c == "main"]
+            unplaced = [p for p, (c, _) in cmp.new_patients.items() if c == DEFAULT_CLINIC]
             if unplaced:
                 report.warnings.append(
-                    f"{len(unplaced)} new patient(s) were created in clinic 'main' (the file "
-                    "names no clinic): import a patients file (or run `kap-outcomes patient "
-                    "assign`) to place them, or no clinician will see their signals")
+                    f"{len(unplaced)} new patient(s) were created in clinic '{DEFAULT_CLINIC}' "
+                    "(the file names no clinic): import a patients file naming their clinic "
+                    "(or run `kap-outcomes patient move`) to place them, or no clinician will "
+                    "see their signals")
             if conflicts or dry_run:
                 raise _Rejected
             if cmp.moves:
                 repository.move_patients(conn, cmp.moves, actor=actor or "cli")
             report.batch_id = repository.write_records(
-                conn, parsed.kind, new.drop(columns=["clinic_id"], errors="ignore")
+                conn, parsed.kind, new.drop(columns=["clinic_id", "source_id"], errors="ignore")
                 if parsed.kind != "patients" else new, file_name=name, sha256=report.sha256,
                 actor=actor, rows_total=parsed.rows_total, rows_skipped=skipped,
                 new_patients=cmp.new_patients, progress=progress)
@@ -198,6 +210,20 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     if not report.ok:
         report.rows_added = 0
     return report
+
+
+def _for_clinic(parsed: Parsed, clinic: str) -> None:
+    """Give every row of a file imported for one clinic that clinic; a row naming another is
+    an error (the file mixes clinics: import it without ``--clinic``)."""
+    rec = parsed.records
+    if "clinic_id" in rec.columns:
+        other = rec["clinic_id"].notna() & (rec["clinic_id"] != clinic)
+        parsed.issues.extend(RowIssue(int(line), "clinic_id", f"names clinic {c}, but the file "
+                                      f"is imported for clinic {clinic}")
+                             for line, c in zip(rec.loc[other, "line"], rec.loc[other,
+                                                "clinic_id"], strict=True))
+        parsed.issues.sort()
+    rec["clinic_id"] = clinic
 
 
 def _database_error(exc: Exception) -> str | None:
@@ -246,7 +272,7 @@ class _Comparison:
     new: pd.DataFrame
     skipped: int
     conflicts: list[RowIssue]
-    new_patients: dict[str, str]          #: patient -> the clinic it is created in
+    new_patients: dict[str, tuple[str, str]]  #: patient key -> (clinic, the clinic's id)
     moves: dict[str, tuple[str, str | None]]  #: patient -> (clinic, clinician) from a file
 
 
@@ -304,46 +330,37 @@ def _unmatched_sessions(rec: pd.DataFrame, stored: pd.DataFrame
 
 
 def _compare(conn, parsed: Parsed) -> _Comparison:
-    """Split records into new rows, already-stored rows (skipped) and conflicts; find the
-    patients to create (in the clinic the file names, else ``main``) and, for a patients file,
-    the patients it moves to another clinic or clinician."""
-    rec = parsed.records
+    """Name each row's patient (:mod:`dashboard.importers.identity`), then split the records
+    into new rows, already-stored rows (skipped) and conflicts; find the patients to create
+    and the patients placed in another clinic or with another clinician."""
     kind = parsed.kind
-    patients = sorted(rec["patient_id"].dropna().unique())
-    conflicts: list[RowIssue] = []
-    new_patients: dict[str, str] = {}
+    sources = sorted(parsed.records["patient_id"].dropna().unique())
+    clinics = parsed.records["clinic_id"].dropna().unique() \
+        if "clinic_id" in parsed.records.columns else []
+    candidates = sorted({k for s in sources for c in (*clinics, DEFAULT_CLINIC)
+                         for k in key_candidates(s, c)})
+    named = resolve_patients(parsed.records, repository.patients_named(conn, sources, candidates),
+                             create=kind not in _SESSION_BOUND)
+    rec = named.records
+    conflicts: list[RowIssue] = list(named.conflicts)
+    parsed.warnings.extend(named.warnings)
+    new_patients = named.new_patients
+    patients = sorted(set(rec["patient_id"].dropna()) - set(new_patients))
     if kind in _SESSION_BOUND:  # rows of stored sessions: no patient is created or checked
+        rec = rec[rec["patient_id"].notna()]   # rows naming no stored patient are refused
         sessions = repository.dosing_sessions(conn, patients)
         if "measured_at" in rec.columns:  # FHIR readings: find their session first
-            rec, conflicts = _place_readings(rec, sessions)
+            rec, placed = _place_readings(rec, sessions)
+            conflicts += placed
         rec, unmatched = _unmatched_sessions(rec, sessions)
         conflicts += unmatched
     else:
         known = repository.existing_rows(conn, "patients", patients)
-    if kind in ("sessions", "assessments"):
-        clinic_given = rec["clinic_id"] if "clinic_id" in rec.columns else pd.Series(
-            None, index=rec.index, dtype=object)
-        stored_clinic = rec["patient_id"].map(known.set_index("patient_id")["clinic_id"])
-        wrong = clinic_given.notna() & stored_clinic.notna() & (clinic_given != stored_clinic)
-        for line, pid, given, stored in zip(rec.loc[wrong, "line"], rec.loc[wrong, "patient_id"],
-                                            clinic_given[wrong], stored_clinic[wrong],
-                                            strict=True):
-            conflicts.append(RowIssue(int(line), "clinic_id", f"patient {pid} is a patient of "
-                                      f"clinic {stored}, not {given}: check the patient id (or "
-                                      "move the patient with a patients file first)"))
-        unknown = rec[~rec["patient_id"].isin(known["patient_id"]) & rec["patient_id"].notna()]
-        first = unknown.assign(_c=clinic_given[unknown.index]).drop_duplicates("patient_id")
-        new_patients = {p: (c if isinstance(c, str) else "main")
-                        for p, c in zip(first["patient_id"], first["_c"], strict=True)}
-        clash = unknown.assign(_c=clinic_given[unknown.index].fillna("main"))
-        clash = clash[clash["_c"] != clash["patient_id"].map(new_patients)]
-        for line, pid in zip(clash["line"], clash["patient_id"], strict=True):
-            conflicts.append(RowIssue(int(line), "clinic_id", f"names another clinic for new "
-                                      f"patient {pid} than an earlier line"))
     stored = known if kind == "patients" else repository.existing_rows(conn, kind, patients)
     key = repository.NATURAL_KEYS[kind]
     if stored.empty:
-        return _Comparison(rec, 0, sorted(conflicts), new_patients, {})
+        return _Comparison(rec, 0, sorted(conflicts), new_patients,
+                           {key: (clinic, None) for key, clinic in named.placed.items()})
     merged = rec.reset_index().merge(stored, on=key, how="inner", suffixes=("", "_stored"))
     same = np.ones(len(merged), dtype=bool)
     first_bad = np.array([""] * len(merged), dtype=object)
@@ -362,11 +379,11 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
         conflicts.append(RowIssue(int(line), str(col), "contradicts the stored "
                                   f"{_ONE[kind]} with the same {', '.join(key)}; "
                                   "stored data are never overwritten"))
-    moves = {}
+    moves = {key: (clinic, None) for key, clinic in named.placed.items()}
     if kind == "patients":
         mv = merged[moved & same]
-        moves = {p: (c, k if isinstance(k, str) else None) for p, c, k in
-                 zip(mv["patient_id"], mv["clinic_id"], mv["clinician_id"], strict=True)}
+        moves.update({p: (c, k if isinstance(k, str) else None) for p, c, k in
+                      zip(mv["patient_id"], mv["clinic_id"], mv["clinician_id"], strict=True)})
     matched = rec.index.isin(merged["index"])
     return _Comparison(rec[~matched], int(matched.sum()) - int((~same).sum()),
                        sorted(conflicts), new_patients, moves)

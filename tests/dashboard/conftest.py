@@ -53,6 +53,14 @@ def backend_engine_0003(request, tmp_path):
     eng.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def backend_engine_0004(request, tmp_path):
+    """A database of each back-end at revision 0004 (before clinic-scoped patient ids)."""
+    eng = fresh_engine(request.param, tmp_path, "0004")
+    yield eng
+    eng.dispose()
+
+
 @pytest.fixture
 def sqlite_engine(tmp_path):
     eng = fresh_engine("sqlite", tmp_path)

@@ -31,12 +31,18 @@ def _problems(report) -> str:
 
 
 # 1. data on the wrong clinic's patient; placing unknown patients -------------------------
-def test_a_clinic_column_is_checked_never_ignored(engine):
+def test_a_clinic_column_is_never_ignored(engine):
+    """The natural key is clinic + id (issue 14): a row naming P1 of north never lands on
+    coast's P1; it is north's own P1, a new patient, and the report says so."""
     _seed(engine)
     r = import_file(engine, b"patient_id,clinic_id,instrument,administered_at,total\n"
                     b"P1,north,PHQ9,2025-09-01,10\n", name="a.csv")
-    assert not r.ok and "P1 is a patient of clinic coast, not north" in _problems(r)
-    assert repository.counts(engine)["assessments"] == 0
+    assert r.ok and r.patients_created == ["P1@north"]
+    assert any("patient id P1 of clinic north is a new patient, apart from the patient with "
+               "that id in clinic coast (shown as P1@north)" in w for w in r.warnings)
+    frames = repository.load_frames(engine)
+    assert list(frames.assessments["patient_id"]) == ["P1@north"]
+    assert frames.patients.set_index("patient_id").loc["P1", "clinic_id"] == "coast"
     # an unknown patient is created in the clinic the file names
     r = import_file(engine, b"patient_id,clinic_id,instrument,administered_at,total\n"
                     b"P9,north,PHQ9,2025-09-01,10\n", name="b.csv")

@@ -108,8 +108,9 @@ def test_rows_must_match_a_stored_dosing_session(engine):
     assert not report.ok and repository.counts(engine) == before
     assert [(i.line, i.column) for i in report.conflicts] == [(3, "session_at"),
                                                               (4, "session_at"),
-                                                              (5, "session_at")]
+                                                              (5, "patient_id")]
     assert "no dosing session of patient P1 at 2025-03-03 10:05" in report.conflicts[0].reason
+    assert report.conflicts[2].reason.startswith("no patient P9 is stored")
     assert report.patients_created == []
 
 
