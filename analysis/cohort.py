@@ -25,7 +25,8 @@ from analysis.survival import kaplan_meier
 
 __all__ = ["compare_proportions", "RATE_OUTCOMES", "BREAKDOWNS", "bin_days", "wilson_interval", "summarize_rates",
            "course_attributes", "mean_trajectory", "week_bins", "attrition_funnel", "dose_band",
-           "FUNNEL_STAGES"]
+           "FUNNEL_STAGES", "course_bin_means", "wide_bin_means", "long_bin_means",
+           "summarize_bin_means", "BIN_SERIES", "WEEKS"]
 
 #: Binary per-course outcomes summarised as rates.
 RATE_OUTCOMES = ("endpoint_response", "endpoint_remission", "rapid_response",
@@ -250,6 +251,116 @@ def week_bins(max_weeks: int = 12) -> tuple[tuple[float, float, str], ...]:
     return tuple((7.0 * (w - 1), 7.0 * w, f"week {w}") for w in range(1, max_weeks + 1))
 
 
+#: The weeks of the share-in-response-by-week view (:func:`week_bins`).
+WEEKS = 12
+
+#: The per-course bin means each course carries with its outcomes (:func:`wide_bin_means`):
+#: series name -> (value averaged, column prefix). ``trajectory`` uses the settings' bins,
+#: ``weekly`` :func:`week_bins` (:data:`WEEKS`).
+BIN_SERIES = {"trajectory": ("pct_change", "t"), "weekly": ("is_response", "w")}
+
+
+def course_bin_means(alignment: Alignment, *, value: str,
+                     bins: Sequence[tuple[float, float, str]] | None = None,
+                     instrument: str | None = None) -> pd.DataFrame:
+    """Each course's mean ``value`` in each day bin: the statistic :func:`mean_trajectory`
+    averages over courses (one value per course per bin, so a course scored daily weighs no
+    more than one scored weekly).
+
+    Every usable score counts, boosters included; the day <= 0 bin holds the baseline score
+    only. For ``pct_change`` and ``is_response`` only scores with a baseline count.
+
+    Returns ``patient_id``, ``course_id``, ``instrument``, ``bin_order``, ``mean``.
+    """
+    if value not in ("total", "pct_change", "is_response"):
+        raise ValueError(f"value must be total, pct_change or is_response, got {value!r}")
+    bins = list(bins or alignment.settings.trajectory_bins)
+    a = alignment.assessments
+    keep = a["usable"].to_numpy(dtype=bool, copy=True)
+    if instrument is not None:
+        keep &= (a[S.INSTRUMENT] == instrument).to_numpy()
+    if value != "total":
+        keep &= (a[S.BASELINE_TOTAL].notna() & a[S.PCT_CHANGE].notna()).to_numpy()
+    a = a.loc[keep, [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, S.DAY, value, S.BASELINE_DAY]]
+    day = a[S.DAY].to_numpy(dtype=float)
+    first = (day > 0) | (day == a[S.BASELINE_DAY].to_numpy(dtype=float))
+    a, day = a[first], day[first]
+    idx, inside = bin_days(day, bins)
+    a = a[inside].assign(bin_order=idx[inside], _v=a[value].to_numpy(dtype=float)[inside])
+    out = a.groupby([S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "bin_order"], sort=False,
+                    observed=True)["_v"].mean().reset_index()
+    return out.rename(columns={"_v": "mean"})
+
+
+def wide_bin_means(alignment: Alignment) -> pd.DataFrame:
+    """Every course's bin means of every :data:`BIN_SERIES`, one row per course and instrument
+    and one column per bin (``t0``… for the trajectory bins, ``w0``… for the weeks): what
+    the derived tables store beside the outcomes, so an overview never needs the scores."""
+    parts = []
+    for series, (value, prefix) in BIN_SERIES.items():
+        bins = alignment.settings.trajectory_bins if series == "trajectory" else \
+            week_bins(WEEKS)
+        long = course_bin_means(alignment, value=value, bins=bins)
+        wide = long.pivot_table(index=[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT],
+                                columns="bin_order", values="mean", aggfunc="first",
+                                observed=True)
+        wide = wide.reindex(columns=range(len(bins)))
+        wide.columns = [f"{prefix}{i}" for i in range(len(bins))]
+        parts.append(wide)
+    out = parts[0].join(parts[1], how="outer")
+    return out.reset_index()
+
+
+def long_bin_means(wide: pd.DataFrame, series: str) -> pd.DataFrame:
+    """The per-course bin means of one series back in long form (the inverse of
+    :func:`wide_bin_means` for the rows given)."""
+    prefix = BIN_SERIES[series][1]
+    cols = [c for c in wide.columns if c.startswith(prefix) and c[len(prefix):].isdigit()]
+    long = wide[[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, *cols]].melt(
+        id_vars=[S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT], var_name="bin_order",
+        value_name="mean")
+    long = long[long["mean"].notna()]
+    return long.assign(bin_order=long["bin_order"].str[len(prefix):].astype(int))
+
+
+def summarize_bin_means(per_course: pd.DataFrame, *, value: str,
+                        bins: Sequence[tuple[float, float, str]], settings: Settings,
+                        attributes: pd.DataFrame | None = None, by: Sequence[str] = ()
+                        ) -> pd.DataFrame:
+    """Mean over courses of their bin means (:func:`course_bin_means`) with its interval:
+    Wilson for ``is_response`` shares, Student t otherwise. Output as :func:`mean_trajectory`.
+    """
+    by = _validate_by(by)
+    bins = list(bins)
+    a = per_course
+    if by:
+        if attributes is None:
+            raise ValueError("attributes are needed for a breakdown")
+        a = a.merge(attributes[[S.PATIENT_ID, S.COURSE_ID] + by], on=[S.PATIENT_ID, S.COURSE_ID])
+    edges_low = np.array([b[0] for b in bins], dtype=float)
+    edges_high = np.array([b[1] for b in bins], dtype=float)
+    g = a.groupby(by + ["bin_order"], sort=True)
+    out = g.agg(n_courses=("mean", "size"), n_patients=(S.PATIENT_ID, "nunique"),
+                mean=("mean", "mean"), sd=("mean", "std"), _k=("mean", "sum")).reset_index()
+    n = out["n_courses"].to_numpy(dtype=float)
+    if value == "is_response":
+        out["ci_low"], out["ci_high"] = wilson_interval(out["_k"].to_numpy(), n,
+                                                        confidence_level=settings.confidence_level)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tq = stats.t.ppf(0.5 + settings.confidence_level / 2, np.maximum(n - 1, 1))
+            half = np.where(n > 1, tq * out["sd"].to_numpy() / np.sqrt(n), np.nan)
+        out["ci_low"] = out["mean"] - half
+        out["ci_high"] = out["mean"] + half
+    labels = np.array([b[2] for b in bins], dtype=object)
+    lows = np.where(np.isinf(edges_low), edges_high, edges_low)
+    out["bin_order"] = out["bin_order"].astype(int)
+    out["bin"] = labels[out["bin_order"].to_numpy()]
+    out["day_mid"] = ((lows + edges_high) / 2)[out["bin_order"].to_numpy()]
+    return out[by + ["bin", "bin_order", "day_mid", "n_courses", "n_patients", "mean",
+                     "ci_low", "ci_high"]]
+
+
 def mean_trajectory(alignment: Alignment, *, instrument: str, value: str = "total",
                     bins: Sequence[tuple[float, float, str]] | None = None,
                     attributes: pd.DataFrame | None = None, by: Sequence[str] = ()
@@ -275,50 +386,13 @@ def mean_trajectory(alignment: Alignment, *, instrument: str, value: str = "tota
     Notes
     -----
     Every usable score counts, boosters included: it is the course as patients lived it. Each
-    course contributes one value per bin (its mean in the bin).
+    course contributes one value per bin (its mean in the bin): :func:`course_bin_means`, then
+    :func:`summarize_bin_means`.
     """
-    settings = alignment.settings
-    if value not in ("total", "pct_change", "is_response"):
-        raise ValueError(f"value must be total, pct_change or is_response, got {value!r}")
-    bins = list(bins or settings.trajectory_bins)
-    by = _validate_by(by)
-    a = alignment.assessments
-    a = a[a["usable"] & (a[S.INSTRUMENT] == instrument)]
-    if value != "total":
-        a = a[a[S.BASELINE_TOTAL].notna() & a[S.PCT_CHANGE].notna()]
-    a = a[[S.PATIENT_ID, S.COURSE_ID, S.DAY, value, S.BASELINE_DAY]].copy()
-    # the day <= 0 bin holds the baseline score only (one per course)
-    a = a[(a[S.DAY] > 0) | (a[S.DAY] == a[S.BASELINE_DAY])]
-    a["_v"] = a[value].astype(float)
-    idx, inside = bin_days(a[S.DAY].to_numpy(dtype=float), bins)
-    a = a[inside].assign(bin_order=idx[inside])
-    edges_low = np.array([b[0] for b in bins], dtype=float)
-    edges_high = np.array([b[1] for b in bins], dtype=float)
-    if by:
-        if attributes is None:
-            raise ValueError("attributes are needed for a breakdown")
-        a = a.merge(attributes[[S.PATIENT_ID, S.COURSE_ID] + by], on=[S.PATIENT_ID, S.COURSE_ID])
-    per_course = a.groupby(by + [S.PATIENT_ID, S.COURSE_ID, "bin_order"], sort=False)["_v"].mean()
-    per_course = per_course.reset_index()
-    g = per_course.groupby(by + ["bin_order"], sort=True)
-    out = g.agg(n_courses=("_v", "size"), n_patients=(S.PATIENT_ID, "nunique"),
-                mean=("_v", "mean"), sd=("_v", "std"), _k=("_v", "sum")).reset_index()
-    n = out["n_courses"].to_numpy(dtype=float)
-    if value == "is_response":
-        out["ci_low"], out["ci_high"] = wilson_interval(out["_k"].to_numpy(), n,
-                                                        confidence_level=settings.confidence_level)
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tq = stats.t.ppf(0.5 + settings.confidence_level / 2, np.maximum(n - 1, 1))
-            half = np.where(n > 1, tq * out["sd"].to_numpy() / np.sqrt(n), np.nan)
-        out["ci_low"] = out["mean"] - half
-        out["ci_high"] = out["mean"] + half
-    labels = np.array([b[2] for b in bins], dtype=object)
-    lows = np.where(np.isinf(edges_low), edges_high, edges_low)
-    out["bin"] = labels[out["bin_order"].to_numpy()]
-    out["day_mid"] = ((lows + edges_high) / 2)[out["bin_order"].to_numpy()]
-    return out[by + ["bin", "bin_order", "day_mid", "n_courses", "n_patients", "mean",
-                     "ci_low", "ci_high"]]
+    bins = list(bins or alignment.settings.trajectory_bins)
+    per_course = course_bin_means(alignment, value=value, bins=bins, instrument=instrument)
+    return summarize_bin_means(per_course, value=value, bins=bins, settings=alignment.settings,
+                               attributes=attributes, by=by)
 
 
 def attrition_funnel(outcomes: pd.DataFrame, *, instrument: str,

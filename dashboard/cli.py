@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import BREAKDOWNS, align, per_course_outcomes
+from analysis.schemas import OUTCOME_FIELDS
 from dashboard.config import settings_in_force
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
@@ -53,9 +54,25 @@ def _progress_bar(desc: str):
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from dashboard.db import derived
+
     engine = make_engine(args.db)
     upgrade(engine)
+    if not derived.is_current(engine, settings_in_force()):
+        return cmd_derive(args)   # upgraded from before the derived tables, or new settings
     print(f"database ready: {_safe_url(database_url(args.db))}")
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    """Make the derived tables anew under the settings in force (after a settings change;
+    imports keep them current otherwise)."""
+    from dashboard.db import derived
+
+    engine = make_engine(args.db)
+    upgrade(engine)
+    n = derived.rebuild(engine, settings_in_force(), progress=_progress_bar("patients"))
+    print(f"derived the outcomes of {n} patients: {_safe_url(database_url(args.db))}")
     return 0
 
 
@@ -151,11 +168,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     got = _analysed(args)
     if got is None:
         return 0 if args.json else 1
-    # each row names its patient as the dashboard does, with the clinic and the clinic's own id
+    # the fields of data-formats.md, then the patient's clinic and the clinic's own id (the
+    # key shown as patient_id is unique; the id a clinic knows is unique within the clinic)
     outcomes = got[2].merge(got[1].patients[["patient_id", "clinic_id", "source_id"]],
                             on="patient_id", how="left")
-    first = ["patient_id", "clinic_id", "source_id"]
-    outcomes = outcomes[first + [c for c in outcomes.columns if c not in first]]
+    outcomes = outcomes[list(OUTCOME_FIELDS) + ["clinic_id", "source_id"]]
     if args.json:
         for row in outcomes.itertuples(index=False):
             print(json.dumps({k: _json_value(v) for k, v in zip(outcomes.columns, row,
@@ -378,12 +395,12 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_patient_move(args: argparse.Namespace) -> int:
-    from dashboard.db.repository import move_patient
+    from dashboard.db.derived import move_patient
 
     engine = make_engine(args.db)
     upgrade(engine)
     problem = move_patient(engine, args.patient, args.clinic, clinician_id=args.clinician_id,
-                           actor=os.environ.get("USER", "cli"))
+                           actor=os.environ.get("USER", "cli"), settings=settings_in_force())
     if problem:
         print(problem, file=sys.stderr)
         return 1
@@ -435,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="database URL or SQLite file (default: $KAP_OUTCOMES_DB "
                                      "or kap_outcomes.db)")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("derive", help="recompute every patient's derived outcomes (after a "
+                   "settings change)").set_defaults(func=cmd_derive)
     sub.add_parser("init", help="create or upgrade the database schema").set_defaults(
         func=cmd_init)
     demo = sub.add_parser("demo", help="load the bundled sample data (dated up to yesterday)")

@@ -107,7 +107,7 @@ def patient_level_page(title: str, url: str):
     if not security.can_see_patient_pages(user):
         st.error("Your role does not include patient-level pages.")
         st.stop()
-    if data.frames(url).assessments.empty:
+    if "assessments" not in data.stored(url):
         empty_state()
         st.stop()
     return user

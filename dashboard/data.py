@@ -23,33 +23,31 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis import (
-    Alignment,
-    Settings,
-    align,
-    completeness,
-    course_attributes,
-    per_course_outcomes,
-)
+from analysis import Alignment, Settings, align, completeness
 from analysis import schemas as S
+from analysis.derive import Derived, derive_alignment, settings_key, split_means
 from analysis.expected import ExpectedModel, expected_model
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
 from analysis.signals import SAFETY_KINDS, current_signals
 from dashboard import views
+from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.repository import (
     Frames,
     SafetyFrames,
     data_version,
     import_history,
+    load_derived,
     load_frames,
+    load_patients,
     load_safety,
     patient_scope,
     record_audit,
     save_signal_state,
     signal_states,
     signal_version,
+    stored_kinds,
 )
 from dashboard.exports.tables import counts_table, funnel_table, rates_table
 from dashboard.exports.tables import research_extract as make_research_extract
@@ -104,16 +102,48 @@ def alignment(url: str, settings: Settings) -> Alignment:
     return align(f.assessments, f.sessions, settings=settings)
 
 
+@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading outcomes…")
+def derived(url: str, settings: Settings) -> Derived:
+    """Every patient's courses, per-course outcomes with bin means and latest contact: read
+    from the derived tables (kept current by every import, :mod:`dashboard.db.derived`) when
+    they were made under ``settings``, else computed from the records by the same function."""
+    stored = load_derived(engine(url), settings_key(settings))
+    if stored is not None:
+        return stored
+    return derive_alignment(alignment(url, settings), patients(url))
+
+
 @st.cache_resource(ttl="10m", max_entries=2)
+def _split(url: str, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split_means(derived(url, settings).outcomes)
+
+
 def outcomes(url: str, settings: Settings) -> pd.DataFrame:
-    """Per-course outcomes."""
-    return per_course_outcomes(alignment(url, settings))
+    """Per-course outcomes (shared; do not mutate)."""
+    return _split(url, settings)[0]
 
 
-@st.cache_resource(ttl="10m")
+def course_means(url: str, settings: Settings) -> pd.DataFrame:
+    """Each course's mean in each trajectory bin and week (shared; do not mutate)."""
+    return _split(url, settings)[1]
+
+
 def attributes(url: str, settings: Settings) -> pd.DataFrame:
-    """Course attributes for breakdowns."""
-    return course_attributes(alignment(url, settings), frames(url).patients)
+    """Course attributes for breakdowns (shared; do not mutate)."""
+    return derived(url, settings).courses
+
+
+@st.cache_resource(ttl="10m", max_entries=2)
+def patients(url: str) -> pd.DataFrame:
+    """Every patient (key, clinic, clinician, indication, …), without their records."""
+    return load_patients(engine(url))
+
+
+@st.cache_data(ttl="1m")
+def stored(url: str) -> frozenset[str]:
+    """Which kinds of records the database holds (sessions, assessments, monitoring,
+    adverse_events): pages ask before loading anything."""
+    return stored_kinds(engine(url))
 
 
 @st.cache_resource(ttl="10m")
@@ -125,16 +155,17 @@ def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.Data
     return o.merge(keys, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
 
 
+@st.cache_resource(ttl="10m")
+def filtered_means(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
+    """The bin means of the courses that pass ``filters``."""
+    keep = _course_mask(attributes(url, settings), filters)
+    return course_means(url, settings).merge(keep[[S.PATIENT_ID, S.COURSE_ID]],
+                                             on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+
+
 def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
     return views.course_mask(attrs, clinics=f.clinics, clinicians=f.clinicians, routes=f.routes,
                              indications=f.indications, start=f.start, end=f.end)
-
-
-@st.cache_resource(ttl="10m")
-def filtered_alignment(url: str, settings: Settings, filters: Filters) -> Alignment:
-    """The alignment restricted to the courses that pass ``filters``."""
-    keep = _course_mask(attributes(url, settings), filters)
-    return views.subset_alignment(alignment(url, settings), keep)
 
 
 @st.cache_data(ttl="10m", show_spinner="Computing outcomes…")
@@ -144,28 +175,25 @@ def overview(url: str, settings: Settings, filters: Filters) -> views.OverviewVi
     o = filtered_outcomes(url, settings, filters)
     attrs = _course_mask(attributes(url, settings), filters)
     return views.overview_view(
-        o, filtered_alignment(url, settings, filters), attrs, instrument=filters.instrument,
-        settings=settings, n_active=_active_patients(url, set(o[S.PATIENT_ID])),
-        as_of=data_end(url))
+        o, filtered_means(url, settings, filters), attrs, instrument=filters.instrument,
+        settings=settings, n_active=_active_patients(url, settings, set(o[S.PATIENT_ID])),
+        as_of=data_end(url, settings))
 
 
-def data_end(url: str) -> pd.Timestamp | None:
+def data_end(url: str, settings: Settings | None = None) -> pd.Timestamp | None:
     """The latest contact (session or score) in the data: the horizon of what can be judged."""
-    return frames(url).data_end()
+    c = derived(url, settings or settings_in_force()).contacts
+    return None if c.empty else c["last_contact"].max()
 
 
-def _active_patients(url: str, patients: set[str], days: int = 90) -> int:
+def _active_patients(url: str, settings: Settings, patients: set[str], days: int = 90) -> int:
     """Patients with a session or score in the last ``days`` days of the data (the data's own
     latest date, not today's, so a snapshot reads the same tomorrow)."""
-    f = frames(url)
-    last = pd.concat([f.sessions[[S.PATIENT_ID, S.SESSION_AT]].rename(columns={S.SESSION_AT: "t"}),
-                      f.assessments[[S.PATIENT_ID, S.ADMINISTERED_AT]].rename(
-                          columns={S.ADMINISTERED_AT: "t"})])
-    if last.empty:
+    c = derived(url, settings).contacts
+    if c.empty:
         return 0
-    latest = last.groupby(S.PATIENT_ID)["t"].max()
-    cutoff = last["t"].max() - pd.Timedelta(days=days)
-    return int(((latest >= cutoff) & latest.index.isin(patients)).sum())
+    cutoff = c["last_contact"].max() - pd.Timedelta(days=days)
+    return int(((c["last_contact"] >= cutoff) & c[S.PATIENT_ID].isin(patients)).sum())
 
 
 @st.cache_data(ttl="10m")
@@ -179,13 +207,13 @@ def breakdown(url: str, settings: Settings, filters: Filters, by: str) -> views.
 @st.cache_resource(ttl="10m")
 def patient_ids(url: str) -> pd.Index:
     """Every patient id, sorted (shared; do not mutate)."""
-    return pd.Index(sorted(frames(url).patients[S.PATIENT_ID].astype(str)))
+    return pd.Index(sorted(patients(url)[S.PATIENT_ID].astype(str)))
 
 
 @st.cache_resource(ttl="10m")
 def _visible_ids(url: str, user: User) -> pd.Index:
     """The patient ids ``user`` may see, sorted."""
-    p = frames(url).patients
+    p = patients(url)
     keep = [can_view_patient(user, clinic_id=c, clinician_id=k)
             for c, k in zip(p[S.CLINIC_ID], p[S.CLINICIAN_ID], strict=True)]
     return pd.Index(sorted(p.loc[keep, S.PATIENT_ID].astype(str)))
@@ -293,7 +321,7 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
                 "p10": pred["q10"].to_numpy(), "p50": pred["q50"].to_numpy(),
                 "p90": pred["q90"].to_numpy(), "n_courses": pred["n_courses"].to_numpy()})
     courses = al.courses[al.courses[S.PATIENT_ID] == patient_id]
-    prof = frames(url).patients
+    prof = patients(url)
     prof = prof[prof[S.PATIENT_ID] == patient_id]
     profile = prof.iloc[0].to_dict() if len(prof) else {}
     comp_all = _completeness(url, settings)
@@ -408,7 +436,7 @@ def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filt
     """Signals of the patients under the clinic and clinician filters, and of the courses under
     the route and indication filters (a form outside any course passes those), with each
     patient's clinic and primary clinician."""
-    p = frames(url).patients[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
+    p = patients(url)[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID]]
     sig = sig.merge(p, on=S.PATIENT_ID, how="left")
     if filters.clinics:
         sig = sig[sig[S.CLINIC_ID].isin(filters.clinics)]
@@ -488,7 +516,7 @@ def caseload(url: str, settings: Settings, user: User) -> pd.DataFrame:
     when = signal_clock()
     c = _caseload_all(url, settings, when)
     c = c[c[S.PATIENT_ID].isin(_visible_ids(url, user))]
-    p = frames(url).patients[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID, S.INDICATION]]
+    p = patients(url)[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID, S.INDICATION]]
     c = c.merge(p, on=S.PATIENT_ID, how="left")
     current, old = signals(url, settings, Filters(), user)
     both = pd.concat([f for f in (current, old) if len(f)] or [current], ignore_index=True)
@@ -649,10 +677,12 @@ def clear() -> None:
     benefit_risk.clear()
     export_safety.clear()
     alignment.clear()
-    outcomes.clear()
-    attributes.clear()
+    derived.clear()
+    _split.clear()
+    patients.clear()
+    stored.clear()
     filtered_outcomes.clear()
-    filtered_alignment.clear()
+    filtered_means.clear()
     overview.clear()
     patient_ids.clear()
     history.clear()

@@ -22,11 +22,11 @@ from analysis import (
     Alignment,
     Settings,
     attrition_funnel,
-    mean_trajectory,
     summarize_rates,
     week_bins,
 )
 from analysis import schemas as S
+from analysis.cohort import WEEKS, long_bin_means, summarize_bin_means
 from analysis.durability import GroupCurve, survival_subjects
 from analysis.safety import (
     SAFETY_BREAKDOWNS,
@@ -283,21 +283,27 @@ class TrajectoryView:
     value: str
 
 
-def trajectory_view(alignment: Alignment, *, instrument: str, settings: Settings,
-                    value: str = "pct_change") -> TrajectoryView:
-    """The change-from-baseline trajectory at the real day position of each bin."""
-    t = mean_trajectory(alignment, instrument=instrument, value=value).copy()
+def trajectory_view(course_means: pd.DataFrame, *, instrument: str, settings: Settings,
+                    ) -> TrajectoryView:
+    """The change-from-baseline trajectory at the real day position of each bin, from each
+    course's mean in each bin (``course_means``: the ``t0``… columns of
+    :func:`analysis.cohort.wide_bin_means`, for the courses in view)."""
+    rows = course_means[course_means[S.INSTRUMENT] == instrument]
+    t = summarize_bin_means(long_bin_means(rows, "trajectory"), value="pct_change",
+                            bins=settings.trajectory_bins, settings=settings)
     t["withheld"] = t["n_patients"] < settings.min_cell_size
     for col in ("mean", "ci_low", "ci_high", "n_courses", "n_patients"):
         t[col] = t[col].astype(float).mask(t["withheld"])
-    return TrajectoryView(instrument=instrument, table=t, value=value)
+    return TrajectoryView(instrument=instrument, table=t, value="pct_change")
 
 
-def weekly_view(alignment: Alignment, *, instrument: str, settings: Settings) -> pd.DataFrame:
+def weekly_view(course_means: pd.DataFrame, *, instrument: str, settings: Settings
+                ) -> pd.DataFrame:
     """Share in response by week since the first dose; a week is withheld when it has fewer
     than ``min_cell_size`` patients, or fewer in or out of response."""
-    w = mean_trajectory(alignment, instrument=instrument, value="is_response",
-                        bins=week_bins(12)).copy()
+    rows = course_means[course_means[S.INSTRUMENT] == instrument]
+    w = summarize_bin_means(long_bin_means(rows, "weekly"), value="is_response",
+                            bins=week_bins(WEEKS), settings=settings)
     k = np.rint(w["mean"] * w["n_courses"])
     m = settings.min_cell_size
     w["withheld"] = (w["n_patients"] < m) | (k < m) | (w["n_courses"] - k < m)
@@ -417,10 +423,11 @@ class OverviewView:
     settings: Settings
 
 
-def overview_view(outcomes: pd.DataFrame, alignment: Alignment, attributes: pd.DataFrame, *,
-                  instrument: str, settings: Settings, n_active: int,
+def overview_view(outcomes: pd.DataFrame, course_means: pd.DataFrame, attributes: pd.DataFrame,
+                  *, instrument: str, settings: Settings, n_active: int,
                   as_of: pd.Timestamp | None) -> OverviewView:
-    """The overview of the courses in ``outcomes`` / ``alignment`` (already filtered)."""
+    """The overview of the courses in ``outcomes`` and ``course_means`` (their bin means:
+    :func:`analysis.cohort.wide_bin_means`), already filtered."""
     headline = headline_rates(outcomes, instrument=instrument, settings=settings)
     oi = outcomes[outcomes[S.INSTRUMENT] == instrument]
     return OverviewView(
@@ -429,8 +436,8 @@ def overview_view(outcomes: pd.DataFrame, alignment: Alignment, attributes: pd.D
         n_active=n_active,
         n_courses=int(len(outcomes.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
         headline=headline,
-        trajectory=trajectory_view(alignment, instrument=instrument, settings=settings),
-        weekly=weekly_view(alignment, instrument=instrument, settings=settings),
+        trajectory=trajectory_view(course_means, instrument=instrument, settings=settings),
+        weekly=weekly_view(course_means, instrument=instrument, settings=settings),
         trend=trend_view(outcomes, attributes, instrument=instrument, settings=settings,
                          as_of=as_of),
         funnel=funnel_view(outcomes, instrument=instrument, settings=settings,

@@ -19,10 +19,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
 
+from analysis.derive import Derived
 from analysis.schemas import DOSING_KINDS
 from dashboard.db.models import (
+    DERIVED_COURSE_COLUMNS,
+    DERIVED_OUTCOME_COLUMNS,
     MAX_ITEMS,
     AdverseEvent,
     AppUser,
@@ -30,16 +45,23 @@ from dashboard.db.models import (
     Clinic,
     Clinician,
     Course,
+    DerivedState,
     ImportBatch,
     Monitoring,
     Patient,
     Session,
     SignalState,
     assessments_table,
+    derived_contacts_table,
+    derived_courses_table,
+    derived_outcomes_table,
 )
 
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "patients_named",
-           "write_records", "record_audit",
+           "write_records", "record_audit", "derived_key", "set_derived_key", "has_records",
+           "clear_derived_key",
+           "clear_derived", "write_derived", "load_derived", "frames_in_transaction",
+           "stored_kinds", "load_patients",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
@@ -89,33 +111,46 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
     nullable integers; ``total`` is float.
     """
     items = list(ITEM_COLUMNS if item_columns is None else item_columns)
+    with engine.connect() as conn:
+        return _load_frames(conn, clinic_ids=clinic_ids, patient_ids=patient_ids, items=items,
+                            arrow=True)
+
+
+def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frames:
+    """:func:`load_frames` of these patients (item 9 only) on the caller's connection: what an
+    import's own transaction has written is seen (the fast Arrow read is not: it is another
+    connection)."""
+    return _load_frames(conn, clinic_ids=None, patient_ids=list(patient_ids),
+                        items=["item_9"], arrow=False)
+
+
+def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
+                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool) -> Frames:
     p = Patient.__table__
     s = Session.__table__
     c = Course.__table__
     a = assessments_table
     pq = select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id, p.c.indication, p.c.birth_year,
                 p.c.sex, p.c.source_id)
+    ids = select(p.c.patient_id)
     if clinic_ids is not None:
         pq = pq.where(p.c.clinic_id.in_(list(clinic_ids)))
+        ids = ids.where(p.c.clinic_id.in_(list(clinic_ids)))
     if patient_ids is not None:
         pq = pq.where(p.c.patient_id.in_(list(patient_ids)))
-    with engine.connect() as conn:
-        patients = pd.read_sql(pq, conn)
-        ids = select(p.c.patient_id)
-        if clinic_ids is not None:
-            ids = ids.where(p.c.clinic_id.in_(list(clinic_ids)))
-        if patient_ids is not None:
-            ids = ids.where(p.c.patient_id.in_(list(patient_ids)))
-        sq = (select(s.c.patient_id, s.c.session_at, s.c.kind, s.c.route, s.c.dose_mg,
-                     s.c.weight_kg, c.c.course_key.label("course_id"), s.c.clinician_id)
-              .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
-        aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
-                    *[a.c[n] for n in items])
-        if clinic_ids is not None or patient_ids is not None:
-            sq = sq.where(s.c.patient_id.in_(ids))
-            aq = aq.where(a.c.patient_id.in_(ids))
-        sessions = _read(conn, sq.order_by(s.c.patient_id, s.c.session_at))
-        assessments = _read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
+        ids = ids.where(p.c.patient_id.in_(list(patient_ids)))
+    read = _read if arrow else _read_here
+    patients = pd.read_sql(pq, conn)
+    sq = (select(s.c.patient_id, s.c.session_at, s.c.kind, s.c.route, s.c.dose_mg,
+                 s.c.weight_kg, c.c.course_key.label("course_id"), s.c.clinician_id)
+          .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
+    aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
+                *[a.c[n] for n in items])
+    if clinic_ids is not None or patient_ids is not None:
+        sq = sq.where(s.c.patient_id.in_(ids))
+        aq = aq.where(a.c.patient_id.in_(ids))
+    sessions = read(conn, sq.order_by(s.c.patient_id, s.c.session_at))
+    assessments = read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
     _text(sessions, ("kind", "route", "course_id", "clinician_id"))
     _text(assessments, ("instrument",))
     sessions["session_at"] = _timestamps(sessions["session_at"])
@@ -136,6 +171,11 @@ def _read(conn: Connection, query) -> pd.DataFrame:
     fast = _arrow_read(conn, query)
     if fast is not None:
         return fast
+    return _read_here(conn, query)
+
+
+def _read_here(conn: Connection, query) -> pd.DataFrame:
+    """``query`` read on ``conn`` itself (sees the open transaction's writes)."""
     if conn.dialect.name == "sqlite":
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return pd.read_sql_query(sql, conn.connection.driver_connection)
@@ -611,6 +651,26 @@ def counts(engine: Engine) -> dict[str, int]:
                 for name, t in tables.items()}
 
 
+def stored_kinds(engine: Engine) -> frozenset[str]:
+    """Which of sessions, assessments, monitoring and adverse events hold any row (one
+    indexed probe each: pages ask before loading anything)."""
+    tables = {"sessions": Session.__table__, "assessments": assessments_table,
+              "monitoring": Monitoring.__table__, "adverse_events": AdverseEvent.__table__}
+    with engine.connect() as conn:
+        return frozenset(name for name, t in tables.items()
+                         if conn.execute(select(t.c.id).limit(1)).first() is not None)
+
+
+def load_patients(engine: Engine) -> pd.DataFrame:
+    """Every patient's key, clinic, clinician, indication, birth year, sex and own id."""
+    p = Patient.__table__
+    with engine.connect() as conn:
+        out = pd.read_sql(select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id,
+                                 p.c.indication, p.c.birth_year, p.c.sex, p.c.source_id), conn)
+    out["birth_year"] = out["birth_year"].astype("Int64")
+    return out
+
+
 def signal_states(engine: Engine, patient_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """The workflow state of every signal that has one (optionally of some patients only):
     ``patient_id``, ``kind``, ``instrument``, ``score_at``, ``status``, ``assigned_to``,
@@ -670,23 +730,23 @@ def move_patients(conn: Connection, moves: dict[str, tuple[str, str | None]], *,
                      f"-> {clinician or old[1]}")
 
 
-def move_patient(engine: Engine, patient_id: str, clinic_id: str, *,
+def move_patient(conn: Connection, patient_id: str, clinic_id: str, *,
                  clinician_id: str | None = None, actor: str) -> str | None:
-    """Place one patient (by key) in another clinic, audited; None when done, else why not
-    (no such patient; the clinic already has a patient with the same id)."""
+    """Place one patient (by key) in another clinic, audited, in the caller's transaction;
+    None when done, else why not (no such patient; the clinic already has a patient with the
+    same id)."""
     t = Patient.__table__
-    with engine.begin() as conn:
-        row = conn.execute(select(t.c.source_id, t.c.clinic_id).where(
-            t.c.patient_id == patient_id)).first()
-        if row is None:
-            return f"no patient {patient_id} is stored"
-        clash = conn.execute(select(t.c.patient_id).where(
-            (t.c.clinic_id == clinic_id) & (t.c.source_id == row.source_id)
-            & (t.c.patient_id != patient_id))).first()
-        if clash is not None:
-            return (f"clinic {clinic_id} already has a patient with id {row.source_id} "
-                    f"({clash.patient_id}): the two records are not merged")
-        move_patients(conn, {patient_id: (clinic_id, clinician_id)}, actor=actor)
+    row = conn.execute(select(t.c.source_id, t.c.clinic_id).where(
+        t.c.patient_id == patient_id)).first()
+    if row is None:
+        return f"no patient {patient_id} is stored"
+    clash = conn.execute(select(t.c.patient_id).where(
+        (t.c.clinic_id == clinic_id) & (t.c.source_id == row.source_id)
+        & (t.c.patient_id != patient_id))).first()
+    if clash is not None:
+        return (f"clinic {clinic_id} already has a patient with id {row.source_id} "
+                f"({clash.patient_id}): the two records are not merged")
+    move_patients(conn, {patient_id: (clinic_id, clinician_id)}, actor=actor)
     return None
 
 
@@ -721,3 +781,91 @@ def import_lock(engine: Engine):
 
 _IMPORT_LOCK_KEY = 0x4B4150  # "KAP"
 _MEMORY_LOCK = threading.Lock()
+
+
+# --- derived tables (analysis.derive) ---------------------------------------------------------
+
+_DERIVED = (derived_courses_table, derived_outcomes_table, derived_contacts_table)
+
+
+def derived_key(conn: Connection) -> str | None:
+    """The settings key the derived tables were made under; None before any were made."""
+    return conn.execute(select(DerivedState.__table__.c.settings_key)).scalar_one_or_none()
+
+
+def set_derived_key(conn: Connection, key: str) -> None:
+    """Record that the derived tables hold every patient's results under settings ``key``."""
+    t = DerivedState.__table__
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if conn.execute(t.update().where(t.c.id == 1).values(settings_key=key,
+                                                            updated_at=now)).rowcount == 0:
+        conn.execute(insert(t).values(id=1, settings_key=key, updated_at=now))
+
+
+def clear_derived_key(conn: Connection) -> None:
+    """Mark the derived tables as current under no settings (a rebuild is needed)."""
+    conn.execute(DerivedState.__table__.delete())
+
+
+def has_records(conn: Connection) -> bool:
+    """Whether any session or score is stored (an empty database's derived tables are
+    trivially complete under any settings)."""
+    return any(conn.execute(select(t.c.patient_id).limit(1)).first() is not None
+               for t in (Session.__table__, assessments_table))
+
+
+def clear_derived(conn: Connection, patient_ids: Sequence[str] | None = None) -> None:
+    """Delete the derived rows of these patients (all rows when None)."""
+    for t in _DERIVED:
+        if patient_ids is None:
+            conn.execute(t.delete())
+            continue
+        for chunk in _chunks(list(patient_ids)):
+            conn.execute(t.delete().where(t.c.patient_id.in_(chunk)))
+
+
+def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> None:
+    """Replace the derived rows of ``patient_ids`` by ``derived`` (their recomputed results),
+    inside the caller's transaction."""
+    clear_derived(conn, patient_ids)
+    key = ["patient_id", "course_id"]
+    courses = derived.courses[key + list(DERIVED_COURSE_COLUMNS)]
+    outcomes = derived.outcomes.reindex(columns=key + ["instrument"] + list(
+        DERIVED_OUTCOME_COLUMNS))
+    for frame, table in ((courses, derived_courses_table), (outcomes, derived_outcomes_table),
+                         (derived.contacts[["patient_id", "last_contact"]],
+                          derived_contacts_table)):
+        frame = frame.copy()
+        for col in frame.columns:  # nullable booleans as Python bools; text as plain str
+            if str(frame[col].dtype) == "boolean":
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+            elif pd.api.types.is_string_dtype(frame[col]) and col != "last_contact":
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+        _bulk_insert(conn, table, frame)
+
+
+def load_derived(engine: Engine, settings_key: str) -> Derived | None:
+    """Every patient's derived results, or None when the tables were made under other
+    settings (or never): the caller then computes them from the records."""
+    with engine.connect() as conn:
+        if derived_key(conn) != settings_key:
+            return None
+        courses = _read(conn, select(derived_courses_table))
+        outcomes = _read(conn, select(derived_outcomes_table))
+        contacts = _read(conn, select(derived_contacts_table))
+    for frame, spec in ((courses, DERIVED_COURSE_COLUMNS), (outcomes, DERIVED_OUTCOME_COLUMNS)):
+        for col, kind in spec.items():
+            if col not in frame.columns:
+                continue
+            if kind is DateTime:
+                frame[col] = _timestamps(frame[col])
+            elif kind is Boolean:
+                frame[col] = frame[col].astype("boolean")
+            elif kind is Integer:
+                frame[col] = frame[col].astype("int64")
+            elif kind is Float:
+                frame[col] = frame[col].astype(float)
+    contacts["last_contact"] = _timestamps(contacts["last_contact"])
+    for col in ("route", "clinician_id", "dose_band", "clinic_id", "indication"):
+        courses[col] = courses[col].astype("string")
+    return Derived(courses=courses, outcomes=outcomes, contacts=contacts)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import Settings, align, completeness, course_attributes, per_course_outcomes
-from analysis.cohort import compare_proportions
+from analysis.cohort import compare_proportions, wide_bin_means
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import charts, views
@@ -239,8 +239,9 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
     parts += _trend_section(outcomes, attrs, period, instrument, settings, as_of, foot)
     step(3, total_steps, "onset and durability")
     if not cur.empty:
-        sub = views.subset_alignment(al, cur[["patient_id", "course_id"]])
-        traj = views.trajectory_view(sub, instrument=instrument, settings=settings)
+        means = wide_bin_means(al).merge(cur[["patient_id", "course_id"]].drop_duplicates(),
+                                         on=["patient_id", "course_id"])
+        traj = views.trajectory_view(means, instrument=instrument, settings=settings)
         parts += ["<h2 class='newpage'>Rapid onset</h2>",
                   _svg(charts.trajectory_figure(traj), foot, height=480)]
     parts.append("<h2>Durability of response and time to first booster</h2>")

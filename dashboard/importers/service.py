@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from dashboard.db import repository
+from analysis.settings import Settings
+from dashboard.config import settings_in_force
+from dashboard.db import derived, repository
 from dashboard.db.models import ID_LENGTH
 from dashboard.importers.fhir import is_fhir, parse_fhir
 from dashboard.importers.identity import DEFAULT_CLINIC, key_candidates, resolve_patients
@@ -106,7 +108,7 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
                 kind: Kind | None = None, date_order: DateOrder = "iso", dry_run: bool = False,
                 actor: str | None = None, max_missing_items: int = 0,
                 sheet: str | None = None, patient_identifier_system: str | None = None,
-                clinic: str | None = None,
+                clinic: str | None = None, settings: Settings | None = None,
                 progress: Callable[[int, int], None] | None = None) -> ImportReport:
     """Import one file (CSV, XLSX, FHIR JSON/NDJSON) into the database at ``engine``.
 
@@ -116,6 +118,8 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
             ``adverse_events``; detected from the headers if None.
         date_order: ``iso`` (default), ``dayfirst`` or ``monthfirst`` for slash dates.
         dry_run: validate and compare, write nothing.
+        settings: what the derived results of the touched patients are computed under
+            (:mod:`dashboard.db.derived`); default the settings in force.
         clinic: the clinic of every row (``--clinic``): it names the patients with their ids
             (:mod:`dashboard.importers.identity`); a row naming another clinic is an error.
     """
@@ -186,6 +190,7 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
                     "see their signals")
             if conflicts or dry_run:
                 raise _Rejected
+            was_empty = not repository.has_records(conn)
             if cmp.moves:
                 repository.move_patients(conn, cmp.moves, actor=actor or "cli")
             report.batch_id = repository.write_records(
@@ -193,6 +198,10 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
                 if parsed.kind != "patients" else new, file_name=name, sha256=report.sha256,
                 actor=actor, rows_total=parsed.rows_total, rows_skipped=skipped,
                 new_patients=cmp.new_patients, progress=progress)
+            touched = _touched(parsed.kind, new, cmp)
+            if touched:
+                _refresh_derived(conn, touched, settings or settings_in_force(), was_empty,
+                                 report)
             repository.record_audit(conn, actor=actor or "cli", action="import",
                                     target_kind=parsed.kind, target_id=report.sha256[:16],
                                     detail=f"{name}: {len(new)} added, {skipped} skipped")
@@ -210,6 +219,39 @@ def import_file(engine: Engine, source: str | Path | bytes, *, name: str | None 
     if not report.ok:
         report.rows_added = 0
     return report
+
+
+def _refresh_derived(conn, touched: list[str], settings: Settings, was_empty: bool,
+                     report: ImportReport) -> None:
+    """Recompute the touched patients' derived results in the import's transaction. Should
+    that fail, the import still lands: the derived tables are marked current under no
+    settings (readers compute from the records) and the report says to rebuild them. On
+    PostgreSQL the attempt runs in a savepoint, as a failed statement aborts the transaction;
+    SQLite undoes the failed statement alone."""
+    attempt = conn.begin_nested() if conn.dialect.name == "postgresql" \
+        else contextlib.nullcontext()
+    try:
+        with attempt:
+            derived.refresh(conn, touched, settings, was_empty=was_empty)
+    except Exception as exc:  # noqa: BLE001 - any failure: the records still land
+        log.warning("deriving the imported patients' outcomes failed (%s): a rebuild is "
+                    "needed", type(exc).__name__)
+        repository.clear_derived_key(conn)
+        report.warnings.append("the imported patients' outcomes could not be derived now: "
+                               "the dashboard computes every patient's from the records (slower)"
+                               " until `kap-outcomes derive` is run")
+
+
+def _touched(kind: str, new: pd.DataFrame, cmp: _Comparison) -> list[str]:
+    """The patients whose derived results an import changes: those with new sessions or
+    scores, and those placed in another clinic or with another clinician (their courses'
+    attributes). Monitoring and events change no outcome."""
+    if kind in _SESSION_BOUND:
+        return []
+    out = set(cmp.moves)
+    if kind in ("sessions", "assessments"):
+        out |= set(new["patient_id"].dropna())
+    return sorted(out)
 
 
 def _for_clinic(parsed: Parsed, clinic: str) -> None:

@@ -106,5 +106,5 @@ else:
     st.dataframe(history, hide_index=True, key="data_history")
 
 st.subheader("Completeness: what is missing and why")
-if not data.frames(url).assessments.empty:
+if "assessments" in data.stored(url):
     components.completeness_table(data.completeness_summary(url, settings))

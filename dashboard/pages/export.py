@@ -22,7 +22,7 @@ if not security.can_export(auth.current_user()):
 filters = state.get_filters()
 actor = auth.actor()
 st.title("Export")
-if data.frames(url).assessments.empty:
+if "assessments" not in data.stored(url):
     components.empty_state()
     st.stop()
 view = data.overview(url, settings, filters)

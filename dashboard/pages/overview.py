@@ -15,7 +15,7 @@ settings = settings_in_force()
 url = data.current_url()
 filters = state.get_filters()
 st.title("Clinic overview")
-if data.frames(url).assessments.empty:
+if "assessments" not in data.stored(url):
     components.empty_state()
     st.stop()
 view = data.overview(url, settings, filters)

@@ -31,7 +31,7 @@ st.title("Session safety")
 if not security.can_see_safety(user):
     st.error("Your role does not include the Safety page.")
     st.stop()
-if data.frames(url).sessions.empty:
+if "sessions" not in data.stored(url):
     components.empty_state()
     st.stop()
 view = data.safety(url, settings, filters)
@@ -45,7 +45,7 @@ st.caption(f"{md(filters.describe())} · dosing sessions dated in the period: {v
 if view.n_sessions == 0:
     st.info("No dosing sessions in this view.")
     st.stop()
-if data.safety_frames(url).monitoring.empty:
+if "monitoring" not in data.stored(url):
     st.warning("No session monitoring has been imported yet: every session counts as "
                "incomplete and no vital-sign flag can be told. Import the monitoring and "
                "adverse-event files on the Data page (formats on the Definitions page).")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from analysis import Settings, course_attributes, per_course_outcomes
+from analysis.cohort import wide_bin_means
 from dashboard import charts, views
 
 
@@ -18,7 +19,8 @@ def results(sample_alignment, sample_frames):
 @pytest.fixture(scope="module")
 def overview(results):
     al, outcomes, attrs = results
-    return views.overview_view(outcomes, al, attrs, instrument="PHQ9", settings=Settings(),
+    return views.overview_view(outcomes, wide_bin_means(al), attrs, instrument="PHQ9",
+                               settings=Settings(),
                                n_active=0, as_of=al.assessments["administered_at"].max())
 
 

@@ -19,7 +19,7 @@ def test_demo_metrics_and_reimport(tmp_path, capsys):
     code, out, _ = run(capsys, "--db", db, "metrics", "--json")
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) > 500
-    assert all(tuple(r) == OUTCOME_FIELDS for r in rows)
+    assert all(tuple(r) == (*OUTCOME_FIELDS, "clinic_id", "source_id") for r in rows)
     assert {type(r["rapid_response"]) for r in rows} <= {bool, type(None)}
     code, out, _ = run(capsys, "--db", db, "demo")
     assert code == 0 and "added 0" in out

@@ -94,16 +94,13 @@ def test_searching_a_foreign_exact_id_is_audited(clinic):
 
 def test_imported_markdown_is_shown_as_text(tmp_path, monkeypatch):
     from dashboard import state
-    from dashboard.importers import import_file
 
     db = tmp_path / "m.db"
     assert main(["--db", str(db), "demo"]) == 0
-    eng = make_engine(f"sqlite:///{db}")
     hostile = "![c](http://host/x.png)"
-    # a patients file places a real patient in a clinic whose id is markdown
-    r = import_file(eng, f"patient_id,clinic_id\nP000001,\"{hostile}\"\n".encode(),
-                    name="p.csv")
-    assert r.ok and r.patients_moved == ["P000001"]
+    # a real patient placed in a clinic whose id is markdown (the natural key is clinic +
+    # id, so a patients file would make a new patient there: the move is explicit)
+    assert main(["--db", str(db), "patient", "move", "P000001", "--clinic", hostile]) == 0
     monkeypatch.setenv("KAP_OUTCOMES_DB", f"sqlite:///{db}")
     st.cache_data.clear()
     st.cache_resource.clear()

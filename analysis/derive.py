@@ -1,0 +1,97 @@
+"""What each patient's records imply, computed once per import for the patients it touched.
+
+Everything here depends on one patient's own records (and the settings) only: the courses
+inferred from the sessions and their attributes, the per-course outcomes with each course's
+mean in every trajectory bin and week, and the patient's latest contact. So a network's
+outcomes can be kept up to date patient by patient (``dashboard.db`` stores them in the
+import's own transaction) and an overview reads them instead of lining up millions of scores.
+
+Example:
+    >>> from analysis.settings import Settings
+    >>> a = pd.DataFrame({"patient_id": ["P1"] * 3, "instrument": ["PHQ9"] * 3,
+    ...                   "administered_at": pd.to_datetime(["2025-01-01", "2025-01-09",
+    ...                                                      "2025-02-01"]),
+    ...                   "total": [20.0, 9.0, 6.0]})
+    >>> s = pd.DataFrame({"patient_id": ["P1"] * 4, "kind": ["dosing"] * 4, "route": ["IV"] * 4,
+    ...                   "session_at": pd.to_datetime(["2025-01-02", "2025-01-04",
+    ...                                                 "2025-01-07", "2025-01-09"])})
+    >>> p = pd.DataFrame({"patient_id": ["P1"], "clinic_id": ["north"], "clinician_id": ["c1"],
+    ...                   "indication": ["TRD"]})
+    >>> d = derive(a, s, p, settings=Settings())
+    >>> d.outcomes[["course_id", "baseline_total", "endpoint_total", "t0"]].values.tolist()
+    [['course-1', 20.0, 9.0, 0.0]]
+    >>> d.contacts["last_contact"].iloc[0]
+    Timestamp('2025-02-01 00:00:00')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis import schemas as S
+from analysis.alignment import Alignment, align
+from analysis.cohort import BIN_SERIES, course_attributes, wide_bin_means
+from analysis.outcomes import per_course_outcomes
+from analysis.settings import Settings
+from analysis.signals import last_contacts
+
+__all__ = ["Derived", "derive", "derive_alignment", "settings_key", "split_means"]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Per-patient results, ready to store.
+
+    ``courses``: :func:`analysis.cohort.course_attributes`, one row per course.
+    ``outcomes``: :func:`analysis.outcomes.per_course_outcomes`, one row per course and
+    instrument, with the course's bin means (:func:`analysis.cohort.wide_bin_means`: ``t0``…
+    of the settings' trajectory bins, ``w0``… of the weeks; NaN where it has no score).
+    ``contacts``: ``patient_id``, ``last_contact`` (latest session or score).
+    """
+
+    courses: pd.DataFrame
+    outcomes: pd.DataFrame
+    contacts: pd.DataFrame
+
+
+def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
+    """:func:`derive` from an alignment already made."""
+    outcomes = per_course_outcomes(alignment)
+    means = wide_bin_means(alignment)
+    key = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
+    outcomes = outcomes.merge(means, on=key, how="left")
+    contacts = last_contacts(alignment).rename("last_contact").reset_index()
+    return Derived(courses=course_attributes(alignment, patients), outcomes=outcomes,
+                   contacts=contacts)
+
+
+def derive(assessments: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame, *,
+           settings: Settings) -> Derived:
+    """Line up the scores of the given patients against their courses (:func:`align`) and
+    derive their courses, outcomes, bin means and latest contacts (see :class:`Derived`)."""
+    return derive_alignment(align(assessments, sessions, settings=settings), patients)
+
+
+def split_means(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The outcomes without the bin means, and the bin means with their course and
+    instrument (:attr:`Derived.outcomes` holds both)."""
+    key = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
+    means = [c for c in outcomes.columns
+             if c[:1] in {p for _, p in BIN_SERIES.values()} and c[1:].isdigit()]
+    return outcomes.drop(columns=means), outcomes[key + means]
+
+
+def settings_key(settings: Settings) -> str:
+    """A short fingerprint of everything in ``settings`` (derived rows carry it: rows made
+    under other settings are never mixed with these).
+
+    >>> settings_key(Settings()) == settings_key(Settings())
+    True
+    >>> settings_key(Settings()) == settings_key(Settings(min_cell_size=5))
+    False
+    """
+    import hashlib
+
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]

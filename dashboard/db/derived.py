@@ -1,0 +1,92 @@
+"""Keeping the derived tables current: each patient's courses, outcomes with bin means and
+latest contact (:mod:`analysis.derive`), stored so an overview never lines up every score.
+
+- Every import recomputes the patients it touched, in its own transaction
+  (:func:`refresh`): the tables are never behind the records a reader sees.
+- The tables carry the key of the settings they were made under. Under other settings (a
+  clinic changed a threshold, or a database upgraded from before revision 0006) readers
+  compute from the records instead, imports leave the tables alone, and
+  :func:`rebuild` (``kap-outcomes derive``, which ``kap-outcomes init`` runs when needed)
+  makes them anew, patient chunk by chunk with a progress bar, under the import lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection, Engine, select
+
+from analysis.derive import derive, settings_key
+from analysis.settings import Settings
+from dashboard.db import repository
+from dashboard.db.models import Patient
+
+__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK"]
+
+#: Patients derived at a time (memory stays bounded at network scale).
+CHUNK = 5_000
+
+
+def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings) -> None:
+    f = repository.frames_in_transaction(conn, patient_ids)
+    derived = derive(f.assessments, f.sessions, f.patients, settings=settings)
+    repository.write_derived(conn, derived, patient_ids)
+
+
+def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
+            was_empty: bool,
+            progress: Callable[[int, int], None] | None = None) -> bool:
+    """Recompute the derived rows of ``patient_ids`` inside the import's transaction, if the
+    tables are current under ``settings`` (or the database held no records before this
+    import, so these patients are all there is). Returns whether the tables are current."""
+    key = settings_key(settings)
+    stored = repository.derived_key(conn)
+    if stored != key:
+        if not was_empty:
+            # the tables were made under other settings: they now miss this import, so no
+            # reader may take them for current under any settings until a rebuild
+            repository.clear_derived_key(conn)
+            return False
+        repository.clear_derived(conn)
+        repository.set_derived_key(conn, key)
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), CHUNK):
+        _derive_chunk(conn, ids[start:start + CHUNK], settings)
+        if progress:
+            progress(min(start + CHUNK, len(ids)), len(ids))
+    return True
+
+
+def is_current(engine: Engine, settings: Settings) -> bool:
+    """Whether the derived tables hold every patient's results under ``settings``."""
+    with engine.connect() as conn:
+        return repository.derived_key(conn) == settings_key(settings) or \
+            not repository.has_records(conn)
+
+
+def rebuild(engine: Engine, settings: Settings, *,
+            progress: Callable[[int, int], None] | None = None) -> int:
+    """Make the derived tables anew for every patient under ``settings`` (one transaction,
+    under the import lock so no import interleaves); returns the number of patients."""
+    with repository.import_lock(engine), engine.begin() as conn:
+        ids = list(conn.execute(select(Patient.__table__.c.patient_id)
+                                .order_by(Patient.__table__.c.patient_id)).scalars())
+        repository.clear_derived(conn)
+        for start in range(0, len(ids), CHUNK):
+            _derive_chunk(conn, ids[start:start + CHUNK], settings)
+            if progress:
+                progress(min(start + CHUNK, len(ids)), len(ids))
+        repository.set_derived_key(conn, settings_key(settings))
+    return len(ids)
+
+
+def move_patient(engine: Engine, patient_id: str, clinic_id: str, *,
+                 clinician_id: str | None, actor: str, settings: Settings) -> str | None:
+    """:func:`dashboard.db.repository.move_patient` and the patient's derived results (their
+    courses' clinic and clinician) in one transaction; None when done, else why not."""
+    with repository.import_lock(engine), engine.begin() as conn:
+        problem = repository.move_patient(conn, patient_id, clinic_id,
+                                          clinician_id=clinician_id, actor=actor)
+        if problem is None:
+            refresh(conn, [patient_id], settings, was_empty=False)
+    return problem

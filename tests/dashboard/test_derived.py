@@ -1,0 +1,201 @@
+"""Derived tables (issue 14): every import keeps each touched patient's courses, outcomes with
+bin means and latest contact current, in its own transaction; what is stored equals a full
+recomputation from the records, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import Settings, mean_trajectory, week_bins
+from analysis.cohort import WEEKS, long_bin_means, summarize_bin_means
+from analysis.derive import derive, settings_key, split_means
+from dashboard.cli import main
+from dashboard.db import derived, repository
+from dashboard.importers import import_file
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+KEY_O = ["patient_id", "course_id", "instrument"]
+KEY_C = ["patient_id", "course_id"]
+
+
+def _norm(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    out = frame.sort_values(key).reset_index(drop=True)
+    for col in out.columns:
+        if str(out[col].dtype) in ("boolean", "string", "str") or out[col].dtype == object:
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+    return out
+
+
+def assert_same_as_recomputed(engine, settings: Settings) -> None:
+    """The stored derived rows equal :func:`analysis.derive.derive` over every record."""
+    stored = repository.load_derived(engine, settings_key(settings))
+    assert stored is not None
+    f = repository.load_frames(engine, item_columns=("item_9",))
+    fresh = derive(f.assessments, f.sessions, f.patients, settings=settings)
+    pd.testing.assert_frame_equal(_norm(stored.courses, KEY_C),
+                                  _norm(fresh.courses[stored.courses.columns], KEY_C),
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(_norm(stored.outcomes, KEY_O),
+                                  _norm(fresh.outcomes.reindex(columns=stored.outcomes.columns),
+                                        KEY_O), check_dtype=False)
+    pd.testing.assert_frame_equal(_norm(stored.contacts, ["patient_id"]),
+                                  _norm(fresh.contacts, ["patient_id"]), check_dtype=False)
+
+
+def _split_by_date(path: Path, column: str, cut: str, tmp: Path) -> tuple[Path, Path]:
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    early = frame[column] < cut
+    a, b = tmp / f"early_{path.name}", tmp / f"late_{path.name}"
+    frame[early].to_csv(a, index=False)
+    frame[~early].to_csv(b, index=False)
+    return a, b
+
+
+def test_imports_keep_the_derived_tables_equal_to_a_recomputation(engine, tmp_path):
+    settings = Settings()
+    assert import_file(engine, SAMPLE / "patients.csv").ok
+    s1, s2 = _split_by_date(SAMPLE / "sessions.csv", "session_at", "2025-06-01", tmp_path)
+    a1, a2 = _split_by_date(SAMPLE / "assessments.csv", "administered_at", "2025-06-01",
+                            tmp_path)
+    for path in (a1, s1):       # scores before their sessions: courses appear later
+        assert import_file(engine, path).ok
+    assert_same_as_recomputed(engine, settings)
+    for path in (s2, a2):
+        assert import_file(engine, path).ok
+    assert_same_as_recomputed(engine, settings)
+    # a patient placed with another clinician: their courses' attributes follow
+    p = repository.load_patients(engine).iloc[0]
+    moved = import_file(engine, f"patient_id,clinic_id,clinician_id\n{p.patient_id},"
+                        f"{p.clinic_id},someone-else\n".encode(), name="p.csv")
+    assert moved.ok and moved.patients_moved == [p.patient_id]
+    assert_same_as_recomputed(engine, settings)
+    # a re-import adds nothing and changes nothing
+    before = repository.load_derived(engine, settings_key(settings)).outcomes.copy()
+    assert import_file(engine, a2).rows_added == 0
+    after = repository.load_derived(engine, settings_key(settings)).outcomes
+    pd.testing.assert_frame_equal(_norm(before, KEY_O), _norm(after, KEY_O))
+
+
+def test_other_settings_are_never_mixed(engine):
+    assert import_file(engine, SAMPLE / "patients.csv").ok
+    assert import_file(engine, SAMPLE / "sessions.csv").ok
+    strict = Settings(response_reduction=0.6)
+    assert derived.is_current(engine, Settings()) and not derived.is_current(engine, strict)
+    # an import under other settings does not write the defaults' tables: they now miss its
+    # scores, so they are current under no settings until a rebuild
+    assert import_file(engine, SAMPLE / "assessments.csv", settings=strict).ok
+    assert repository.load_derived(engine, settings_key(strict)) is None
+    assert repository.load_derived(engine, settings_key(Settings())) is None
+    assert not derived.is_current(engine, strict) and not derived.is_current(engine, Settings())
+    # the rebuild makes them for the settings asked, from every record
+    n = derived.rebuild(engine, strict)
+    assert n == repository.counts(engine)["patients"]
+    assert derived.is_current(engine, strict) and not derived.is_current(engine, Settings())
+    assert_same_as_recomputed(engine, strict)
+
+
+def test_trajectory_from_stored_bin_means_equals_the_alignment(sample_alignment):
+    """The overview's trajectory and weekly views, drawn from each course's stored bin means,
+    equal :func:`analysis.mean_trajectory` over the scores themselves."""
+    from analysis.cohort import wide_bin_means
+
+    al = sample_alignment
+    means = wide_bin_means(al)
+    for instrument in ("PHQ9", "GAD7", "PCL5"):
+        for series, value, bins in (("trajectory", "pct_change", al.settings.trajectory_bins),
+                                    ("weekly", "is_response", week_bins(WEEKS))):
+            rows = means[means["instrument"] == instrument]
+            got = summarize_bin_means(long_bin_means(rows, series), value=value, bins=bins,
+                                      settings=al.settings)
+            want = mean_trajectory(al, instrument=instrument, value=value, bins=bins)
+            pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                          want.reset_index(drop=True), check_dtype=False)
+            assert len(got) >= 5   # not vacuous: the sample fills most bins
+
+
+def test_split_means_round_trip(sample_alignment):
+    from analysis.derive import derive_alignment
+
+    d = derive_alignment(sample_alignment, pd.DataFrame(
+        {"patient_id": sample_alignment.courses["patient_id"].unique(),
+         "clinic_id": "main", "clinician_id": None, "indication": None}))
+    outcomes, means = split_means(d.outcomes)
+    assert not any(c.startswith(("t", "w")) and c[1:].isdigit() for c in outcomes.columns)
+    assert len(means) == len(outcomes)
+    assert np.isfinite(means["t0"].dropna()).all()
+
+
+def test_init_derives_a_database_from_before_the_derived_tables(tmp_path, capsys):
+    from sqlalchemy import text
+
+    from dashboard.db import make_engine, upgrade
+
+    db = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    for name in ("patients", "sessions", "assessments"):
+        assert import_file(engine, SAMPLE / f"{name}.csv").ok
+    with engine.begin() as conn:   # as a database upgraded from revision 0005 holds it
+        repository.clear_derived(conn)
+        conn.execute(text("DELETE FROM derived_state"))
+    assert not derived.is_current(engine, Settings())
+    assert main(["--db", str(db), "init"]) == 0
+    assert "derived the outcomes of 300 patients" in capsys.readouterr().out
+    assert derived.is_current(engine, Settings())
+    assert_same_as_recomputed(engine, Settings())
+
+
+def test_a_derived_row_never_outlives_its_settings_in_the_dashboard(demo_db, monkeypatch):
+    """The data layer reads the stored rows under the settings they were made for, and
+    computes from the records otherwise: both give the same overview."""
+    from dashboard import data
+    from dashboard.state import Filters
+
+    url = data.current_url()
+    stored = data.overview(url, Settings(), Filters())
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setattr(data, "load_derived", lambda *a, **k: None)
+    computed = data.overview(url, Settings(), Filters())
+    for attr in ("n_patients", "n_active", "n_courses"):
+        assert getattr(stored, attr) == getattr(computed, attr)
+    pd.testing.assert_frame_equal(stored.headline.table, computed.headline.table)
+    pd.testing.assert_frame_equal(stored.trajectory.table, computed.trajectory.table)
+    pd.testing.assert_frame_equal(stored.weekly, computed.weekly)
+    pd.testing.assert_frame_equal(stored.funnel.stages, computed.funnel.stages)
+
+
+def test_the_stored_outcome_columns_are_the_outcome_fields():
+    from analysis.schemas import OUTCOME_FIELDS
+    from dashboard.db.models import DERIVED_OUTCOME_COLUMNS
+
+    stored = [c for c in DERIVED_OUTCOME_COLUMNS if not (c[0] in "tw" and c[1:].isdigit())]
+    assert tuple(stored) == OUTCOME_FIELDS[3:]   # after patient, course and instrument
+
+
+def test_a_failed_derivation_never_loses_the_import(engine, monkeypatch):
+    """The records land; the tables are current under no settings until a rebuild (on
+    PostgreSQL the failing statement runs in a savepoint, so the import's transaction
+    survives it)."""
+    assert import_file(engine, SAMPLE / "patients.csv").ok
+    assert import_file(engine, SAMPLE / "sessions.csv").ok
+    assert derived.is_current(engine, Settings())
+
+    def broken(conn, derived_, patient_ids):
+        conn.exec_driver_sql("INSERT INTO derived_contacts (patient_id, last_contact) "
+                             "VALUES ('no such patient', NULL)")   # NOT NULL and FK refuse it
+
+    monkeypatch.setattr(repository, "write_derived", broken)
+    report = import_file(engine, SAMPLE / "assessments.csv")
+    assert report.ok and report.rows_added > 7000
+    assert any("could not be derived now" in w for w in report.warnings)
+    assert repository.counts(engine)["assessments"] == report.rows_added
+    assert not derived.is_current(engine, Settings())
+    monkeypatch.undo()
+    derived.rebuild(engine, Settings())
+    assert_same_as_recomputed(engine, Settings())
