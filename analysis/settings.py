@@ -11,8 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from analysis.instruments import INSTRUMENTS, Instrument
 
-__all__ = ["Settings", "InstrumentThresholds", "reliable_change_threshold", "DESCRIPTIONS",
-           "MAX_TRAJECTORY_BINS"]
+__all__ = ["Settings", "InstrumentThresholds", "reliable_change_threshold", "DESCRIPTIONS"]
 
 
 def reliable_change_threshold(sd: float, reliability: float, *, z: float = 1.96) -> float:
@@ -26,11 +25,6 @@ def reliable_change_threshold(sd: float, reliability: float, *, z: float = 1.96)
     if sd <= 0 or not 0 <= reliability < 1:
         raise ValueError(f"need sd > 0 and 0 <= reliability < 1, got sd={sd}, r={reliability}")
     return z * sd * math.sqrt(2.0 * (1.0 - reliability))
-
-
-#: The most trajectory bins a clinic may set: each course's mean in each bin is stored with its
-#: outcomes (``dashboard.db`` derived tables), one column per bin.
-MAX_TRAJECTORY_BINS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,10 +114,6 @@ class Settings:
             raise ValueError(f"response_reduction must be in (0, 1], got {self.response_reduction}")
         if not 0 < self.confidence_level < 1:
             raise ValueError(f"confidence_level must be in (0, 1), got {self.confidence_level}")
-        if not 1 <= len(self.trajectory_bins) <= MAX_TRAJECTORY_BINS:
-            raise ValueError(f"trajectory_bins must have 1 to {MAX_TRAJECTORY_BINS} bins (each "
-                             "course's mean per bin is stored), got "
-                             f"{len(self.trajectory_bins)}")
 
     def discharge_minimum(self, route: str | None) -> float:
         """The shortest observation (minutes after the dose) that counts as complete for

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -27,7 +28,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from analysis.cohort import BIN_SERIES, WEEKS
 from analysis.instruments import INSTRUMENTS
 from analysis.schemas import (
     ADVERSE_EVENTS,
@@ -40,14 +40,12 @@ from analysis.schemas import (
     SEVERITIES,
     VITAL_RANGES,
 )
-from analysis.settings import MAX_TRAJECTORY_BINS
 
 __all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Assessment", "AppUser",
            "assessments_table", "SignalState", "SIGNAL_STATUSES", "Monitoring", "AdverseEvent",
            "IMPORT_KINDS", "WEIGHT_RANGE_KG", "MINUTES_RANGE",
            "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH", "DerivedState",
-           "derived_courses_table", "derived_outcomes_table", "derived_contacts_table",
-           "DERIVED_COURSE_COLUMNS", "DERIVED_OUTCOME_COLUMNS"]
+           "DerivedBucket", "DERIVED_BUCKETS", "DERIVED_KINDS"]
 
 MAX_ITEMS = 20
 ID_LENGTH = 64
@@ -328,38 +326,21 @@ class SignalState(Base):
     )
 
 
-# --- derived tables: what each patient's records imply (analysis.derive), kept up to date in
+# --- derived results: what each patient's records imply (analysis.derive), kept up to date in
 # every import's own transaction for the patients it touched, under one settings key ---------
 
-#: Columns of ``derived_courses`` (course attributes) and their types.
-DERIVED_COURSE_COLUMNS: dict[str, type] = {
-    "course_number": Integer, "route": String, "clinician_id": String,
-    "first_dose_at": DateTime, "induction_doses": Integer, "booster_count": Integer,
-    "course_type": String, "start_month": String, "dose_band": String, "clinic_id": String,
-    "indication": String,
-}
-#: Columns of ``derived_outcomes`` (per-course outcomes, then the bin means) and their types.
-DERIVED_OUTCOME_COLUMNS: dict[str, type] = {
-    "baseline_total": Float, "baseline_day": Float, "first_dose_at": DateTime,
-    "induction_doses": Integer, "induction_end_day": Float, "rapid_response": Boolean,
-    "early_pct_change": Float, "days_to_response": Float, "response_censored": Boolean,
-    "endpoint_total": Float, "endpoint_day": Float, "endpoint_pct_change": Float,
-    "endpoint_response": Boolean, "endpoint_remission": Boolean,
-    "reliable_improvement": Boolean, "reliable_deterioration": Boolean,
-    "clinically_significant_improvement": Boolean, "first_response_day": Float,
-    "relapse_day": Float, "durability_days": Float, "durability_censored": Boolean,
-    "booster_count": Integer, "days_to_first_booster": Float, "booster_censored": Boolean,
-    **{f"{BIN_SERIES['trajectory'][1]}{i}": Float for i in range(MAX_TRAJECTORY_BINS)},
-    **{f"{BIN_SERIES['weekly'][1]}{i}": Float for i in range(WEEKS)},
-}
-def _derived_column(name: str, kind: type) -> Column:
-    # labels such as route "unknown" or a dose band are wider than the codes stored elsewhere
-    return Column(name, String(ID_LENGTH) if kind is String else kind())
+#: Patients are spread over this many buckets (by a hash of their key); a bucket's derived rows
+#: of one kind are stored together, column by column (Parquet), so an import rewrites only the
+#: buckets of the patients it touched and a reader loads a network's outcomes in a fraction of
+#: a second (a row-by-row read of 263k outcomes took 4.5 s on SQLite).
+DERIVED_BUCKETS = 64
+#: The kinds of derived frames (:class:`analysis.derive.Derived` attributes).
+DERIVED_KINDS = ("courses", "outcomes", "contacts")
 
 
 class DerivedState(Base):
-    """Under which settings the derived tables were made (one row, ``id`` 1): rows made under
-    other settings are never read; a rebuild (``kap-outcomes derive``) makes them anew."""
+    """Under which settings the derived results were made (one row, ``id`` 1): results made
+    under other settings are never read; a rebuild (``kap-outcomes derive``) makes them anew."""
 
     __tablename__ = "derived_state"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -367,23 +348,17 @@ class DerivedState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
-derived_courses_table = Table(
-    "derived_courses", Base.metadata,
-    Column("patient_id", ForeignKey("patients.patient_id"), primary_key=True),
-    Column("course_id", String(ID_LENGTH), primary_key=True),
-    *[_derived_column(n, k) for n, k in DERIVED_COURSE_COLUMNS.items()],
-)
+class DerivedBucket(Base):
+    """The derived rows of one kind (courses, outcomes, contacts) of the patients of one
+    bucket, as a Parquet file (columns keep their types; no schema to migrate when an outcome
+    is added)."""
 
-derived_outcomes_table = Table(
-    "derived_outcomes", Base.metadata,
-    Column("patient_id", ForeignKey("patients.patient_id"), primary_key=True),
-    Column("course_id", String(ID_LENGTH), primary_key=True),
-    Column("instrument", String(8), primary_key=True),
-    *[_derived_column(n, k) for n, k in DERIVED_OUTCOME_COLUMNS.items()],
-)
-
-derived_contacts_table = Table(
-    "derived_contacts", Base.metadata,
-    Column("patient_id", ForeignKey("patients.patient_id"), primary_key=True),
-    Column("last_contact", DateTime, nullable=False),
-)
+    __tablename__ = "derived_buckets"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n_rows: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (
+        CheckConstraint(_in("kind", DERIVED_KINDS), name="kind"),
+        CheckConstraint(f"bucket >= 0 AND bucket < {DERIVED_BUCKETS}", name="bucket"),
+    )

@@ -15,17 +15,15 @@ import io
 import json
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    Boolean,
     Connection,
-    DateTime,
     Engine,
-    Float,
-    Integer,
     Table,
     func,
     insert,
@@ -36,8 +34,8 @@ from sqlalchemy import (
 from analysis.derive import Derived
 from analysis.schemas import DOSING_KINDS
 from dashboard.db.models import (
-    DERIVED_COURSE_COLUMNS,
-    DERIVED_OUTCOME_COLUMNS,
+    DERIVED_BUCKETS,
+    DERIVED_KINDS,
     MAX_ITEMS,
     AdverseEvent,
     AppUser,
@@ -45,6 +43,7 @@ from dashboard.db.models import (
     Clinic,
     Clinician,
     Course,
+    DerivedBucket,
     DerivedState,
     ImportBatch,
     Monitoring,
@@ -52,15 +51,13 @@ from dashboard.db.models import (
     Session,
     SignalState,
     assessments_table,
-    derived_contacts_table,
-    derived_courses_table,
-    derived_outcomes_table,
 )
 
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "patients_named",
            "write_records", "record_audit", "derived_key", "set_derived_key", "has_records",
            "clear_derived_key",
            "clear_derived", "write_derived", "load_derived", "frames_in_transaction",
+           "patient_buckets",
            "stored_kinds", "load_patients",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
@@ -783,10 +780,7 @@ _IMPORT_LOCK_KEY = 0x4B4150  # "KAP"
 _MEMORY_LOCK = threading.Lock()
 
 
-# --- derived tables (analysis.derive) ---------------------------------------------------------
-
-_DERIVED = (derived_courses_table, derived_outcomes_table, derived_contacts_table)
-
+# --- derived results (analysis.derive), bucketed Parquet ------------------------------------
 
 def derived_key(conn: Connection) -> str | None:
     """The settings key the derived tables were made under; None before any were made."""
@@ -814,58 +808,80 @@ def has_records(conn: Connection) -> bool:
                for t in (Session.__table__, assessments_table))
 
 
-def clear_derived(conn: Connection, patient_ids: Sequence[str] | None = None) -> None:
-    """Delete the derived rows of these patients (all rows when None)."""
-    for t in _DERIVED:
-        if patient_ids is None:
-            conn.execute(t.delete())
-            continue
-        for chunk in _chunks(list(patient_ids)):
-            conn.execute(t.delete().where(t.c.patient_id.in_(chunk)))
+def patient_buckets(patient_ids: Iterable[str]) -> np.ndarray:
+    """The bucket of each patient key (CRC-32 of the key modulo :data:`DERIVED_BUCKETS`:
+    stable across processes and versions, unlike Python's own string hash)."""
+    return np.fromiter((zlib.crc32(str(p).encode()) % DERIVED_BUCKETS for p in patient_ids),
+                       dtype=np.int64)
+
+
+def clear_derived(conn: Connection) -> None:
+    """Delete every derived row (before a rebuild)."""
+    conn.execute(DerivedBucket.__table__.delete())
+
+
+def _to_parquet(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, engine="pyarrow")
+    return buf.getvalue()
+
+
+def _buckets_of(conn: Connection, kind: str, buckets: Sequence[int] | None = None
+                ) -> list[bytes]:
+    t = DerivedBucket.__table__
+    q = select(t.c.payload).where(t.c.kind == kind).order_by(t.c.bucket)
+    if buckets is not None:
+        q = q.where(t.c.bucket.in_([int(b) for b in buckets]))
+    return [bytes(p) for p in conn.execute(q).scalars()]
+
+
+def _from_parquet(payloads: list[bytes]) -> pd.DataFrame | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not payloads:
+        return None
+    tables = [pq.read_table(io.BytesIO(p)) for p in payloads]
+    return pa.concat_tables(tables, promote_options="default").to_pandas()
 
 
 def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> None:
     """Replace the derived rows of ``patient_ids`` by ``derived`` (their recomputed results),
-    inside the caller's transaction."""
-    clear_derived(conn, patient_ids)
-    key = ["patient_id", "course_id"]
-    courses = derived.courses[key + list(DERIVED_COURSE_COLUMNS)]
-    outcomes = derived.outcomes.reindex(columns=key + ["instrument"] + list(
-        DERIVED_OUTCOME_COLUMNS))
-    for frame, table in ((courses, derived_courses_table), (outcomes, derived_outcomes_table),
-                         (derived.contacts[["patient_id", "last_contact"]],
-                          derived_contacts_table)):
-        frame = frame.copy()
-        for col in frame.columns:  # nullable booleans as Python bools; text as plain str
-            if str(frame[col].dtype) == "boolean":
-                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-            elif pd.api.types.is_string_dtype(frame[col]) and col != "last_contact":
-                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-        _bulk_insert(conn, table, frame)
+    inside the caller's transaction: only the buckets holding these patients are rewritten."""
+    ids = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object)))
+    touched = np.unique(patient_buckets(ids))
+    t = DerivedBucket.__table__
+    for kind in DERIVED_KINDS:
+        new = getattr(derived, kind)
+        new_bucket = patient_buckets(new["patient_id"])
+        stored = {int(b): bytes(p) for b, p in conn.execute(
+            select(t.c.bucket, t.c.payload).where(
+                (t.c.kind == kind) & t.c.bucket.in_([int(b) for b in touched]))).all()}
+        conn.execute(t.delete().where((t.c.kind == kind)
+                                      & t.c.bucket.in_([int(b) for b in touched])))
+        rows = []
+        for b in touched:
+            old = _from_parquet([stored[b]]) if b in stored else None
+            if old is not None:
+                old = old[~old["patient_id"].isin(ids)]
+            part = new[new_bucket == b]
+            both = part if old is None or old.empty else (
+                old if part.empty else pd.concat([old, part], ignore_index=True))
+            if both.empty:
+                continue
+            rows.append({"kind": kind, "bucket": int(b), "n_rows": len(both),
+                         "payload": _to_parquet(both.reset_index(drop=True))})
+        if rows:
+            conn.execute(insert(t), rows)
 
 
 def load_derived(engine: Engine, settings_key: str) -> Derived | None:
-    """Every patient's derived results, or None when the tables were made under other
-    settings (or never): the caller then computes them from the records."""
+    """Every patient's derived results, or None when they were made under other settings (or
+    never): the caller then computes them from the records."""
     with engine.connect() as conn:
         if derived_key(conn) != settings_key:
             return None
-        courses = _read(conn, select(derived_courses_table))
-        outcomes = _read(conn, select(derived_outcomes_table))
-        contacts = _read(conn, select(derived_contacts_table))
-    for frame, spec in ((courses, DERIVED_COURSE_COLUMNS), (outcomes, DERIVED_OUTCOME_COLUMNS)):
-        for col, kind in spec.items():
-            if col not in frame.columns:
-                continue
-            if kind is DateTime:
-                frame[col] = _timestamps(frame[col])
-            elif kind is Boolean:
-                frame[col] = frame[col].astype("boolean")
-            elif kind is Integer:
-                frame[col] = frame[col].astype("int64")
-            elif kind is Float:
-                frame[col] = frame[col].astype(float)
-    contacts["last_contact"] = _timestamps(contacts["last_contact"])
-    for col in ("route", "clinician_id", "dose_band", "clinic_id", "indication"):
-        courses[col] = courses[col].astype("string")
-    return Derived(courses=courses, outcomes=outcomes, contacts=contacts)
+        frames = {kind: _from_parquet(_buckets_of(conn, kind)) for kind in DERIVED_KINDS}
+    if any(f is None for f in frames.values()):
+        return None
+    return Derived(**frames)

@@ -33,17 +33,10 @@ components.rate_metric(cards[2], view.headline, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.headline, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.headline, "rapid_response", "Rapid response")
 
-counts = data.signal_counts(url, settings, filters, data.signal_clock())
-label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, "
-         f"{counts.get('relapsed', 0)} relapsed, "
-         f"{counts.get('fading', 0) + counts.get('fading_after_booster', 0)} fading, "
-         f"{counts.get('not_responding', 0)} not responding, "
-         f"{counts.get('off_track', 0)} off track in induction, "
-         f"{counts.get('missing_bp_check', 0)} session records missing a blood pressure")
-if security.can_see_patient_pages(auth.current_user()):
-    st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)
-else:
-    st.caption(label)
+# the signal line is filled in last: every current patient's signals take a while to compute
+# on a network's first view of the day, and the figures below need none of them
+signal_line = st.empty()
+signal_line.caption("Checking current patients' signals…")
 
 onset, durability, breakdowns, trends, attrition = st.tabs(
     ["Rapid onset", "Durability & boosters", "Breakdowns", "Trend", "Attrition"])
@@ -95,3 +88,16 @@ with trends:
 with attrition:
     st.plotly_chart(charts.funnel_figure(view.funnel), key="overview_funnel")
     components.definitions_note(settings, "min_induction_doses_completed", "min_cell_size")
+
+counts = data.signal_counts(url, settings, filters, data.signal_clock())
+label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, "
+         f"{counts.get('relapsed', 0)} relapsed, "
+         f"{counts.get('fading', 0) + counts.get('fading_after_booster', 0)} fading, "
+         f"{counts.get('not_responding', 0)} not responding, "
+         f"{counts.get('off_track', 0)} off track in induction, "
+         f"{counts.get('missing_bp_check', 0)} session records missing a blood pressure")
+with signal_line.container():
+    if security.can_see_patient_pages(auth.current_user()):
+        st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)
+    else:
+        st.caption(label)
