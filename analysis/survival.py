@@ -59,6 +59,25 @@ class KaplanMeierResult:
     confidence_level: float
     min_at_risk: int = 0
 
+    def steps(self, resolution: float = 1.0) -> pd.DataFrame:
+        """The curve's rows as a chart draws them: the last step within each ``resolution``
+        (days) of time, plus the first row. Every value is the curve's own value at its own
+        time (no interpolation); steps closer than ``resolution`` merge into the later one. At
+        network scale a curve has a row per distinct event time (fractional days): a chart of
+        100k patients drew 100k points for a few hundred pixels.
+
+        >>> km = kaplan_meier([1.2, 1.7, 2.5, 3.0, 3.1, 6.0], [False] * 6)
+        >>> km.steps()["time"].tolist()
+        [0.0, 1.7, 3.0, 3.1, 6.0]
+        """
+        c = self.curve
+        if len(c) < 3:
+            return c
+        cell = np.ceil(c["time"].to_numpy(dtype=float) / resolution)
+        last = np.r_[cell[1:] != cell[:-1], True]
+        last[0] = True
+        return c[last].reset_index(drop=True)
+
     def truncated(self, min_at_risk: int) -> KaplanMeierResult:
         """The curve cut where fewer than ``min_at_risk`` subjects remain at risk
         (``definitions.md``: KM displays stop there), with the median and its interval read off

@@ -112,7 +112,7 @@ def km_figure(view: KMView, *, title: str, xaxis_title: str,
     ci_word = interval_label(view.confidence_level)
     mark = primary_mark(view.min_cell_size)
     for i, gc in enumerate(view.curves):
-        c = gc.km.curve
+        c = gc.km.steps()   # one step per day at most: the same curve, fewer points
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
         label = f"{gc.group} (n={gc.km.n})" if view.by else f"all (n={gc.km.n})"
         _band(fig, c["time"], c["ci_low"], c["ci_high"], colour, label, line_shape="hv")

@@ -149,18 +149,25 @@ def stored(url: str) -> frozenset[str]:
 @st.cache_resource(ttl="10m")
 def filtered_outcomes(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     """Per-course outcomes of the courses that pass ``filters`` (all instruments)."""
-    o = outcomes(url, settings)
-    keep = _course_mask(attributes(url, settings), filters)
-    keys = keep[[S.PATIENT_ID, S.COURSE_ID]]
-    return o.merge(keys, on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+    return _courses_in(outcomes(url, settings), url, settings, filters)
+
+
+def _courses_in(frame: pd.DataFrame, url: str, settings: Settings, filters: Filters
+                ) -> pd.DataFrame:
+    """The rows of ``frame`` whose course passes ``filters`` (the frame itself when every
+    course does: no copy of a network's outcomes for the unfiltered view)."""
+    attrs = attributes(url, settings)
+    keep = _course_mask(attrs, filters)
+    if len(keep) == len(attrs):
+        return frame
+    return frame.merge(keep[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID],
+                       how="inner")
 
 
 @st.cache_resource(ttl="10m")
 def filtered_means(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
     """The bin means of the courses that pass ``filters``."""
-    keep = _course_mask(attributes(url, settings), filters)
-    return course_means(url, settings).merge(keep[[S.PATIENT_ID, S.COURSE_ID]],
-                                             on=[S.PATIENT_ID, S.COURSE_ID], how="inner")
+    return _courses_in(course_means(url, settings), url, settings, filters)
 
 
 def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
@@ -176,7 +183,7 @@ def overview(url: str, settings: Settings, filters: Filters) -> views.OverviewVi
     attrs = _course_mask(attributes(url, settings), filters)
     return views.overview_view(
         o, filtered_means(url, settings, filters), attrs, instrument=filters.instrument,
-        settings=settings, n_active=_active_patients(url, settings, set(o[S.PATIENT_ID])),
+        settings=settings, n_active=_active_patients(url, settings, o[S.PATIENT_ID]),
         as_of=data_end(url, settings))
 
 
@@ -186,14 +193,15 @@ def data_end(url: str, settings: Settings | None = None) -> pd.Timestamp | None:
     return None if c.empty else c["last_contact"].max()
 
 
-def _active_patients(url: str, settings: Settings, patients: set[str], days: int = 90) -> int:
-    """Patients with a session or score in the last ``days`` days of the data (the data's own
-    latest date, not today's, so a snapshot reads the same tomorrow)."""
+def _active_patients(url: str, settings: Settings, patients: pd.Series, days: int = 90) -> int:
+    """Patients (of ``patients``) with a session or score in the last ``days`` days of the
+    data (the data's own latest date, not today's, so a snapshot reads the same tomorrow)."""
     c = derived(url, settings).contacts
     if c.empty:
         return 0
-    cutoff = c["last_contact"].max() - pd.Timedelta(days=days)
-    return int(((c["last_contact"] >= cutoff) & c[S.PATIENT_ID].isin(patients)).sum())
+    recent = c.loc[c["last_contact"] >= c["last_contact"].max() - pd.Timedelta(days=days),
+                   S.PATIENT_ID]
+    return int(pd.Index(recent).intersection(pd.Index(patients.unique())).size)
 
 
 @st.cache_data(ttl="10m")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from analysis.derive import derive, settings_key
@@ -33,6 +34,21 @@ def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settin
     repository.write_derived(conn, derived, patient_ids)
 
 
+def _chunks_by_bucket(patient_ids: Sequence[str]) -> list[list[str]]:
+    """The patients in chunks of whole buckets (about :data:`CHUNK` patients each), so each
+    bucket is rewritten once however many patients an import touches."""
+    ids = pd.Series(sorted(set(patient_ids)), dtype=object)
+    if ids.empty:
+        return []
+    groups = ids.groupby(repository.patient_buckets(ids), sort=True)
+    chunks: list[list[str]] = [[]]
+    for _, members in groups:
+        if chunks[-1] and len(chunks[-1]) + len(members) > CHUNK:
+            chunks.append([])
+        chunks[-1].extend(members.tolist())
+    return chunks
+
+
 def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
             was_empty: bool,
             progress: Callable[[int, int], None] | None = None) -> bool:
@@ -49,11 +65,13 @@ def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
             return False
         repository.clear_derived(conn)
         repository.set_derived_key(conn, key)
-    ids = sorted(set(patient_ids))
-    for start in range(0, len(ids), CHUNK):
-        _derive_chunk(conn, ids[start:start + CHUNK], settings)
+    done, chunks = 0, _chunks_by_bucket(patient_ids)
+    total = sum(len(c) for c in chunks)
+    for chunk in chunks:
+        _derive_chunk(conn, chunk, settings)
+        done += len(chunk)
         if progress:
-            progress(min(start + CHUNK, len(ids)), len(ids))
+            progress(done, total)
     return True
 
 
@@ -72,10 +90,12 @@ def rebuild(engine: Engine, settings: Settings, *,
         ids = list(conn.execute(select(Patient.__table__.c.patient_id)
                                 .order_by(Patient.__table__.c.patient_id)).scalars())
         repository.clear_derived(conn)
-        for start in range(0, len(ids), CHUNK):
-            _derive_chunk(conn, ids[start:start + CHUNK], settings)
+        done = 0
+        for chunk in _chunks_by_bucket(ids):
+            _derive_chunk(conn, chunk, settings)
+            done += len(chunk)
             if progress:
-                progress(min(start + CHUNK, len(ids)), len(ids))
+                progress(done, len(ids))
         repository.set_derived_key(conn, settings_key(settings))
     return len(ids)
 

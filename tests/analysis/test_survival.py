@@ -131,3 +131,25 @@ def test_km_is_monotone_and_bounded(data):
     if km.median is not None:
         assert km.survival_at(km.median)[0] <= 0.5 + 1e-12  # S computed as a float product
         assert pd.Series(s)[km.curve["time"] < km.median].gt(0.5).all()
+
+
+def test_steps_keep_the_curves_own_values_one_per_day():
+    """What a chart draws of a KM curve: the last step of each day, each with the curve's own
+    survival and interval, the first and last rows kept; the function is unchanged at every
+    whole day."""
+    rng = np.random.default_rng(3)
+    d = rng.exponential(40, 5000)
+    km = kaplan_meier(d, rng.random(5000) < 0.3)
+    steps = km.steps()
+    assert len(steps) < len(km.curve) / 5
+    merged = steps.merge(km.curve, on="time", suffixes=("", "_all"))
+    assert len(merged) == len(steps)
+    assert (merged["survival"] == merged["survival_all"]).all()
+    assert steps["time"].iloc[0] == km.curve["time"].iloc[0]
+    assert steps["time"].iloc[-1] == km.curve["time"].iloc[-1]
+
+    def at(curve, t):
+        return curve.loc[curve["time"] <= t, "survival"].iloc[-1]
+
+    for day in range(0, 200, 7):
+        assert at(steps, day) == at(km.curve, day)
