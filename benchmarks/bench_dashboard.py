@@ -1,6 +1,7 @@
 """Dashboard speed on a large generated clinic: overview and patient page render times.
 
 Run: ``python -m benchmarks.bench_dashboard [--patients 100000] [--repeats 5]``
+(``--postgres URL``: the cold parts on a PostgreSQL server, the clinic imported there once)
 
 Builds (once, cached under ``benchmarks/.cache/``) a SQLite database of the generated clinic
 through the real importer, then renders pages with Streamlit's AppTest in this process: the
@@ -19,6 +20,43 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
+
+
+def build_postgres(n_patients: int, base_url: str) -> str:
+    """The same generated clinic imported into PostgreSQL (schema ``kap_bench_<n>`` on the
+    server at ``base_url``, kept between runs); returns its URL."""
+    from sqlalchemy import text
+
+    from dashboard.db import make_engine, upgrade
+    from dashboard.db.engine import fresh_schema
+    from dashboard.importers import import_file
+    from sample_data.generate import generate, write_csv
+
+    schema = f"kap_bench_{n_patients}"
+    url = f"{base_url}{'&' if '?' in base_url else '?'}options=-csearch_path%3D{schema}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        done = conn.execute(text("SELECT count(*) FROM information_schema.tables WHERE "
+                                 "table_schema = :s AND table_name = 'bench_done'"),
+                            {"s": schema}).scalar_one()
+    if done:
+        return url
+    engine.dispose()
+    url = fresh_schema(base_url, schema)
+    engine = make_engine(url)
+    upgrade(engine)
+    folder = CACHE / f"csv_{n_patients}"
+    paths = [folder / f"{k}.csv" for k in ("patients", "sessions", "assessments")]
+    if not all(p.exists() for p in paths):
+        paths = write_csv(generate(n_patients, seed=11, with_items=False), folder)[:3]
+    for path in paths:
+        t = time.perf_counter()
+        report = import_file(engine, path)
+        assert report.ok, report.summary()
+        print(f"  {report.summary()} in {time.perf_counter() - t:.1f} s", flush=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE bench_done (x int)"))
+    return url
 
 
 def build(n_patients: int) -> Path:
@@ -92,7 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cold-only", action="store_true",
                         help="only the fresh-process parts of the cold overview")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="measure the cold parts on this PostgreSQL server instead")
     args = parser.parse_args(argv)
+    if args.postgres:
+        cold_parts(build_postgres(args.patients, args.postgres), max(1, min(args.repeats, 3)))
+        return
     db = build(args.patients)
     os.environ["KAP_OUTCOMES_DB"] = f"sqlite:///{db}"
     cold_parts(os.environ["KAP_OUTCOMES_DB"], max(1, min(args.repeats, 3)))
