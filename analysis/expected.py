@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.optimize import linprog
 
 from analysis import schemas as S
+from analysis._validation import group_codes
 from analysis.alignment import Alignment
 from analysis.cohort import bin_days
 from analysis.instruments import INSTRUMENTS
@@ -211,7 +212,7 @@ def expected_model(alignment: Alignment, *, instrument: str,
     y_all = a[S.TOTAL].to_numpy(dtype=float)
     # each score's course as an integer code (counting distinct courses per fit on codes, not
     # on strings: at network scale the string version took most of the fitting time)
-    course, _ = pd.MultiIndex.from_arrays([a[S.PATIENT_ID], a[S.COURSE_ID]]).factorize()
+    course = group_codes(a[S.PATIENT_ID].to_numpy(), a[S.COURSE_ID].to_numpy())
     seen = np.zeros(int(course.max()) + 1 if course.size else 0, dtype=bool)
     rng = np.random.default_rng(0)
     rows = []

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schemas as S
+from analysis._validation import group_codes
 from analysis.alignment import Alignment
 from analysis.expected import ExpectedModel, expected_model
 from analysis.instruments import INSTRUMENTS
@@ -87,8 +88,10 @@ def last_contacts(alignment: Alignment) -> pd.Series:
 def _consecutive(flag: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     """Length of the current run of True values within each group (0 where False)."""
     s = pd.Series(flag.astype(int))
-    breaks = (s == 0).groupby([pd.Series(g) for g in groups], sort=False).cumsum()
-    return s.groupby([pd.Series(g) for g in groups] + [breaks], sort=False).cumsum().to_numpy()
+    # one integer code per group (grouping on the id strings themselves was most of the time)
+    code = pd.Series(group_codes(*groups) if groups else np.zeros(len(s), dtype=np.int64))
+    breaks = (s == 0).groupby(code, sort=False).cumsum()
+    return s.groupby([code, breaks], sort=False).cumsum().to_numpy()
 
 
 def fading_history(alignment: Alignment) -> pd.DataFrame:
@@ -281,8 +284,12 @@ def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel]) -> p
         ["relapsed", "fading", "fading_after_booster", "not_responding", "not_responding"],
         "")
     rc = last[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy()
-    reasons = [_course_reason(row, k, points, settings.relapse_confirmations)
-               for row, k, points in zip(last.itertuples(index=False), kind, rc, strict=True)]
+    # a reason in words for the flagged rows only (most patients' latest state raises nothing)
+    reasons = np.full(len(last), "", dtype=object)
+    hit = np.flatnonzero(kind != "")
+    reasons[hit] = [_course_reason(row, k, points, settings.relapse_confirmations)
+                    for row, k, points in zip(last.iloc[hit].itertuples(index=False),
+                                              kind[hit], rc[hit], strict=True)]
     out = pd.DataFrame({S.PATIENT_ID: last[S.PATIENT_ID].to_numpy(),
                         S.COURSE_ID: last[S.COURSE_ID].to_numpy(),
                         S.INSTRUMENT: last[S.INSTRUMENT].to_numpy(), "kind": kind,
