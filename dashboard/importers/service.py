@@ -371,17 +371,34 @@ def _unmatched_sessions(rec: pd.DataFrame, stored: pd.DataFrame
     return rec, issues
 
 
+def _patients_named(conn, rec: pd.DataFrame) -> pd.DataFrame:
+    """The stored patients a file's rows may name, and those holding a key a new patient of
+    the file might be given (:func:`dashboard.importers.identity.key_candidates`). The
+    longer keys are looked up only for ids that need them (held as a key already, or given
+    with two clinics in the file): asking for every id's every candidate made a 100k-patient
+    file send 3.3M keys to the database."""
+    sources = sorted(rec["patient_id"].dropna().unique())
+    stored = repository.patients_named(conn, sources, sources)
+    clinic = rec["clinic_id"].fillna(DEFAULT_CLINIC) if "clinic_id" in rec.columns else \
+        pd.Series(DEFAULT_CLINIC, index=rec.index)
+    pairs = pd.DataFrame({"s": rec["patient_id"], "c": clinic}).dropna().drop_duplicates()
+    shared = set(pairs.loc[pairs["s"].duplicated(keep=False), "s"])
+    crowded = set(stored["patient_id"]) | shared
+    extra = sorted({k for src, c in pairs.itertuples(index=False) if src in crowded
+                    for k in key_candidates(src, c)[1:]})
+    if not extra:
+        return stored
+    more = repository.patients_named(conn, [], extra)
+    return pd.concat([stored, more], ignore_index=True).drop_duplicates("patient_id",
+                                                                         ignore_index=True)
+
+
 def _compare(conn, parsed: Parsed) -> _Comparison:
     """Name each row's patient (:mod:`dashboard.importers.identity`), then split the records
     into new rows, already-stored rows (skipped) and conflicts; find the patients to create
     and the patients placed in another clinic or with another clinician."""
     kind = parsed.kind
-    sources = sorted(parsed.records["patient_id"].dropna().unique())
-    clinics = parsed.records["clinic_id"].dropna().unique() \
-        if "clinic_id" in parsed.records.columns else []
-    candidates = sorted({k for s in sources for c in (*clinics, DEFAULT_CLINIC)
-                         for k in key_candidates(s, c)})
-    named = resolve_patients(parsed.records, repository.patients_named(conn, sources, candidates),
+    named = resolve_patients(parsed.records, _patients_named(conn, parsed.records),
                              create=kind not in _SESSION_BOUND)
     rec = named.records
     conflicts: list[RowIssue] = list(named.conflicts)
