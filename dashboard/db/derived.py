@@ -5,9 +5,10 @@ latest contact (:mod:`analysis.derive`), stored so an overview never lines up ev
   (:func:`refresh`): the tables are never behind the records a reader sees.
 - The tables carry the key of the settings they were made under. Under other settings (a
   clinic changed a threshold, or a database upgraded from before revision 0006) readers
-  compute from the records instead, imports leave the tables alone, and
-  :func:`rebuild` (``kap-outcomes derive``, which ``kap-outcomes init`` runs when needed)
-  makes them anew, patient chunk by chunk with a progress bar, under the import lock.
+  compute from the records instead; an import made then marks the tables current under no
+  settings (they now miss its records) and says so in its report; :func:`rebuild`
+  (``kap-outcomes derive``, which ``kap-outcomes init`` runs when needed) makes them anew,
+  chunk by chunk of whole patient buckets with a progress bar, under the import lock.
 """
 
 from __future__ import annotations

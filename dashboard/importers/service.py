@@ -232,7 +232,11 @@ def _refresh_derived(conn, touched: list[str], settings: Settings, was_empty: bo
         else contextlib.nullcontext()
     try:
         with attempt:
-            derived.refresh(conn, touched, settings, was_empty=was_empty)
+            current = derived.refresh(conn, touched, settings, was_empty=was_empty)
+        if not current:
+            report.warnings.append("the derived outcomes were made under other settings (or "
+                                   "before an upgrade): the dashboard computes them from the "
+                                   "records (slower) until `kap-outcomes derive` is run")
     except Exception as exc:  # noqa: BLE001 - any failure: the records still land
         log.warning("deriving the imported patients' outcomes failed (%s): a rebuild is "
                     "needed", type(exc).__name__)
