@@ -97,7 +97,7 @@ label = (f"Open signals for current patients: {counts.get('safety', 0)} safety, 
          f"{counts.get('off_track', 0)} off track in induction, "
          f"{counts.get('missing_bp_check', 0)} session records missing a blood pressure")
 with signal_line.container():
+    st.caption(label)   # a caption wraps at phone width (a page link's label is cut off)
     if security.can_see_patient_pages(auth.current_user()):
-        st.page_link("dashboard/pages/signals.py", icon=":material/notifications:", label=label)
-    else:
-        st.caption(label)
+        st.page_link("dashboard/pages/signals.py", icon=":material/notifications:",
+                     label="Open the signals")

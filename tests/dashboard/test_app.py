@@ -160,9 +160,10 @@ def test_signals_page_current_patients_and_workflow(demo_db, monkeypatch):
     current, old = _expected_signals(demo_db, now)
     assert len(current) > 0 and len(old) > 0          # the demo is dated up to yesterday
     at = AppTest.from_file(str(APP), default_timeout=60).run()
-    link = at.get("page_link")[0].proto.label
+    line = next(c.value for c in at.caption if c.value.startswith("Open signals for current"))
     n_safety = int(current["kind"].isin(SAFETY_KINDS).sum())
-    assert link.startswith(f"Open signals for current patients: {n_safety} safety")
+    assert line.startswith(f"Open signals for current patients: {n_safety} safety")
+    assert at.get("page_link")[0].proto.label == "Open the signals"
     at.switch_page("dashboard/pages/signals.py").run()
     assert not at.exception and at.title[0].value == "Signals"
     table = at.dataframe[0].value
