@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from analysis import (
-    Alignment,
     Settings,
     attrition_funnel,
     summarize_rates,
@@ -46,7 +45,7 @@ from analysis.survival import LogRankResult, kaplan_meier, logrank_test
 from dashboard.labels import COMPLETENESS_SHORT
 
 __all__ = ["SafetyView", "safety_view", "safety_trend", "safety_mask", "PatientSafetyView",
-           "patient_safety_view", "benefit_risk_view", "protect_published_sums", "subset_alignment", "RateTable", "KMView", "FunnelView", "TrajectoryView",
+           "patient_safety_view", "benefit_risk_view", "protect_published_sums", "RateTable", "KMView", "FunnelView", "TrajectoryView",
            "TrendView", "OverviewView", "BreakdownView", "course_mask", "headline_rates", "breakdown_view", "km_view",
            "funnel_view", "overview_view", "completeness_view", "AT_RISK_DAYS"]
 
@@ -75,29 +74,6 @@ def _in_period(when: pd.Series, start: dt.date | None, end: dt.date | None) -> p
     if end:
         m &= when < pd.Timestamp(end) + pd.Timedelta(days=1)
     return m
-
-
-def subset_alignment(al: Alignment, keys: pd.DataFrame) -> Alignment:
-    """The alignment restricted to the courses in ``keys`` (``patient_id``, ``course_id``),
-    with ``course_index`` renumbered to the rows of the kept courses."""
-    idx = al.courses.merge(keys[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
-                           on=[S.PATIENT_ID, S.COURSE_ID])
-    chosen = np.sort(idx["course_index"].to_numpy())
-    renumber = np.full(len(al.courses), -1)
-    renumber[chosen] = np.arange(chosen.size)
-
-    def subset(frame: pd.DataFrame) -> pd.DataFrame:
-        ci = frame["course_index"].to_numpy(dtype="float64", na_value=np.nan)
-        keep = ~np.isnan(ci)
-        keep[keep] = renumber[ci[keep].astype(int)] >= 0
-        out = frame[keep].copy()
-        out["course_index"] = pd.array(renumber[ci[keep].astype(int)], dtype="Int64")
-        return out
-
-    courses = al.courses.iloc[chosen].copy()
-    courses["course_index"] = np.arange(chosen.size)
-    return Alignment(courses=courses.reset_index(drop=True), sessions=subset(al.sessions),
-                     assessments=subset(al.assessments), settings=al.settings)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,14 @@ def _chunks(values: Sequence[str], size: int = 5_000) -> Iterable[list[str]]:
         yield list(values[i:i + size])
 
 
+def _patient_columns() -> list:
+    """What every read of patients gives: key, clinic, clinician, indication, birth year, sex
+    and the clinic's own id."""
+    p = Patient.__table__
+    return [p.c.patient_id, p.c.clinic_id, p.c.clinician_id, p.c.indication, p.c.birth_year,
+            p.c.sex, p.c.source_id]
+
+
 def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
                 patient_ids: Sequence[str] | None = None,
                 item_columns: Sequence[str] | None = None) -> Frames:
@@ -127,8 +135,7 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
     s = Session.__table__
     c = Course.__table__
     a = assessments_table
-    pq = select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id, p.c.indication, p.c.birth_year,
-                p.c.sex, p.c.source_id)
+    pq = select(*_patient_columns())
     ids = select(p.c.patient_id)
     if clinic_ids is not None:
         pq = pq.where(p.c.clinic_id.in_(list(clinic_ids)))
@@ -660,10 +667,8 @@ def stored_kinds(engine: Engine) -> frozenset[str]:
 
 def load_patients(engine: Engine) -> pd.DataFrame:
     """Every patient's key, clinic, clinician, indication, birth year, sex and own id."""
-    p = Patient.__table__
     with engine.connect() as conn:
-        out = pd.read_sql(select(p.c.patient_id, p.c.clinic_id, p.c.clinician_id,
-                                 p.c.indication, p.c.birth_year, p.c.sex, p.c.source_id), conn)
+        out = pd.read_sql(select(*_patient_columns()), conn)
     out["birth_year"] = out["birth_year"].astype("Int64")
     return out
 
@@ -826,12 +831,9 @@ def _to_parquet(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _buckets_of(conn: Connection, kind: str, buckets: Sequence[int] | None = None
-                ) -> list[bytes]:
+def _buckets_of(conn: Connection, kind: str) -> list[bytes]:
     t = DerivedBucket.__table__
     q = select(t.c.payload).where(t.c.kind == kind).order_by(t.c.bucket)
-    if buckets is not None:
-        q = q.where(t.c.bucket.in_([int(b) for b in buckets]))
     return [bytes(p) for p in conn.execute(q).scalars()]
 
 
