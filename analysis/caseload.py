@@ -18,7 +18,7 @@ from analysis import schemas as S
 from analysis.alignment import Alignment
 from analysis.signals import last_contacts
 
-__all__ = ["caseload", "schedule_status"]
+__all__ = ["caseload", "caseload_from", "schedule_status", "standing", "STANDING_COLUMNS"]
 
 
 def _schedule(today: pd.Timestamp, first: pd.Series, end: pd.Series, last: pd.Series,
@@ -61,23 +61,20 @@ def schedule_status(*, as_of: pd.Timestamp, first_dose_at: pd.Timestamp,
             None if pd.isna(overdue.iloc[0]) else int(overdue.iloc[0]))
 
 
-def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
-    """One row per patient: their current (latest) course, the last score of each instrument
-    with its change from baseline, the phase today, days since the last score, the next score
-    due and whether it is overdue (vectorised: a 100k-patient clinic in seconds).
+#: The columns of :func:`standing` (per instrument ``<code>_last`` and ``<code>_change``
+#: follow).
+STANDING_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, "first_dose_at",
+                    "induction_end_at", "last_score_at", "last_contact_at"]
 
-    Returns
-    -------
-    DataFrame with ``patient_id``, ``course_id``, ``course_number``, ``first_dose_at``,
-    ``phase``, ``day_of_course`` (whole days since the first dose, as of), ``last_score_at``,
-    ``days_since_score``, ``last_contact_at``, ``days_since_contact`` (any session or score), ``next_due``, ``days_overdue`` (NaN when not overdue), and per
-    instrument ``<code>_last`` (total) and ``<code>_change`` (fraction change from baseline),
-    sorted most overdue first. Patients with scores but no course get a row with phase
-    ``no course yet``.
+
+def standing(alignment: Alignment) -> pd.DataFrame:
+    """Where each patient's own records leave them, whatever the date: their current (latest)
+    course, the last score of each instrument (of that course; of any time for a patient with
+    no course) with its change from baseline, and their latest score and contact. One row per
+    patient, :data:`STANDING_COLUMNS` then ``<code>_last`` (points) and ``<code>_change``
+    (fraction) for PHQ-9, GAD-7 and PCL-5. Stored per patient at import
+    (:mod:`analysis.derive`); :func:`caseload_from` adds the schedule of a day.
     """
-    settings = alignment.settings
-    as_of = pd.Timestamp(as_of)
-    today = as_of.normalize()
     c = alignment.courses.sort_values([S.PATIENT_ID, S.COURSE_NUMBER])
     latest = c.drop_duplicates(S.PATIENT_ID, keep="last")[
         [S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, "first_dose_at", "induction_end_at"]]
@@ -96,6 +93,41 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
         out[f"{code}_last"] = wide[(S.TOTAL, code)] if (S.TOTAL, code) in wide else np.nan
         out[f"{code}_change"] = wide[(S.PCT_CHANGE, code)] if (S.PCT_CHANGE, code) in wide \
             else np.nan
+    out.index.name = S.PATIENT_ID
+    out = out.reset_index()
+    out[S.COURSE_NUMBER] = out[S.COURSE_NUMBER].astype("Int64")
+    return out
+
+
+def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One row per patient: :func:`caseload_from` of :func:`standing`."""
+    return caseload_from(standing(alignment), as_of=as_of, settings=alignment.settings)
+
+
+def caseload_from(standing: pd.DataFrame, *, as_of: pd.Timestamp, settings) -> pd.DataFrame:
+    """One row per patient: their current (latest) course, the last score of each instrument
+    with its change from baseline, the phase today, days since the last score, the next score
+    due and whether it is overdue (vectorised: a 100k-patient clinic in seconds).
+
+    Parameters
+    ----------
+    standing : :func:`standing` (of one alignment, or stored per patient)
+    as_of : "today"
+    settings : the schedule (``schedule_*`` fields)
+
+    Returns
+    -------
+    DataFrame with ``patient_id``, ``course_id``, ``course_number``, ``first_dose_at``,
+    ``phase``, ``day_of_course`` (whole days since the first dose, as of), ``last_score_at``,
+    ``days_since_score``, ``last_contact_at``, ``days_since_contact`` (any session or score),
+    ``next_due``, ``days_overdue`` (NaN when not overdue), and per instrument ``<code>_last``
+    (total) and ``<code>_change`` (fraction change from baseline), sorted most overdue first
+    (then longest since a score, then by patient). Patients with scores but no course get a
+    row with phase ``no course yet``.
+    """
+    as_of = pd.Timestamp(as_of)
+    today = as_of.normalize()
+    out = standing.copy()
     has = out[S.COURSE_ID].notna()
     phase, due, overdue = _schedule(today, out["first_dose_at"], out["induction_end_at"],
                                     out["last_score_at"], settings)
@@ -107,7 +139,6 @@ def caseload(alignment: Alignment, *, as_of: pd.Timestamp) -> pd.DataFrame:
                                ).dt.days
     out["days_since_contact"] = (today - pd.to_datetime(out["last_contact_at"]).dt.normalize()
                                  ).dt.days
-    out = out.reset_index().rename(columns={"index": S.PATIENT_ID})
     return out.drop(columns=["induction_end_at"]).sort_values(
-        ["days_overdue", "days_since_score"], ascending=[False, False],
+        ["days_overdue", "days_since_score", S.PATIENT_ID], ascending=[False, False, True],
         na_position="last").reset_index(drop=True)

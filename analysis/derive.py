@@ -2,7 +2,9 @@
 
 Everything here depends on one patient's own records (and the settings) only: the courses
 inferred from the sessions and their attributes, the per-course outcomes with each course's
-mean in every trajectory bin and week, and the patient's latest contact. So a network's
+mean in every trajectory bin and week, why outcomes are missing, the patient's latest contact
+and standing (the caseload's inputs), the signals their own records raise and their latest
+induction scores (the inputs of the signals that compare a patient with the others). So a network's
 outcomes can be kept up to date patient by patient (``dashboard.db`` stores them in the
 import's own transaction) and an overview reads them instead of lining up millions of scores.
 
@@ -32,12 +34,20 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment, align
+from analysis.caseload import standing
 from analysis.cohort import BIN_SERIES, course_attributes, wide_bin_means
-from analysis.outcomes import per_course_outcomes
+from analysis.expected import induction_scores
+from analysis.outcomes import completeness, per_course_outcomes
 from analysis.settings import Settings
-from analysis.signals import last_contacts
+from analysis.signals import last_contacts, signal_inputs
 
-__all__ = ["Derived", "derive", "derive_alignment", "settings_key", "split_means"]
+__all__ = ["Derived", "DERIVED_VERSION", "derive", "derive_alignment", "settings_key",
+           "split_means"]
+
+#: The version of what :func:`derive` computes: part of :func:`settings_key`, so tables made
+#: by an earlier version (fewer kinds, another rule) are never read and ``kap-outcomes init``
+#: rebuilds them. Raise it whenever a derived kind or its rule changes.
+DERIVED_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,21 @@ class Derived:
     instrument, with the course's bin means (:func:`analysis.cohort.wide_bin_means`: ``t0``…
     of the settings' trajectory bins, ``w0``… of the weeks; NaN where it has no score).
     ``contacts``: ``patient_id``, ``last_contact`` (latest session or score).
+    ``completeness``: :func:`analysis.outcomes.completeness` (why outcomes are missing).
+    ``standing``: :func:`analysis.caseload.standing` (the caseload's inputs).
+    ``signals`` and ``candidates``: :func:`analysis.signals.signal_inputs`.
+    ``induction``: :func:`analysis.expected.induction_scores` (what the expected-course models
+    are fitted on).
     """
 
     courses: pd.DataFrame
     outcomes: pd.DataFrame
     contacts: pd.DataFrame
+    completeness: pd.DataFrame
+    standing: pd.DataFrame
+    signals: pd.DataFrame
+    candidates: pd.DataFrame
+    induction: pd.DataFrame
 
 
 def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
@@ -61,10 +81,13 @@ def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
     outcomes = per_course_outcomes(alignment)
     means = wide_bin_means(alignment)
     key = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT]
-    outcomes = outcomes.merge(means, on=key, how="left")
+    with_means = outcomes.merge(means, on=key, how="left")
     contacts = last_contacts(alignment).rename("last_contact").reset_index()
-    return Derived(courses=course_attributes(alignment, patients), outcomes=outcomes,
-                   contacts=contacts)
+    rows, candidates = signal_inputs(alignment)
+    return Derived(courses=course_attributes(alignment, patients), outcomes=with_means,
+                   contacts=contacts, completeness=completeness(alignment, outcomes),
+                   standing=standing(alignment), signals=rows, candidates=candidates,
+                   induction=induction_scores(alignment))
 
 
 def derive(assessments: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame, *,
@@ -94,4 +117,4 @@ def settings_key(settings: Settings) -> str:
     """
     import hashlib
 
-    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{DERIVED_VERSION}:{settings!r}".encode()).hexdigest()[:16]

@@ -22,9 +22,11 @@ from analysis._validation import group_codes
 from analysis.alignment import Alignment
 from analysis.cohort import bin_days
 from analysis.instruments import INSTRUMENTS
+from analysis.settings import Settings
 
 __all__ = ["baseline_band", "expected_course", "quantile_regression", "ExpectedModel",
-           "expected_model", "patient_fold"]
+           "expected_model", "fit_expected_model", "fit_expected_models", "induction_scores", "INDUCTION_COLUMNS",
+           "patient_fold"]
 
 
 def baseline_band(baseline: pd.Series, instrument: str) -> pd.Series:
@@ -174,15 +176,63 @@ class ExpectedModel:
         return out
 
 
+#: The columns of :func:`induction_scores` (what an expected-course model is fitted on).
+INDUCTION_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, S.DAY, S.BASELINE_TOTAL, S.TOTAL]
+
+
+def induction_scores(alignment: Alignment) -> pd.DataFrame:
+    """The scores an expected-course model learns from: every usable induction score (after
+    the first dose, up to induction end) of a course with a baseline, one row per score with
+    :data:`INDUCTION_COLUMNS` (days and points). Each patient's rows depend on their own
+    records only, so they are stored per patient at import (:mod:`analysis.derive`) and a
+    network's models are fitted without lining up every score again.
+
+    >>> from analysis.alignment import align
+    >>> a = pd.DataFrame({"patient_id": "p", "instrument": "PHQ9",
+    ...     "administered_at": pd.to_datetime(["2025-01-01", "2025-01-08", "2025-01-15"]),
+    ...     "total": [20.0, 12.0, 9.0]})
+    >>> s = pd.DataFrame({"patient_id": "p", "kind": "dosing",
+    ...     "session_at": pd.to_datetime(["2025-01-02", "2025-01-06", "2025-01-09", "2025-01-13"])})
+    >>> induction_scores(align(a, s))[["day", "baseline_total", "total"]].values.tolist()
+    [[6.0, 20.0, 12.0]]
+    """
+    a = alignment.assessments
+    a = a[a["usable"] & (a[S.PHASE] == "induction") & (a[S.DAY] > 0)
+          & a[S.BASELINE_TOTAL].notna()]
+    return a[INDUCTION_COLUMNS].reset_index(drop=True)
+
+
 def expected_model(alignment: Alignment, *, instrument: str,
                    quantiles: Sequence[float] = (0.1, 0.5, 0.9), folds: int = 5,
                    min_courses: int | None = None, max_rows: int = 3000) -> ExpectedModel:
-    """Fit :class:`ExpectedModel` on the induction scores of ``alignment``.
+    """Fit :class:`ExpectedModel` on the induction scores of ``alignment``
+    (:func:`fit_expected_model` of :func:`induction_scores`; see there for the parameters)."""
+    return fit_expected_model(induction_scores(alignment), instrument=instrument,
+                              settings=alignment.settings, quantiles=quantiles, folds=folds,
+                              min_courses=min_courses, max_rows=max_rows)
+
+
+def fit_expected_models(scores: pd.DataFrame, *, settings: Settings,
+                        quantiles: Sequence[float]) -> dict[str, ExpectedModel]:
+    """:func:`fit_expected_model` of every instrument in ``scores`` (instrument code ->
+    model)."""
+    return {str(code): fit_expected_model(scores, instrument=str(code), settings=settings,
+                                          quantiles=quantiles)
+            for code in pd.unique(scores[S.INSTRUMENT].astype(str))}
+
+
+def fit_expected_model(scores: pd.DataFrame, *, instrument: str, settings: Settings,
+                       quantiles: Sequence[float] = (0.1, 0.5, 0.9), folds: int = 5,
+                       min_courses: int | None = None, max_rows: int = 3000) -> ExpectedModel:
+    """Fit :class:`ExpectedModel` on induction scores (:func:`induction_scores`, of one
+    alignment or stored per patient).
 
     Parameters
     ----------
-    alignment : Alignment
+    scores : :data:`INDUCTION_COLUMNS`, one row per induction score
     instrument : str, keyword-only
+    settings : the trajectory bins (those after day 0 are the model's day bins) and
+        ``expected_min_courses``
     quantiles : the quantiles to fit (0.9 = the 90th percentile), keyword-only
     folds : patients are split into this many folds by a hash of their id; each fold's
         coefficients come from the others.
@@ -196,14 +246,14 @@ def expected_model(alignment: Alignment, *, instrument: str,
     baseline enter, one row per score (the comparison is of single scores, so the model is of
     single scores). Conditioning on the exact baseline replaces the severity bands of
     :func:`expected_course`, under which a score's chance of exceeding the band's 90th
-    percentile mostly measured where the baseline sat inside its band.
+    percentile mostly measured where the baseline sat inside its band. The rows are taken in
+    the order of patient, course and day, so the fixed-seed subsample is the same whatever
+    order the scores were stored in.
     """
-    settings = alignment.settings
     min_courses = settings.expected_min_courses if min_courses is None else min_courses
     bins = tuple(b for b in settings.trajectory_bins if b[1] > 0)
-    a = alignment.assessments
-    a = a[a["usable"] & (a[S.INSTRUMENT] == instrument) & (a[S.PHASE] == "induction")
-          & (a[S.DAY] > 0) & a[S.BASELINE_TOTAL].notna()]
+    a = scores[scores[S.INSTRUMENT] == instrument]
+    a = a.sort_values([S.PATIENT_ID, S.COURSE_ID, S.DAY], kind="stable")
     idx, inside = bin_days(a[S.DAY].to_numpy(dtype=float), bins)
     a = a[inside]
     bin_order = idx[inside]

@@ -46,9 +46,11 @@ from analysis._validation import group_codes
 from analysis.alignment import Alignment
 from analysis.expected import ExpectedModel, expected_model
 from analysis.instruments import INSTRUMENTS
+from analysis.settings import Settings
 
-__all__ = ["SIGNAL_KINDS", "KIND_LABELS", "SAFETY_KINDS", "current_signals", "fading_history",
-           "last_contacts"]
+__all__ = ["SIGNAL_KINDS", "KIND_LABELS", "SAFETY_KINDS", "CANDIDATE_COLUMNS", "INPUT_COLUMNS",
+           "assemble_signals", "current_signals", "fading_history", "last_contacts",
+           "signal_inputs"]
 
 #: Signal kinds, most urgent first.
 SIGNAL_KINDS = ("safety_high_priority", "session_event", "safety_review", "relapsed", "fading",
@@ -177,10 +179,10 @@ def _safety(alignment: Alignment) -> pd.DataFrame:
 
 def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
                percentile: float) -> pd.DataFrame:
-    c = candidates[(candidates[S.PHASE] == "induction") & (candidates["episode"] == 0)]
+    c = candidates
     parts = []
     col = f"q{round(percentile)}"
-    for code, rows in c.groupby(S.INSTRUMENT):
+    for code, rows in c.groupby(S.INSTRUMENT, observed=True):
         model = models.get(str(code))
         if model is None or rows.empty:
             continue
@@ -192,7 +194,7 @@ def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
         name = INSTRUMENTS[str(code)].name
         parts.append(pd.DataFrame({
             S.PATIENT_ID: m[S.PATIENT_ID].to_numpy(), S.COURSE_ID: m[S.COURSE_ID].to_numpy(),
-            S.INSTRUMENT: code, "kind": "off_track", "score_at": m[S.ADMINISTERED_AT].to_numpy(),
+            S.INSTRUMENT: code, "kind": "off_track", "score_at": m["score_at"].to_numpy(),
             "day": m[S.DAY].to_numpy(),
             "reason": [f"{name} {t:.0f} on day {d:.0f} of induction is above the "
                        f"{percentile:.0f}th percentile ({p:.1f}) of other patients who started "
@@ -202,11 +204,41 @@ def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
 
 
+#: The columns of a stored candidate for off-track (:func:`signal_inputs`).
+CANDIDATE_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "score_at", S.DAY, S.TOTAL,
+                     S.BASELINE_TOTAL]
+#: The columns of a patient's data-only signal rows (:func:`signal_inputs`).
+INPUT_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.INSTRUMENT, "kind", "score_at", "day", "reason"]
+
+
+def signal_inputs(alignment: Alignment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What each patient's own records raise, whatever the date and the other patients.
+
+    Returns
+    -------
+    (rows, candidates): ``rows`` are the item-9 safety and course signals (relapsed, fading,
+    not responding) with :data:`INPUT_COLUMNS`; ``candidates`` are the latest induction scores
+    (before any booster) of the latest courses that raised none of those, with
+    :data:`CANDIDATE_COLUMNS`: whether one is off track depends on the other patients' scores
+    (:func:`assemble_signals` judges them against the expected-course models). Both depend on
+    one patient's records only, so they are stored per patient at import
+    (:mod:`analysis.derive`) and the whole clinic's signals are put together without lining
+    up every score.
+    """
+    course, last = _course_signals(alignment)
+    cand = last[(last["kind"] == "") & (last[S.PHASE] == "induction") & (last["episode"] == 0)]
+    cand = cand.rename(columns={S.ADMINISTERED_AT: "score_at"})[CANDIDATE_COLUMNS]
+    parts = [p for p in (_safety(alignment), course) if len(p)]
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=INPUT_COLUMNS)
+    return rows[INPUT_COLUMNS].reset_index(drop=True), cand.reset_index(drop=True)
+
+
 def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
                     models: dict[str, ExpectedModel] | None = None,
                     sessions: pd.DataFrame | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The signals of current patients, and those of patients not seen recently.
+    """The signals of current patients, and those of patients not seen recently:
+    :func:`assemble_signals` of :func:`signal_inputs` and :func:`last_contacts`.
 
     Parameters
     ----------
@@ -215,6 +247,37 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
         "Now": the dashboard passes today; reports and tests fix it.
     models : instrument -> :class:`analysis.expected.ExpectedModel` for off-track (fitted here
         at the ``off_track_percentile`` when omitted).
+    sessions : the session safety records (:func:`analysis.safety.session_safety`), for the
+        session signals (:func:`analysis.safety.session_signals`).
+
+    Returns
+    -------
+    See :func:`assemble_signals`.
+    """
+    settings = alignment.settings
+    if models is None:
+        tau = settings.off_track_percentile / 100
+        models = {code: expected_model(alignment, instrument=code, quantiles=(tau,))
+                  for code in alignment.assessments[S.INSTRUMENT].unique()}
+    rows, candidates = signal_inputs(alignment)
+    return assemble_signals(rows, candidates, last_contacts(alignment), models=models,
+                            as_of=as_of, settings=settings, sessions=sessions)
+
+
+def assemble_signals(rows: pd.DataFrame, candidates: pd.DataFrame, contacts: pd.Series, *,
+                     models: dict[str, ExpectedModel], as_of: pd.Timestamp, settings: Settings,
+                     sessions: pd.DataFrame | None = None
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The clinic's signals on ``as_of``, split into current patients and patients not seen.
+
+    Parameters
+    ----------
+    rows, candidates : :func:`signal_inputs` (of one alignment, or stored per patient)
+    contacts : each patient's latest contact (:func:`last_contacts`), indexed by patient id
+    models : instrument -> :class:`analysis.expected.ExpectedModel` at the
+        ``off_track_percentile`` (candidates above it are off track)
+    as_of : "Now": the dashboard passes today; reports and tests fix it.
+    settings : ``active_days`` and the session signals' rules
     sessions : the session safety records (:func:`analysis.safety.session_safety`), for the
         session signals (:func:`analysis.safety.session_signals`): a severe or serious event,
         a required blood-pressure check missing. Their ``instrument`` is ``"session"`` and
@@ -229,39 +292,36 @@ def current_signals(alignment: Alignment, *, as_of: pd.Timestamp,
     ``current`` is sorted safety first, then by recency (newest score first); ``not_seen`` by
     last contact, newest first.
     """
-    settings = alignment.settings
-    as_of = pd.Timestamp(as_of)
-    if models is None:
-        tau = settings.off_track_percentile / 100
-        models = {code: expected_model(alignment, instrument=code, quantiles=(tau,))
-                  for code in alignment.assessments[S.INSTRUMENT].unique()}
-    course = _course_signals(alignment, models)
     from analysis.safety import session_signals
 
+    as_of = pd.Timestamp(as_of)
+    off = _off_track(candidates, models, settings.off_track_percentile)
     session = (session_signals(sessions, as_of=as_of, settings=settings)
                if sessions is not None else pd.DataFrame(columns=_COLUMNS))
-    parts = [p for p in (_safety(alignment), course, session) if len(p)]
+    # the stored kinds' order of rows is the patients' bucket order: sorted below, fully
+    parts = [p for p in (rows, off, session) if len(p)]
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
     out["label"] = out["kind"].map(KIND_LABELS)
     out["priority"] = out["kind"].map({k: i for i, k in enumerate(SIGNAL_KINDS)}).astype(int)
     out["score_at"] = pd.to_datetime(out["score_at"])
     out["days_ago"] = (as_of.normalize() - out["score_at"].dt.normalize()).dt.days
-    contacts = last_contacts(alignment)
     out["last_contact"] = out[S.PATIENT_ID].map(contacts)
     current = (out["last_contact"] >= as_of - pd.Timedelta(days=settings.active_days)) & \
         (out["score_at"] <= as_of + pd.Timedelta(days=1))
     safety = out["kind"].isin(SAFETY_KINDS)
     out = out.assign(_safety=~safety)
-    cur = out[current].sort_values(["_safety", "priority", "score_at", S.PATIENT_ID],
-                                   ascending=[True, True, False, True], kind="stable")
-    old = out[~current].sort_values(["last_contact", "priority"], ascending=[False, True],
-                                    kind="stable")
+    order = ["_safety", "priority", "score_at", S.PATIENT_ID, S.INSTRUMENT]
+    cur = out[current].sort_values(order, ascending=[True, True, False, True, True],
+                                   kind="stable")
+    old = out[~current].sort_values(["last_contact", "priority", S.PATIENT_ID, S.INSTRUMENT],
+                                    ascending=[False, True, True, True], kind="stable")
     cols = _COLUMNS + ["days_ago", "last_contact"]
     return cur[cols].reset_index(drop=True), old[cols].reset_index(drop=True)
 
 
-def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel]) -> pd.DataFrame:
-    """Course signals at the latest score of each patient's latest course and instrument."""
+def _course_signals(alignment: Alignment) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Course signals at the latest score of each patient's latest course and instrument, and
+    those latest scores with the kind they raised (``""``: none)."""
     settings = alignment.settings
     courses = alignment.courses
     latest_course = courses.sort_values(S.COURSE_NUMBER).drop_duplicates(S.PATIENT_ID,
@@ -270,7 +330,7 @@ def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel]) -> p
     hist = hist.merge(latest_course[[S.PATIENT_ID, S.COURSE_ID, "induction_end_day"]],
                       on=[S.PATIENT_ID, S.COURSE_ID])
     if hist.empty:
-        return pd.DataFrame(columns=_COLUMNS)
+        return pd.DataFrame(columns=_COLUMNS), hist.assign(kind="")
     last = hist.drop_duplicates(_KEY, keep="last")
     counts = hist.groupby(_KEY + ["episode"]).size().rename("n_in_episode").reset_index()
     last = last.merge(counts, on=_KEY + ["episode"])
@@ -295,10 +355,7 @@ def _course_signals(alignment: Alignment, models: dict[str, ExpectedModel]) -> p
                         S.INSTRUMENT: last[S.INSTRUMENT].to_numpy(), "kind": kind,
                         "score_at": last[S.ADMINISTERED_AT].to_numpy(),
                         "day": last[S.DAY].to_numpy(), "reason": reasons})
-    flagged = out[out["kind"] != ""]
-    off = _off_track(last[kind == ""], models, settings.off_track_percentile)
-    parts = [p for p in (flagged, off) if len(p)]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_COLUMNS)
+    return out[out["kind"] != ""], last.assign(kind=kind)
 
 
 def _course_reason(row, kind: str, points: float, confirmations: int) -> str:

@@ -25,7 +25,7 @@ from dashboard.config import settings_in_force
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
 from dashboard.db.models import IMPORT_KINDS
-from dashboard.db.repository import counts, load_frames
+from dashboard.db.repository import counts, load_frames, stored_kinds
 from dashboard.importers import import_file
 
 __all__ = ["main"]
@@ -203,8 +203,8 @@ def _analysed(args: argparse.Namespace):
 def cmd_signals(args: argparse.Namespace) -> int:
     """The current signals, one JSON object per line (for scripts, an EHR inbox, a morning
     e-mail job), with each signal's workflow state."""
-    from analysis.signals import current_signals
-    from dashboard.db.repository import signal_states
+    from dashboard.db.derived import clinic_signals
+    from dashboard.db.repository import load_patients, signal_states
 
     try:
         as_of = pd.Timestamp(args.as_of) if args.as_of else pd.Timestamp.now().floor("min")
@@ -213,20 +213,14 @@ def cmd_signals(args: argparse.Namespace) -> int:
         return 2
     engine = make_engine(args.db)
     upgrade(engine)
-    frames = load_frames(engine, item_columns=("item_9",))
-    if frames.assessments.empty:
+    if "assessments" not in stored_kinds(engine):
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return 0
-    from analysis.safety import session_safety
-    from dashboard.db.repository import load_safety
-
-    al = align(frames.assessments, frames.sessions, settings=settings_in_force())
-    sf = load_safety(engine)
-    current, old = current_signals(al, as_of=as_of, sessions=session_safety(
-        al.sessions, sf.monitoring, sf.events, settings=al.settings))
+    # the same signals as the dashboard's, from the derived results (no alignment of every score)
+    current, old = clinic_signals(engine, settings_in_force(), as_of)
     sig = pd.concat([current, old.assign(_old=True)], ignore_index=True) if args.all else current
-    sig = sig.merge(frames.patients[["patient_id", "clinic_id", "clinician_id"]],
+    sig = sig.merge(load_patients(engine)[["patient_id", "clinic_id", "clinician_id"]],
                     on="patient_id", how="left")
     states = signal_states(engine, sig["patient_id"].unique().tolist()) if len(sig) else None
     if states is not None and len(states):

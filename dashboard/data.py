@@ -23,22 +23,24 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from analysis import Alignment, Settings, align, completeness
+from analysis import Alignment, Settings, align
 from analysis import schemas as S
-from analysis.derive import Derived, derive_alignment, settings_key, split_means
-from analysis.expected import ExpectedModel, expected_model
+from analysis.caseload import caseload_from
+from analysis.derive import Derived, split_means
+from analysis.expected import ExpectedModel, fit_expected_models
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
-from analysis.signals import SAFETY_KINDS, current_signals
+from analysis.signals import SAFETY_KINDS
 from dashboard import views
 from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
+from dashboard.db.derived import clinic_signals
+from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
     Frames,
     SafetyFrames,
     data_version,
     import_history,
-    load_derived,
     load_frames,
     load_patients,
     load_safety,
@@ -107,10 +109,7 @@ def derived(url: str, settings: Settings) -> Derived:
     """Every patient's courses, per-course outcomes with bin means and latest contact: read
     from the derived tables (kept current by every import, :mod:`dashboard.db.derived`) when
     they were made under ``settings``, else computed from the records by the same function."""
-    stored = load_derived(engine(url), settings_key(settings))
-    if stored is not None:
-        return stored
-    return derive_alignment(alignment(url, settings), patients(url))
+    return read_derived(engine(url), settings)
 
 
 @st.cache_resource(ttl="10m", max_entries=2)
@@ -268,19 +267,17 @@ class PatientView:
     completeness: pd.DataFrame
 
 
-@st.cache_resource(ttl="10m")
-def _patient_rows(url: str, settings: Settings) -> tuple[dict, dict, dict]:
-    """Row positions of each patient in the aligned assessments, sessions and outcomes."""
-    al = alignment(url, settings)
-    return (al.assessments.groupby(S.PATIENT_ID, sort=False).indices,
-            al.sessions.groupby(S.PATIENT_ID, sort=False).indices,
-            outcomes(url, settings).groupby(S.PATIENT_ID, sort=False).indices)
+def _patient_alignment(url: str, settings: Settings, patient_id: str) -> Alignment:
+    """One patient's scores lined up against their courses: an indexed read of their own
+    records (a patient's alignment depends on nothing else, :mod:`analysis.derive`), never the
+    clinic's."""
+    f = load_frames(engine(url), patient_ids=[patient_id], item_columns=("item_9",))
+    return align(f.assessments, f.sessions, settings=settings)
 
 
-@st.cache_resource(ttl="10m")
 def _completeness(url: str, settings: Settings) -> pd.DataFrame:
     """Why each course's outcomes are missing, for every course (shared; do not mutate)."""
-    return completeness(alignment(url, settings), outcomes(url, settings))
+    return derived(url, settings).completeness
 
 
 def _check_patient(url: str, patient_id: str, user: User) -> None:
@@ -298,12 +295,10 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
     layer, so no page can forget it). Not cached: each view is audited by the caller.
     """
     _check_patient(url, patient_id, user)
-    al = alignment(url, settings)
-    rows_a, rows_s, rows_o = _patient_rows(url, settings)
-    empty = np.array([], dtype=int)
-    a = al.assessments.iloc[rows_a.get(patient_id, empty)]
-    sess = al.sessions.iloc[rows_s.get(patient_id, empty)]
-    o = outcomes(url, settings).iloc[rows_o.get(patient_id, empty)]
+    al = _patient_alignment(url, settings, patient_id)
+    a, sess = al.assessments, al.sessions
+    o = outcomes(url, settings)
+    o = o[o[S.PATIENT_ID] == patient_id]
     bands: dict[str, pd.DataFrame] = {}
     latest = al.courses.iloc[np.unique(a["course_index"].dropna().to_numpy(dtype=int))].tail(1) \
         if a["course_index"].notna().any() else al.courses.iloc[0:0]
@@ -328,7 +323,7 @@ def patient(url: str, settings: Settings, patient_id: str, user: User) -> Patien
                 "administered_at": day0 + pd.to_timedelta(mids[pred.index], "D"),
                 "p10": pred["q10"].to_numpy(), "p50": pred["q50"].to_numpy(),
                 "p90": pred["q90"].to_numpy(), "n_courses": pred["n_courses"].to_numpy()})
-    courses = al.courses[al.courses[S.PATIENT_ID] == patient_id]
+    courses = al.courses
     prof = patients(url)
     prof = prof[prof[S.PATIENT_ID] == patient_id]
     profile = prof.iloc[0].to_dict() if len(prof) else {}
@@ -392,8 +387,7 @@ def history(url: str) -> pd.DataFrame:
 @st.cache_data(ttl="10m")
 def completeness_summary(url: str, settings: Settings) -> pd.DataFrame:
     """Courses per instrument by the reason their endpoint outcome is missing, with shares."""
-    table = views.completeness_view(completeness(alignment(url, settings),
-                                                 outcomes(url, settings)), settings=settings)
+    table = views.completeness_view(_completeness(url, settings), settings=settings)
     table["meaning"] = table["endpoint_status"].map(COMPLETENESS_REASONS)
     return counts_table(table, value="courses", min_cell_size=settings.min_cell_size,
                         percent=["share"])
@@ -420,23 +414,20 @@ def as_of() -> pd.Timestamp:
 @st.cache_resource(ttl="10m", show_spinner="Fitting the clinic's expected course…")
 def expected_models(url: str, settings: Settings,
                     quantiles: tuple[float, ...]) -> dict[str, ExpectedModel]:
-    """The expected-course model of each instrument (quantile regression on the baseline)."""
-    al = alignment(url, settings)
-    return {str(code): expected_model(al, instrument=str(code), quantiles=quantiles)
-            for code in al.assessments[S.INSTRUMENT].unique()}
+    """The expected-course model of each instrument (quantile regression on the baseline),
+    fitted on every patient's stored induction scores (:func:`derived`)."""
+    return fit_expected_models(derived(url, settings).induction, settings=settings,
+                               quantiles=quantiles)
 
 
 @st.cache_resource(ttl="10m", show_spinner="Checking every patient's latest scores…")
 def _all_signals(url: str, settings: Settings, when: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    models = expected_models(url, settings, (settings.off_track_percentile / 100,))
-    al = alignment(url, settings)
-    # session signals look back active_days at most: only those sessions' records are read
-    since = pd.Timestamp(when) - pd.Timedelta(days=settings.active_days + 1)
-    recent = load_safety(engine(url), since=since)
-    sessions = al.sessions[al.sessions[S.SESSION_AT] >= since]
-    return current_signals(al, as_of=pd.Timestamp(when), models=models,
-                           sessions=session_safety(sessions, recent.monitoring, recent.events,
-                                                   settings=settings))
+    """Every patient's signals on ``when`` (:func:`dashboard.db.derived.clinic_signals`, from
+    the cached derived results and models: never an alignment of every score)."""
+    return clinic_signals(engine(url), settings, pd.Timestamp(when),
+                          derived=derived(url, settings),
+                          models=expected_models(url, settings,
+                                                 (settings.off_track_percentile / 100,)))
 
 
 def _signal_scope(url: str, settings: Settings, sig: pd.DataFrame, filters: Filters
@@ -512,9 +503,8 @@ def signals(url: str, settings: Settings, filters: Filters, user: User
 
 @st.cache_data(ttl="10m", show_spinner="Gathering your caseload…")
 def _caseload_all(url: str, settings: Settings, when: str) -> pd.DataFrame:
-    from analysis.caseload import caseload as build
-
-    return build(alignment(url, settings), as_of=pd.Timestamp(when))
+    return caseload_from(derived(url, settings).standing, as_of=pd.Timestamp(when),
+                         settings=settings)
 
 
 def caseload(url: str, settings: Settings, user: User) -> pd.DataFrame:
@@ -583,7 +573,7 @@ def export_counts(url: str, settings: Settings, filters: Filters, kind: str) -> 
     if kind == "Attrition funnel":
         return funnel_table(overview(url, settings, filters).funnel)
     o = filtered_outcomes(url, settings, filters)
-    c = completeness(alignment(url, settings), outcomes(url, settings))
+    c = _completeness(url, settings)
     c = c.merge(o[[S.PATIENT_ID, S.COURSE_ID]].drop_duplicates(),
                 on=[S.PATIENT_ID, S.COURSE_ID])
     table = views.completeness_view(c, settings=settings)
@@ -670,9 +660,8 @@ def patient_safety(url: str, settings: Settings, patient_id: str, user: User
     _check_patient(url, patient_id, user)
     # this patient's rows only (an indexed read), never the whole clinic's monitoring
     sf = load_safety(engine(url), patient_ids=[patient_id])
-    al = alignment(url, settings)
-    rows = _patient_rows(url, settings)[1].get(patient_id, np.array([], dtype=int))
-    table = session_safety(al.sessions.iloc[rows], sf.monitoring, sf.events, settings=settings)
+    table = session_safety(_patient_alignment(url, settings, patient_id).sessions,
+                           sf.monitoring, sf.events, settings=settings)
     return views.patient_safety_view(table, sf.monitoring, sf.events)
 
 
@@ -694,10 +683,8 @@ def clear() -> None:
     overview.clear()
     patient_ids.clear()
     history.clear()
-    _patient_rows.clear()
     _all_signals.clear()
     _caseload_all.clear()
-    _completeness.clear()
     expected_models.clear()
     _signal_counts.clear()
     _visible_ids.clear()

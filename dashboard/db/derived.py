@@ -18,12 +18,17 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
-from analysis.derive import derive, settings_key
+from analysis.alignment import align
+from analysis.derive import Derived, derive, derive_alignment, settings_key
+from analysis.expected import ExpectedModel, fit_expected_models
+from analysis.safety import session_safety
 from analysis.settings import Settings
+from analysis.signals import assemble_signals
 from dashboard.db import repository
 from dashboard.db.models import Patient
 
-__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK"]
+__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK", "read",
+           "recent_sessions", "clinic_signals"]
 
 #: Patients derived at a time (memory stays bounded at network scale).
 CHUNK = 5_000
@@ -111,3 +116,51 @@ def move_patient(engine: Engine, patient_id: str, clinic_id: str, *,
         if problem is None:
             refresh(conn, [patient_id], settings, was_empty=False)
     return problem
+
+
+# --- reading: what the dashboard, the CLI and the report share ------------------------------
+
+def read(engine: Engine, settings: Settings) -> Derived:
+    """Every patient's derived results under ``settings``: the stored tables when they were
+    made under these settings, else computed from the records by the same function (a clinic
+    that changed a threshold sees correct figures before ``kap-outcomes derive`` has run)."""
+    stored = repository.load_derived(engine, settings_key(settings))
+    if stored is not None:
+        return stored
+    f = repository.load_frames(engine, item_columns=("item_9",))
+    return derive_alignment(align(f.assessments, f.sessions, settings=settings), f.patients)
+
+
+def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp) -> pd.DataFrame:
+    """The safety records (:func:`analysis.safety.session_safety`) of the dosing sessions from
+    ``since`` on, each with its course: the session signals' input. Only the patients dosed
+    since then are read and lined up."""
+    ids = repository.dosing_patients_since(engine, since)
+    if not ids:
+        return session_safety(pd.DataFrame(columns=["patient_id", "session_at"]),
+                              pd.DataFrame(), pd.DataFrame(), settings=settings)
+    f = repository.load_frames(engine, patient_ids=ids, item_columns=("item_9",))
+    sessions = align(f.assessments, f.sessions, settings=settings).sessions
+    recent = repository.load_safety(engine, since=since)
+    return session_safety(sessions[sessions["session_at"] >= since], recent.monitoring,
+                          recent.events, settings=settings)
+
+
+def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
+                   derived: Derived | None = None,
+                   models: dict[str, ExpectedModel] | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every patient's signals on ``as_of`` (:func:`analysis.signals.assemble_signals`): what
+    each patient's own records raise and their off-track candidates come from the derived
+    results, the expected-course models are fitted on the stored induction scores, and only
+    the sessions of the last ``active_days`` are read. ``derived`` and ``models`` may be
+    passed when the caller holds them (the dashboard caches both)."""
+    d = derived if derived is not None else read(engine, settings)
+    if models is None:
+        models = fit_expected_models(d.induction, settings=settings,
+                                     quantiles=(settings.off_track_percentile / 100,))
+    since = pd.Timestamp(as_of) - pd.Timedelta(days=settings.active_days + 1)
+    return assemble_signals(d.signals, d.candidates,
+                            d.contacts.set_index("patient_id")["last_contact"], models=models,
+                            as_of=pd.Timestamp(as_of), settings=settings,
+                            sessions=recent_sessions(engine, settings, since))

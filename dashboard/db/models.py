@@ -335,7 +335,8 @@ class SignalState(Base):
 #: a second (a row-by-row read of 263k outcomes took 4.5 s on SQLite).
 DERIVED_BUCKETS = 64
 #: The kinds of derived frames (:class:`analysis.derive.Derived` attributes).
-DERIVED_KINDS = ("courses", "outcomes", "contacts")
+DERIVED_KINDS = ("courses", "outcomes", "contacts", "completeness", "standing", "signals",
+                 "candidates", "induction")
 
 
 class DerivedState(Base):
@@ -349,9 +350,9 @@ class DerivedState(Base):
 
 
 class DerivedBucket(Base):
-    """The derived rows of one kind (courses, outcomes, contacts) of the patients of one
-    bucket, as a Parquet file (columns keep their types; no schema to migrate when an outcome
-    is added)."""
+    """The derived rows of one kind (:data:`DERIVED_KINDS`) of the patients of one bucket, as
+    a Parquet file (columns keep their types; no schema to migrate when an outcome is
+    added)."""
 
     __tablename__ = "derived_buckets"
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)

@@ -53,7 +53,7 @@ from dashboard.db.models import (
     assessments_table,
 )
 
-__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows", "patients_named",
+__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "dosing_patients_since", "existing_rows", "patients_named",
            "write_records", "record_audit", "derived_key", "set_derived_key", "has_records",
            "clear_derived_key",
            "clear_derived", "write_derived", "load_derived", "frames_in_transaction",
@@ -158,6 +158,8 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
     _text(sessions, ("kind", "route", "course_id", "clinician_id"))
     _text(assessments, ("instrument",))
     sessions["session_at"] = _timestamps(sessions["session_at"])
+    for col in ("dose_mg", "weight_kg"):   # a read of only empty values gives objects
+        sessions[col] = sessions[col].astype(float)
     assessments["administered_at"] = _timestamps(assessments["administered_at"])
     assessments["total"] = assessments["total"].astype(float)
     assessments["prorated"] = assessments["prorated"].astype(bool)
@@ -327,6 +329,17 @@ class SafetyFrames:
 
     monitoring: pd.DataFrame
     events: pd.DataFrame
+
+
+def dosing_patients_since(engine: Engine, since: pd.Timestamp) -> list[str]:
+    """The patients with a dosing session at or after ``since`` (what the session signals
+    look at: an indexed read, not the clinic's sessions)."""
+    s = Session.__table__
+    q = (select(s.c.patient_id).distinct()
+         .where(s.c.kind.in_(DOSING_KINDS)
+                & (s.c.session_at >= pd.Timestamp(since).to_pydatetime())))
+    with engine.connect() as conn:
+        return sorted(str(v) for v in conn.execute(q).scalars())
 
 
 def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
@@ -844,7 +857,7 @@ def _from_parquet(payloads: list[bytes]) -> pd.DataFrame | None:
     if not payloads:
         return None
     tables = [pq.read_table(io.BytesIO(p)) for p in payloads]
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
 def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> None:
@@ -867,10 +880,10 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
             if old is not None:
                 old = old[~old["patient_id"].isin(ids)]
             part = new[new_bucket == b]
+            # a bucket left without rows of a kind keeps an empty file of that kind's columns,
+            # so a reader always finds every kind's columns (a clinic with no signal at all)
             both = part if old is None or old.empty else (
                 old if part.empty else pd.concat([old, part], ignore_index=True))
-            if both.empty:
-                continue
             rows.append({"kind": kind, "bucket": int(b), "n_rows": len(both),
                          "payload": _to_parquet(both.reset_index(drop=True))})
         if rows:

@@ -20,6 +20,7 @@ from dashboard.importers import import_file
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 KEY_O = ["patient_id", "course_id", "instrument"]
 KEY_C = ["patient_id", "course_id"]
+S_INSTRUMENT = "instrument"
 
 
 def _norm(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
@@ -45,6 +46,12 @@ def assert_same_as_recomputed(engine, settings: Settings) -> None:
                                         KEY_O), check_dtype=False)
     pd.testing.assert_frame_equal(_norm(stored.contacts, ["patient_id"]),
                                   _norm(fresh.contacts, ["patient_id"]), check_dtype=False)
+    for kind in ("completeness", "standing", "signals", "candidates", "induction"):
+        got, want = getattr(stored, kind), getattr(fresh, kind)
+        assert list(got.columns) == list(want.columns), kind
+        every = list(want.columns)
+        pd.testing.assert_frame_equal(_norm(got, every), _norm(want, every), check_dtype=False,
+                                      obj=kind)
 
 
 def _split_by_date(path: Path, column: str, cut: str, tmp: Path) -> tuple[Path, Path]:
@@ -163,7 +170,7 @@ def test_a_derived_row_never_outlives_its_settings_in_the_dashboard(demo_db, mon
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    monkeypatch.setattr(data, "load_derived", lambda *a, **k: None)
+    monkeypatch.setattr(repository, "load_derived", lambda *a, **k: None)
     computed = data.overview(url, Settings(), Filters())
     for attr in ("n_patients", "n_active", "n_courses"):
         assert getattr(stored, attr) == getattr(computed, attr)
@@ -210,3 +217,73 @@ def test_chunks_of_whole_buckets_give_the_same_results(engine, monkeypatch):
     assert_same_as_recomputed(engine, Settings())
     derived.rebuild(engine, Settings())
     assert_same_as_recomputed(engine, Settings())
+
+
+def _import_sample(engine) -> None:
+    for name in ("patients.csv", "sessions.csv", "assessments.csv", "monitoring.csv",
+                 "adverse_events.csv"):
+        assert import_file(engine, SAMPLE / name).ok, name
+
+
+def test_signals_and_caseload_from_derived_equal_the_full_alignment(engine):
+    """The clinic's signals and caseload put together from each patient's stored inputs (no
+    alignment of every score) are exactly those of the whole clinic lined up at once: the same
+    rows in the same order, on several days (a day of the data's end, and earlier ones with
+    other patients current)."""
+    from analysis import align
+    from analysis.caseload import caseload, caseload_from
+    from analysis.safety import session_safety
+    from analysis.signals import current_signals
+
+    settings = Settings()
+    _import_sample(engine)
+    f = repository.load_frames(engine, item_columns=("item_9",))
+    al = align(f.assessments, f.sessions, settings=settings)
+    sf = repository.load_safety(engine)
+    table = session_safety(al.sessions, sf.monitoring, sf.events, settings=settings)
+    stored = repository.load_derived(engine, settings_key(settings))
+    end = f.data_end()
+    seen = {"current": 0, "off_track": 0, "session": 0}
+    for as_of in (end, end - pd.Timedelta(days=45), end - pd.Timedelta(days=200)):
+        want = current_signals(al, as_of=as_of, sessions=table)
+        got = derived.clinic_signals(engine, settings, as_of)
+        for w, g in zip(want, got, strict=True):
+            pd.testing.assert_frame_equal(g, w, check_dtype=False)
+        seen["current"] += len(want[0])
+        seen["off_track"] += int((want[0]["kind"] == "off_track").sum())
+        seen["session"] += int((want[0][S_INSTRUMENT] == "session").sum())
+        pd.testing.assert_frame_equal(
+            caseload_from(stored.standing, as_of=as_of, settings=settings),
+            caseload(al, as_of=as_of), check_dtype=False)
+    # the comparison is not of empty lists: every part of the signals is exercised
+    assert all(v > 0 for v in seen.values()), seen
+
+
+def test_the_patient_page_lines_up_one_patient_as_the_clinic_does(demo_db):
+    """The patient page reads and lines up one patient's own records; their scores, sessions
+    and courses equal that patient's rows of the whole clinic's alignment."""
+    from analysis import align
+    from dashboard import data
+    from dashboard.security import User
+
+    url = data.current_url()
+    settings = Settings()
+    f = data.frames(url)
+    al = align(f.assessments, f.sessions, settings=settings)
+    director = User(username="d", role="local")
+    for pid in f.patients["patient_id"].iloc[[0, 7, 42]]:
+        view = data.patient(url, settings, pid, director)
+        want_a = al.assessments[al.assessments["patient_id"] == pid].drop(
+            columns=["course_index"])
+        pd.testing.assert_frame_equal(view.assessments.drop(columns=["course_index"])
+                                      .reset_index(drop=True), want_a.reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            view.sessions.drop(columns=["course_index"], errors="ignore").reset_index(drop=True),
+            al.sessions[al.sessions["patient_id"] == pid].drop(
+                columns=["course_index"], errors="ignore").reset_index(drop=True))
+        # (course_index: a row position in the alignment it belongs to)
+        pd.testing.assert_frame_equal(
+            view.courses.drop(columns=["course_index"]).reset_index(drop=True),
+            al.courses[al.courses["patient_id"] == pid].drop(columns=["course_index"])
+            .reset_index(drop=True))
+        assert len(view.completeness) > 0 and set(view.completeness["patient_id"]) == {pid}
