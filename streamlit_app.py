@@ -23,7 +23,7 @@ if auth.mode() == "clinic":
     with st.sidebar:
         st.caption(f"Signed in as **{md(user.username)}** ({user.role})")
         st.button("Sign out", on_click=auth.logout, key="auth_logout")
-if not data.frames(url).assessments.empty:
+if "assessments" in data.stored(url):     # an indexed probe: no records are loaded here
     components.sidebar_filters(data.attributes(url, settings_in_force()))
 pages = [st.Page("dashboard/pages/overview.py", title="Clinic overview",
                  icon=":material/monitoring:", default=True)]

@@ -47,7 +47,7 @@ __all__ = ["Derived", "DERIVED_VERSION", "derive", "derive_alignment", "settings
 #: The version of what :func:`derive` computes: part of :func:`settings_key`, so tables made
 #: by an earlier version (fewer kinds, another rule) are never read and ``kap-outcomes init``
 #: rebuilds them. Raise it whenever a derived kind or its rule changes.
-DERIVED_VERSION = 2
+DERIVED_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class Derived:
     of the settings' trajectory bins, ``w0``… of the weeks; NaN where it has no score).
     ``contacts``: ``patient_id``, ``last_contact`` (latest session or score).
     ``completeness``: :func:`analysis.outcomes.completeness` (why outcomes are missing).
+    ``sessions``: the aligned sessions (each with its course and dose number; the session
+    safety records' input), without ``course_index`` (a row position within one alignment).
     ``standing``: :func:`analysis.caseload.standing` (the caseload's inputs).
     ``signals`` and ``candidates``: :func:`analysis.signals.signal_inputs`.
     ``induction``: :func:`analysis.expected.induction_scores` (what the expected-course models
@@ -70,6 +72,7 @@ class Derived:
     outcomes: pd.DataFrame
     contacts: pd.DataFrame
     completeness: pd.DataFrame
+    sessions: pd.DataFrame
     standing: pd.DataFrame
     signals: pd.DataFrame
     candidates: pd.DataFrame
@@ -86,6 +89,7 @@ def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
     rows, candidates = signal_inputs(alignment)
     return Derived(courses=course_attributes(alignment, patients), outcomes=with_means,
                    contacts=contacts, completeness=completeness(alignment, outcomes),
+                   sessions=alignment.sessions.drop(columns=["course_index"]),
                    standing=standing(alignment), signals=rows, candidates=candidates,
                    induction=induction_scores(alignment))
 

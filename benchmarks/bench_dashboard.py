@@ -59,6 +59,18 @@ def build_postgres(n_patients: int, base_url: str) -> str:
     return url
 
 
+def _data_end(url: str) -> str:
+    """The day after the latest score of the clinic at ``url``, as ``YYYY-MM-DD 09:00``."""
+    import pandas as pd
+    from sqlalchemy import text
+
+    from dashboard.db import make_engine
+
+    with make_engine(url).connect() as conn:
+        last = conn.execute(text("SELECT max(administered_at) FROM assessments")).scalar_one()
+    return f"{pd.Timestamp(last).normalize() + pd.Timedelta(days=1):%Y-%m-%d} 09:00"
+
+
 def build(n_patients: int) -> Path:
     from dashboard.db import make_engine, upgrade
     from dashboard.importers import import_file
@@ -95,7 +107,7 @@ s = settings_in_force()
 t0 = time.perf_counter()
 url = data.current_url()
 data.stored(url)
-data.derived(url, s)
+data.outcomes(url, s)
 t1 = time.perf_counter()
 data.overview(url, s, Filters())
 t2 = time.perf_counter()
@@ -132,12 +144,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="only the fresh-process parts of the cold overview")
     parser.add_argument("--postgres", metavar="URL",
                         help="measure the cold parts on this PostgreSQL server instead")
+    parser.add_argument("--as-of", default="end",
+                        help="'now' of the signals: 'end' (default: the generated data's last "
+                        "day, so the clinic has current patients and recent sessions), "
+                        "'today', or a date")
     args = parser.parse_args(argv)
+    url = (build_postgres(args.patients, args.postgres) if args.postgres
+           else f"sqlite:///{build(args.patients)}")
+    if args.as_of != "today":
+        os.environ["KAP_OUTCOMES_AS_OF"] = (_data_end(url) if args.as_of == "end"
+                                            else args.as_of)
+    print(f"signals as of {os.environ.get('KAP_OUTCOMES_AS_OF', 'today')}")
     if args.postgres:
-        cold_parts(build_postgres(args.patients, args.postgres), max(1, min(args.repeats, 3)))
+        cold_parts(url, max(1, min(args.repeats, 3)))
         return
-    db = build(args.patients)
-    os.environ["KAP_OUTCOMES_DB"] = f"sqlite:///{db}"
+    os.environ["KAP_OUTCOMES_DB"] = url
     cold_parts(os.environ["KAP_OUTCOMES_DB"], max(1, min(args.repeats, 3)))
     if args.cold_only:
         return

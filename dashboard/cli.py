@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import BREAKDOWNS, align, per_course_outcomes
+from analysis import BREAKDOWNS
 from analysis.schemas import OUTCOME_FIELDS
 from dashboard.config import settings_in_force
 from dashboard.db import make_engine, upgrade
@@ -170,7 +170,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         return 0 if args.json else 1
     # the fields of data-formats.md, then the patient's clinic and the clinic's own id (the
     # key shown as patient_id is unique; the id a clinic knows is unique within the clinic)
-    outcomes = got[2].merge(got[1].patients[["patient_id", "clinic_id", "source_id"]],
+    outcomes = got[2].merge(got[1][["patient_id", "clinic_id", "source_id"]],
                             on="patient_id", how="left")
     outcomes = outcomes[list(OUTCOME_FIELDS) + ["clinic_id", "source_id"]]
     if args.json:
@@ -183,21 +183,28 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def _analysed(args: argparse.Namespace):
-    """(engine, frames, per-course outcomes, course attributes), or None when there is no data.
+    """(engine, patients, per-course outcomes, course attributes), or None when there is no
+    data: the derived results (:func:`dashboard.db.derived.read`, the dashboard's own), so the
+    CLI's figures are the dashboard's.
 
     Totals are used as stored: the importer scored and validated them (as the dashboard does).
     """
-    from analysis import course_attributes
+    from analysis.derive import split_means
+    from dashboard.db.derived import read
+    from dashboard.db.repository import load_patients
 
     engine = make_engine(args.db)
     upgrade(engine)
-    frames = load_frames(engine, item_columns=("item_9",))
-    if frames.assessments.empty or frames.sessions.empty:
+    if not {"assessments", "sessions"} <= stored_kinds(engine):
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return None
-    al = align(frames.assessments, frames.sessions, settings=settings_in_force())
-    return engine, frames, per_course_outcomes(al), course_attributes(al, frames.patients)
+    d = read(engine, settings_in_force())
+    # stored by patient bucket: in patient order, each patient's rows as derived
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+    return engine, load_patients(engine), ordered(split_means(d.outcomes)[0]), ordered(d.courses)
 
 
 def cmd_signals(args: argparse.Namespace) -> int:
@@ -283,7 +290,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     got = _analysed(args)
     if got is None:
         return 1
-    engine, frames, outcomes, attrs = got
+    engine, _, outcomes, attrs = got
     settings = settings_in_force()
     if args.what == "extract":
         table = research_extract(outcomes, attrs)

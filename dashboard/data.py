@@ -1,12 +1,16 @@
 """The one place pages get their frames from: repository → analysis, cached.
 
-Everything a page shows is computed from :func:`frames` (the tidy frames of the database named
-by ``KAP_OUTCOMES_DB``) through the analysis package, under the :class:`analysis.Settings` in
-force. Cached per database URL and settings; :func:`clear` after imports.
+Everything a page shows comes from the derived results (:func:`derived`: each patient's
+courses, outcomes, standing and signal inputs, written at import by
+:mod:`dashboard.db.derived`) through :mod:`dashboard.views` and the analysis package, under the
+:class:`analysis.Settings` in force. A patient page reads and lines up that one patient's own
+records; only the PDF report still reads every record (:func:`frames`). Cached per database URL
+with its data version and settings; :func:`clear` after imports.
 
-The large intermediate objects (frames, alignment, outcomes) are ``st.cache_resource``: shared,
-never copied, and never mutated by callers (``st.cache_data`` would unpickle millions of rows on
-every rerun). What pages display is small and ``st.cache_data``.
+The large intermediate objects (derived frames, outcomes, safety records) are
+``st.cache_resource``: shared, never copied, and never mutated by callers (``st.cache_data``
+would unpickle millions of rows on every rerun). What pages display is small and
+``st.cache_data``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from sqlalchemy import Engine
 from analysis import Alignment, Settings, align
 from analysis import schemas as S
 from analysis.caseload import caseload_from
-from analysis.derive import Derived, split_means
+from analysis.derive import split_means
 from analysis.expected import ExpectedModel, fit_expected_models
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
@@ -34,7 +38,7 @@ from analysis.signals import SAFETY_KINDS
 from dashboard import views
 from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.derived import clinic_signals
+from dashboard.db.derived import DerivedTables, clinic_signals
 from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
     Frames,
@@ -91,21 +95,13 @@ def current_url() -> str:
 
 @st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading scores…")
 def frames(url: str) -> Frames:
-    """Patients, sessions and assessments of the database at ``url``."""
+    """Patients, sessions and assessments of the database at ``url`` (every record: the PDF
+    report's input)."""
     return load_frames(engine(url), item_columns=("item_9",))
 
 
-@st.cache_resource(ttl="10m", max_entries=2,
-                   show_spinner="Lining scores up against treatment courses…")
-def alignment(url: str, settings: Settings) -> Alignment:
-    """Scored assessments aligned to courses under ``settings``."""
-    f = frames(url)
-    # totals were scored and validated at import (analysis.scoring); they are used as stored
-    return align(f.assessments, f.sessions, settings=settings)
-
-
 @st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading outcomes…")
-def derived(url: str, settings: Settings) -> Derived:
+def derived(url: str, settings: Settings) -> DerivedTables:
     """Every patient's courses, per-course outcomes with bin means and latest contact: read
     from the derived tables (kept current by every import, :mod:`dashboard.db.derived`) when
     they were made under ``settings``, else computed from the records by the same function."""
@@ -610,9 +606,9 @@ def safety_frames(url: str) -> SafetyFrames:
 @st.cache_resource(ttl="10m", show_spinner="Checking every dosing session…")
 def safety_table(url: str, settings: Settings) -> pd.DataFrame:
     """One safety record per dosing session (:func:`analysis.safety.session_safety`), with
-    each session's course from the alignment (shared; do not mutate)."""
+    each session's course from the derived results (shared; do not mutate)."""
     sf = safety_frames(url)
-    return session_safety(alignment(url, settings).sessions, sf.monitoring, sf.events,
+    return session_safety(derived(url, settings).sessions, sf.monitoring, sf.events,
                           settings=settings)
 
 
@@ -673,7 +669,6 @@ def clear() -> None:
     safety.clear()
     benefit_risk.clear()
     export_safety.clear()
-    alignment.clear()
     derived.clear()
     _split.clear()
     patients.clear()

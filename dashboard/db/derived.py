@@ -13,6 +13,7 @@ latest contact (:mod:`analysis.derive`), stored so an overview never lines up ev
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 
 import pandas as pd
@@ -25,9 +26,9 @@ from analysis.safety import session_safety
 from analysis.settings import Settings
 from analysis.signals import assemble_signals
 from dashboard.db import repository
-from dashboard.db.models import Patient
+from dashboard.db.models import DERIVED_KINDS, Patient
 
-__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK", "read",
+__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK", "read", "DerivedTables",
            "recent_sessions", "clinic_signals"]
 
 #: Patients derived at a time (memory stays bounded at network scale).
@@ -120,15 +121,50 @@ def move_patient(engine: Engine, patient_id: str, clinic_id: str, *,
 
 # --- reading: what the dashboard, the CLI and the report share ------------------------------
 
-def read(engine: Engine, settings: Settings) -> Derived:
-    """Every patient's derived results under ``settings``: the stored tables when they were
-    made under these settings, else computed from the records by the same function (a clinic
-    that changed a threshold sees correct figures before ``kap-outcomes derive`` has run)."""
-    stored = repository.load_derived(engine, settings_key(settings))
-    if stored is not None:
-        return stored
+class DerivedTables:
+    """Every patient's derived results under one settings, each kind (an attribute named as
+    in :class:`analysis.derive.Derived`) read on first use and kept: an overview reads its
+    outcomes, courses and contacts, never the signals' inputs it does not show. Under other
+    settings than the tables were made for, every kind is computed from the records at once
+    (by the same function) instead.
+
+    Kinds read at different moments may belong to different imports (an import landed in
+    between): each is whole and current when read, and the dashboard's next run takes a new
+    reader (its cache key is the data version).
+    """
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, kind: str) -> pd.DataFrame:
+        if kind not in DERIVED_KINDS:
+            raise AttributeError(kind)
+        with self._lock:
+            if kind not in self._frames:
+                frame = repository.load_derived_kind(self._engine,
+                                                     settings_key(self._settings), kind)
+                if frame is None:
+                    computed = _from_records(self._engine, self._settings)
+                    self._frames.update({k: getattr(computed, k) for k in DERIVED_KINDS})
+                else:
+                    self._frames[kind] = frame
+            return self._frames[kind]
+
+
+def _from_records(engine: Engine, settings: Settings) -> Derived:
     f = repository.load_frames(engine, item_columns=("item_9",))
     return derive_alignment(align(f.assessments, f.sessions, settings=settings), f.patients)
+
+
+def read(engine: Engine, settings: Settings) -> DerivedTables:
+    """Every patient's derived results under ``settings`` (:class:`DerivedTables`): the stored
+    tables when they were made under these settings, else computed from the records by the
+    same function (a clinic that changed a threshold sees correct figures before
+    ``kap-outcomes derive`` has run)."""
+    return DerivedTables(engine, settings)
 
 
 def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp) -> pd.DataFrame:
@@ -139,7 +175,8 @@ def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp) -> 
     if not ids:
         return session_safety(pd.DataFrame(columns=["patient_id", "session_at"]),
                               pd.DataFrame(), pd.DataFrame(), settings=settings)
-    f = repository.load_frames(engine, patient_ids=ids, item_columns=("item_9",))
+    # a session's course and dose number come from the patient's sessions alone
+    f = repository.load_frames(engine, patient_ids=ids, item_columns=(), scores=False)
     sessions = align(f.assessments, f.sessions, settings=settings).sessions
     recent = repository.load_safety(engine, since=since)
     return session_safety(sessions[sessions["session_at"] >= since], recent.monitoring,
@@ -147,7 +184,7 @@ def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp) -> 
 
 
 def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
-                   derived: Derived | None = None,
+                   derived: Derived | DerivedTables | None = None,
                    models: dict[str, ExpectedModel] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every patient's signals on ``as_of`` (:func:`analysis.signals.assemble_signals`): what

@@ -335,8 +335,8 @@ class SignalState(Base):
 #: a second (a row-by-row read of 263k outcomes took 4.5 s on SQLite).
 DERIVED_BUCKETS = 64
 #: The kinds of derived frames (:class:`analysis.derive.Derived` attributes).
-DERIVED_KINDS = ("courses", "outcomes", "contacts", "completeness", "standing", "signals",
-                 "candidates", "induction")
+DERIVED_KINDS = ("courses", "outcomes", "contacts", "completeness", "sessions", "standing",
+                 "signals", "candidates", "induction")
 
 
 class DerivedState(Base):

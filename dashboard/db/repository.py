@@ -25,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    false,
     func,
     insert,
     select,
@@ -56,7 +57,7 @@ from dashboard.db.models import (
 __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "dosing_patients_since", "existing_rows", "patients_named",
            "write_records", "record_audit", "derived_key", "set_derived_key", "has_records",
            "clear_derived_key",
-           "clear_derived", "write_derived", "load_derived", "frames_in_transaction",
+           "clear_derived", "write_derived", "load_derived", "load_derived_kind", "frames_in_transaction",
            "patient_buckets",
            "stored_kinds", "load_patients",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
@@ -108,17 +109,19 @@ def _patient_columns() -> list:
 
 def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
                 patient_ids: Sequence[str] | None = None,
-                item_columns: Sequence[str] | None = None) -> Frames:
+                item_columns: Sequence[str] | None = None,
+                scores: bool = True) -> Frames:
     """Patients, sessions (with their given course ids) and assessments, optionally filtered.
 
     ``item_columns`` limits the item columns read (default: all twenty); the dashboard reads only
-    ``item_9`` since totals are stored scored. Timestamps are naive ``datetime64[ns]``; items are
-    nullable integers; ``total`` is float.
+    ``item_9`` since totals are stored scored. ``scores=False`` reads no assessment (an empty
+    frame of their columns): courses are inferred from the sessions alone. Timestamps are naive
+    ``datetime64[ns]``; items are nullable integers; ``total`` is float.
     """
     items = list(ITEM_COLUMNS if item_columns is None else item_columns)
     with engine.connect() as conn:
         return _load_frames(conn, clinic_ids=clinic_ids, patient_ids=patient_ids, items=items,
-                            arrow=True)
+                            arrow=True, scores=scores)
 
 
 def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frames:
@@ -130,7 +133,8 @@ def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frame
 
 
 def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
-                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool) -> Frames:
+                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool,
+                 scores: bool = True) -> Frames:
     p = Patient.__table__
     s = Session.__table__
     c = Course.__table__
@@ -153,6 +157,8 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
     if clinic_ids is not None or patient_ids is not None:
         sq = sq.where(s.c.patient_id.in_(ids))
         aq = aq.where(a.c.patient_id.in_(ids))
+    if not scores:
+        aq = aq.where(false())
     sessions = read(conn, sq.order_by(s.c.patient_id, s.c.session_at))
     assessments = read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
     _text(sessions, ("kind", "route", "course_id", "clinician_id"))
@@ -888,6 +894,15 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
                          "payload": _to_parquet(both.reset_index(drop=True))})
         if rows:
             conn.execute(insert(t), rows)
+
+
+def load_derived_kind(engine: Engine, settings_key: str, kind: str) -> pd.DataFrame | None:
+    """One kind of every patient's derived results (:data:`DERIVED_KINDS`), or None when they
+    were made under other settings (or never)."""
+    with engine.connect() as conn:
+        if derived_key(conn) != settings_key:
+            return None
+        return _from_parquet(_buckets_of(conn, kind))
 
 
 def load_derived(engine: Engine, settings_key: str) -> Derived | None:

@@ -1,4 +1,4 @@
-"""derived results gain completeness, standing, signal inputs and induction scores
+"""derived results gain completeness, sessions, standing, signal inputs and induction scores
 
 Revision ID: 0007
 Revises: 0006
@@ -17,8 +17,8 @@ down_revision = '0006'
 branch_labels = None
 depends_on = None
 
-_KINDS = ("courses", "outcomes", "contacts", "completeness", "standing", "signals",
-          "candidates", "induction")
+_KINDS = ("courses", "outcomes", "contacts", "completeness", "sessions", "standing",
+          "signals", "candidates", "induction")
 
 
 def _create(kinds: tuple[str, ...]) -> None:
