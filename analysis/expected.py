@@ -25,7 +25,8 @@ from analysis.instruments import INSTRUMENTS
 from analysis.settings import Settings
 
 __all__ = ["baseline_band", "expected_course", "quantile_regression", "ExpectedModel",
-           "expected_model", "fit_expected_model", "fit_expected_models", "induction_scores", "INDUCTION_COLUMNS",
+           "expected_model", "fit_expected_model", "fit_expected_models", "model_quantiles",
+           "models_to_frame", "models_from_frame", "induction_scores", "INDUCTION_COLUMNS",
            "patient_fold"]
 
 
@@ -210,6 +211,50 @@ def expected_model(alignment: Alignment, *, instrument: str,
     return fit_expected_model(induction_scores(alignment), instrument=instrument,
                               settings=alignment.settings, quantiles=quantiles, folds=folds,
                               min_courses=min_courses, max_rows=max_rows)
+
+
+def model_quantiles(settings: Settings) -> tuple[float, ...]:
+    """The quantiles a clinic's models are fitted at: the patient page's band (10th, 50th and
+    90th percentiles) and off track's ``off_track_percentile``.
+
+    >>> model_quantiles(Settings(off_track_percentile=95))
+    (0.1, 0.5, 0.9, 0.95)
+    """
+    return tuple(sorted({0.1, 0.5, 0.9, round(settings.off_track_percentile / 100, 6)}))
+
+
+def models_to_frame(models: dict[str, ExpectedModel]) -> pd.DataFrame:
+    """The coefficients of ``models`` in one frame (``instrument``, ``folds`` then
+    :attr:`ExpectedModel.coefs`' columns): what is stored."""
+    parts = [m.coefs.assign(instrument=code, folds=m.folds) for code, m in models.items()]
+    cols = ["instrument", "folds", "fold", "bin_order", "tau", "a", "b", "n_courses"]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "instrument" else float)
+                             for c in cols})
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def models_from_frame(frame: pd.DataFrame, *, settings: Settings,
+                      quantiles: Sequence[float]) -> dict[str, ExpectedModel] | None:
+    """The models of :func:`models_to_frame` again, predicting at ``quantiles``; None when
+    one of the quantiles was not fitted (the caller fits anew). An instrument whose every
+    (fold, bin) had too thin a history has no coefficients, so no model: as when fitted
+    (:meth:`ExpectedModel.predict` gives NaN throughout either way)."""
+    taus = set(frame["tau"].round(6))
+    if not {round(q, 6) for q in quantiles} <= taus and len(frame):
+        return None
+    bins = tuple(b for b in settings.trajectory_bins if b[1] > 0)
+    out = {}
+    for code, rows in frame.groupby("instrument", observed=True, sort=True):
+        coefs = rows[rows["tau"].round(6).isin([round(q, 6) for q in quantiles])]
+        coefs = coefs.drop(columns=["instrument", "folds"]).reset_index(drop=True).astype(
+            {"fold": int, "bin_order": int, "tau": float, "a": float, "b": float,
+             "n_courses": int})
+        out[str(code)] = ExpectedModel(instrument=str(code), coefs=coefs,
+                                       folds=int(rows["folds"].iloc[0]), bins=bins,
+                                       quantiles=tuple(quantiles),
+                                       min_courses=settings.expected_min_courses)
+    return out
 
 
 def fit_expected_models(scores: pd.DataFrame, *, settings: Settings,

@@ -31,7 +31,7 @@ from analysis import Alignment, Settings, align
 from analysis import schemas as S
 from analysis.caseload import caseload_from
 from analysis.derive import split_means
-from analysis.expected import ExpectedModel, fit_expected_models
+from analysis.expected import ExpectedModel
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
 from analysis.signals import SAFETY_KINDS
@@ -410,10 +410,9 @@ def as_of() -> pd.Timestamp:
 @st.cache_resource(ttl="10m", show_spinner="Fitting the clinic's expected course…")
 def expected_models(url: str, settings: Settings,
                     quantiles: tuple[float, ...]) -> dict[str, ExpectedModel]:
-    """The expected-course model of each instrument (quantile regression on the baseline),
-    fitted on every patient's stored induction scores (:func:`derived`)."""
-    return fit_expected_models(derived(url, settings).induction, settings=settings,
-                               quantiles=quantiles)
+    """The expected-course model of each instrument (quantile regression on the baseline):
+    stored, refitted by every import (:meth:`dashboard.db.derived.DerivedTables.models`)."""
+    return derived(url, settings).models(quantiles)
 
 
 @st.cache_resource(ttl="10m", show_spinner="Checking every patient's latest scores…")

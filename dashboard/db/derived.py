@@ -21,12 +21,19 @@ from sqlalchemy import Connection, Engine, select
 
 from analysis.alignment import align
 from analysis.derive import Derived, derive, derive_alignment, settings_key
-from analysis.expected import ExpectedModel, fit_expected_models
+from analysis.expected import (
+    INDUCTION_COLUMNS,
+    ExpectedModel,
+    fit_expected_models,
+    model_quantiles,
+    models_from_frame,
+    models_to_frame,
+)
 from analysis.safety import session_safety
 from analysis.settings import Settings
 from analysis.signals import assemble_signals
 from dashboard.db import repository
-from dashboard.db.models import DERIVED_KINDS, Patient
+from dashboard.db.models import DERIVED_KINDS, MODELS_KIND, Patient
 
 __all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK", "read", "DerivedTables",
            "recent_sessions", "clinic_signals"]
@@ -79,7 +86,21 @@ def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
         done += len(chunk)
         if progress:
             progress(done, total)
+    if chunks:
+        refit_models(conn, settings)
     return True
+
+
+def refit_models(conn: Connection, settings: Settings) -> None:
+    """Fit the clinic's expected-course models on every patient's stored induction scores
+    and store them (inside the caller's transaction): every import that derives patients
+    refits them, so a reader never fits (about 6 s at 100k patients) and the models are never
+    older than the records."""
+    scores = repository.derived_kind_in(conn, "induction")
+    if scores is None:
+        scores = pd.DataFrame(columns=INDUCTION_COLUMNS)
+    repository.write_models(conn, models_to_frame(fit_expected_models(
+        scores, settings=settings, quantiles=model_quantiles(settings))))
 
 
 def is_current(engine: Engine, settings: Settings) -> bool:
@@ -103,6 +124,7 @@ def rebuild(engine: Engine, settings: Settings, *,
             done += len(chunk)
             if progress:
                 progress(done, len(ids))
+        refit_models(conn, settings)
         repository.set_derived_key(conn, settings_key(settings))
     return len(ids)
 
@@ -138,6 +160,22 @@ class DerivedTables:
         self._settings = settings
         self._frames: dict[str, pd.DataFrame] = {}
         self._lock = threading.Lock()
+
+    def models(self, quantiles: Sequence[float]) -> dict[str, ExpectedModel]:
+        """The clinic's expected-course models predicting at ``quantiles``: the stored ones
+        (refitted by every import), else fitted here on the induction scores."""
+        with self._lock:
+            if MODELS_KIND not in self._frames:
+                stored = repository.load_derived_kind(self._engine,
+                                                      settings_key(self._settings), MODELS_KIND)
+                self._frames[MODELS_KIND] = stored
+        stored = self._frames[MODELS_KIND]
+        got = None if stored is None else models_from_frame(stored, settings=self._settings,
+                                                            quantiles=quantiles)
+        if got is not None:
+            return got
+        return fit_expected_models(self.induction, settings=self._settings,
+                                   quantiles=quantiles)
 
     def __getattr__(self, kind: str) -> pd.DataFrame:
         if kind not in DERIVED_KINDS:
@@ -191,11 +229,13 @@ def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
     each patient's own records raise and their off-track candidates come from the derived
     results, the expected-course models are fitted on the stored induction scores, and only
     the sessions of the last ``active_days`` are read. ``derived`` and ``models`` may be
-    passed when the caller holds them (the dashboard caches both)."""
+    passed when the caller holds them (the dashboard caches both); the stored models are used
+    when there are."""
     d = derived if derived is not None else read(engine, settings)
     if models is None:
-        models = fit_expected_models(d.induction, settings=settings,
-                                     quantiles=(settings.off_track_percentile / 100,))
+        quantiles = (settings.off_track_percentile / 100,)
+        models = (d.models(quantiles) if isinstance(d, DerivedTables)
+                  else fit_expected_models(d.induction, settings=settings, quantiles=quantiles))
     since = pd.Timestamp(as_of) - pd.Timedelta(days=settings.active_days + 1)
     return assemble_signals(d.signals, d.candidates,
                             d.contacts.set_index("patient_id")["last_contact"], models=models,

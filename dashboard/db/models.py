@@ -45,7 +45,7 @@ __all__ = ["Base", "Clinic", "Clinician", "Patient", "Course", "Session", "Asses
            "assessments_table", "SignalState", "SIGNAL_STATUSES", "Monitoring", "AdverseEvent",
            "IMPORT_KINDS", "WEIGHT_RANGE_KG", "MINUTES_RANGE",
            "ImportBatch", "AuditEvent", "MAX_ITEMS", "ID_LENGTH", "DerivedState",
-           "DerivedBucket", "DERIVED_BUCKETS", "DERIVED_KINDS"]
+           "DerivedBucket", "DERIVED_BUCKETS", "DERIVED_KINDS", "MODELS_KIND"]
 
 MAX_ITEMS = 20
 ID_LENGTH = 64
@@ -337,6 +337,9 @@ DERIVED_BUCKETS = 64
 #: The kinds of derived frames (:class:`analysis.derive.Derived` attributes).
 DERIVED_KINDS = ("courses", "outcomes", "contacts", "completeness", "sessions", "standing",
                  "signals", "candidates", "induction")
+#: The clinic's expected-course models (fitted on every patient's induction scores, so not per
+#: patient): stored as bucket 0 of this kind, refitted by every import that derives patients.
+MODELS_KIND = "models"
 
 
 class DerivedState(Base):
@@ -360,6 +363,6 @@ class DerivedBucket(Base):
     n_rows: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     __table_args__ = (
-        CheckConstraint(_in("kind", DERIVED_KINDS), name="kind"),
+        CheckConstraint(_in("kind", (*DERIVED_KINDS, MODELS_KIND)), name="kind"),
         CheckConstraint(f"bucket >= 0 AND bucket < {DERIVED_BUCKETS}", name="bucket"),
     )

@@ -38,6 +38,7 @@ from dashboard.db.models import (
     DERIVED_BUCKETS,
     DERIVED_KINDS,
     MAX_ITEMS,
+    MODELS_KIND,
     AdverseEvent,
     AppUser,
     AuditEvent,
@@ -54,12 +55,11 @@ from dashboard.db.models import (
     assessments_table,
 )
 
-__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "dosing_patients_since", "existing_rows", "patients_named",
-           "write_records", "record_audit", "derived_key", "set_derived_key", "has_records",
-           "clear_derived_key",
-           "clear_derived", "write_derived", "load_derived", "load_derived_kind", "frames_in_transaction",
-           "patient_buckets",
-           "stored_kinds", "load_patients",
+__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "dosing_patients_since", "existing_rows",
+           "patients_named", "write_records", "record_audit", "derived_key", "set_derived_key",
+           "has_records", "clear_derived_key", "clear_derived", "write_derived", "load_derived",
+           "load_derived_kind", "derived_kind_in", "write_models", "frames_in_transaction",
+           "patient_buckets", "stored_kinds", "load_patients",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
@@ -894,6 +894,21 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
                          "payload": _to_parquet(both.reset_index(drop=True))})
         if rows:
             conn.execute(insert(t), rows)
+
+
+def derived_kind_in(conn: Connection, kind: str) -> pd.DataFrame | None:
+    """One kind of every patient's derived results on the caller's connection (an import's
+    own transaction sees what it wrote), or None when none is stored."""
+    return _from_parquet(_buckets_of(conn, kind))
+
+
+def write_models(conn: Connection, frame: pd.DataFrame) -> None:
+    """Store the clinic's expected-course models (:func:`analysis.expected.models_to_frame`)
+    in place of the previous ones, inside the caller's transaction."""
+    t = DerivedBucket.__table__
+    conn.execute(t.delete().where(t.c.kind == MODELS_KIND))
+    conn.execute(insert(t), [{"kind": MODELS_KIND, "bucket": 0, "n_rows": len(frame),
+                              "payload": _to_parquet(frame.reset_index(drop=True))}])
 
 
 def load_derived_kind(engine: Engine, settings_key: str, kind: str) -> pd.DataFrame | None:

@@ -287,3 +287,29 @@ def test_the_patient_page_lines_up_one_patient_as_the_clinic_does(demo_db):
             al.courses[al.courses["patient_id"] == pid].drop(columns=["course_index"])
             .reset_index(drop=True))
         assert len(view.completeness) > 0 and set(view.completeness["patient_id"]) == {pid}
+
+
+def test_the_stored_models_are_those_fitted_on_every_score(engine, tmp_path):
+    """Every import refits the clinic's expected-course models on the stored induction scores;
+    they equal the models fitted on the whole clinic lined up at once, at every quantile the
+    dashboard predicts (the patient page's band and off track's percentile)."""
+    from analysis import align
+    from analysis.expected import expected_model, model_quantiles, models_from_frame
+
+    settings = Settings()
+    assert import_file(engine, SAMPLE / "patients.csv").ok
+    s1, s2 = _split_by_date(SAMPLE / "sessions.csv", "session_at", "2025-06-01", tmp_path)
+    a1, a2 = _split_by_date(SAMPLE / "assessments.csv", "administered_at", "2025-06-01",
+                            tmp_path)
+    for step, paths in enumerate(((s1, a1), (s2, a2))):
+        for path in paths:
+            assert import_file(engine, path).ok
+        f = repository.load_frames(engine, item_columns=("item_9",))
+        al = align(f.assessments, f.sessions, settings=settings)
+        stored = repository.load_derived_kind(engine, settings_key(settings), "models")
+        got = models_from_frame(stored, settings=settings, quantiles=model_quantiles(settings))
+        assert set(got) == {"PHQ9", "GAD7", "PCL5"}, step
+        for code, model in got.items():
+            want = expected_model(al, instrument=code, quantiles=model_quantiles(settings))
+            assert len(want.coefs) > 0
+            pd.testing.assert_frame_equal(model.coefs, want.coefs, obj=f"{code} at {step}")

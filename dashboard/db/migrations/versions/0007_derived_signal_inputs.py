@@ -1,4 +1,5 @@
-"""derived results gain completeness, sessions, standing, signal inputs and induction scores
+"""derived results gain completeness, sessions, standing, signal inputs, induction scores
+and the clinic's expected-course models
 
 Revision ID: 0007
 Revises: 0006
@@ -18,7 +19,7 @@ branch_labels = None
 depends_on = None
 
 _KINDS = ("courses", "outcomes", "contacts", "completeness", "sessions", "standing",
-          "signals", "candidates", "induction")
+          "signals", "candidates", "induction", "models")
 
 
 def _create(kinds: tuple[str, ...]) -> None:
