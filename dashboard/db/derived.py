@@ -205,17 +205,12 @@ def read(engine: Engine, settings: Settings) -> DerivedTables:
     return DerivedTables(engine, settings)
 
 
-def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp) -> pd.DataFrame:
+def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp,
+                    sessions: pd.DataFrame) -> pd.DataFrame:
     """The safety records (:func:`analysis.safety.session_safety`) of the dosing sessions from
-    ``since`` on, each with its course: the session signals' input. Only the patients dosed
-    since then are read and lined up."""
-    ids = repository.dosing_patients_since(engine, since)
-    if not ids:
-        return session_safety(pd.DataFrame(columns=["patient_id", "session_at"]),
-                              pd.DataFrame(), pd.DataFrame(), settings=settings)
-    # a session's course and dose number come from the patient's sessions alone
-    f = repository.load_frames(engine, patient_ids=ids, item_columns=(), scores=False)
-    sessions = align(f.assessments, f.sessions, settings=settings).sessions
+    ``since`` on: the session signals' input. ``sessions`` are the aligned sessions (the
+    derived ``sessions``: each with its course and dose number); only the monitoring and
+    events of the sessions since then are read."""
     recent = repository.load_safety(engine, since=since)
     return session_safety(sessions[sessions["session_at"] >= since], recent.monitoring,
                           recent.events, settings=settings)
@@ -228,7 +223,7 @@ def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
     """Every patient's signals on ``as_of`` (:func:`analysis.signals.assemble_signals`): what
     each patient's own records raise and their off-track candidates come from the derived
     results, the expected-course models are fitted on the stored induction scores, and only
-    the sessions of the last ``active_days`` are read. ``derived`` and ``models`` may be
+    the monitoring of the sessions of the last ``active_days`` is read. ``derived`` and ``models`` may be
     passed when the caller holds them (the dashboard caches both); the stored models are used
     when there are."""
     d = derived if derived is not None else read(engine, settings)
@@ -240,4 +235,4 @@ def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
     return assemble_signals(d.signals, d.candidates,
                             d.contacts.set_index("patient_id")["last_contact"], models=models,
                             as_of=pd.Timestamp(as_of), settings=settings,
-                            sessions=recent_sessions(engine, settings, since))
+                            sessions=recent_sessions(engine, settings, since, d.sessions))

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
-    false,
     func,
     insert,
     select,
@@ -55,7 +54,7 @@ from dashboard.db.models import (
     assessments_table,
 )
 
-__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "dosing_patients_since", "existing_rows",
+__all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows",
            "patients_named", "write_records", "record_audit", "derived_key", "set_derived_key",
            "has_records", "clear_derived_key", "clear_derived", "write_derived", "load_derived",
            "load_derived_kind", "derived_kind_in", "write_models", "frames_in_transaction",
@@ -109,19 +108,17 @@ def _patient_columns() -> list:
 
 def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
                 patient_ids: Sequence[str] | None = None,
-                item_columns: Sequence[str] | None = None,
-                scores: bool = True) -> Frames:
+                item_columns: Sequence[str] | None = None) -> Frames:
     """Patients, sessions (with their given course ids) and assessments, optionally filtered.
 
     ``item_columns`` limits the item columns read (default: all twenty); the dashboard reads only
-    ``item_9`` since totals are stored scored. ``scores=False`` reads no assessment (an empty
-    frame of their columns): courses are inferred from the sessions alone. Timestamps are naive
-    ``datetime64[ns]``; items are nullable integers; ``total`` is float.
+    ``item_9`` since totals are stored scored. Timestamps are naive ``datetime64[ns]``; items are
+    nullable integers; ``total`` is float.
     """
     items = list(ITEM_COLUMNS if item_columns is None else item_columns)
     with engine.connect() as conn:
         return _load_frames(conn, clinic_ids=clinic_ids, patient_ids=patient_ids, items=items,
-                            arrow=True, scores=scores)
+                            arrow=True)
 
 
 def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frames:
@@ -133,8 +130,7 @@ def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frame
 
 
 def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
-                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool,
-                 scores: bool = True) -> Frames:
+                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool) -> Frames:
     p = Patient.__table__
     s = Session.__table__
     c = Course.__table__
@@ -157,8 +153,6 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
     if clinic_ids is not None or patient_ids is not None:
         sq = sq.where(s.c.patient_id.in_(ids))
         aq = aq.where(a.c.patient_id.in_(ids))
-    if not scores:
-        aq = aq.where(false())
     sessions = read(conn, sq.order_by(s.c.patient_id, s.c.session_at))
     assessments = read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
     _text(sessions, ("kind", "route", "course_id", "clinician_id"))
@@ -335,17 +329,6 @@ class SafetyFrames:
 
     monitoring: pd.DataFrame
     events: pd.DataFrame
-
-
-def dosing_patients_since(engine: Engine, since: pd.Timestamp) -> list[str]:
-    """The patients with a dosing session at or after ``since`` (what the session signals
-    look at: an indexed read, not the clinic's sessions)."""
-    s = Session.__table__
-    q = (select(s.c.patient_id).distinct()
-         .where(s.c.kind.in_(DOSING_KINDS)
-                & (s.c.session_at >= pd.Timestamp(since).to_pydatetime())))
-    with engine.connect() as conn:
-        return sorted(str(v) for v in conn.execute(q).scalars())
 
 
 def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
