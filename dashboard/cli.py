@@ -317,16 +317,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from dashboard.db.derived import read
     from dashboard.db.repository import load_safety, record_audit
     from dashboard.exports.report import parse_period, report_pdf
 
     engine = make_engine(args.db)
     upgrade(engine)
-    frames = load_frames(engine, item_columns=("item_9",))
-    if frames.assessments.empty:
+    if "assessments" not in stored_kinds(engine):
         print("no data yet: run `kap-outcomes demo` first", file=sys.stderr)
         return 1
-    as_of = frames.data_end()
+    # the dashboard's own derived results (no score is lined up again)
+    derived = read(engine, settings_in_force())
+    as_of = derived.contacts["last_contact"].max()
     try:
         period = parse_period(args.period, as_of=as_of)
     except ValueError as exc:
@@ -340,7 +342,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             bar.n = i
             bar.refresh()
 
-        pdf = report_pdf(frames, period, clinic_ids=tuple(args.clinic or ()),
+        pdf = report_pdf(derived, period, clinic_ids=tuple(args.clinic or ()),
                          instrument=args.instrument, routes=tuple(args.route or ()),
                          indications=tuple(args.indication or ()),
                          clinic_name=args.clinic_name or os.environ.get(

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import Settings, align, completeness, course_attributes, per_course_outcomes
-from analysis.cohort import compare_proportions, wide_bin_means
+from analysis import Settings
+from analysis.cohort import compare_proportions
+from analysis.derive import Derived, derive, split_means
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.suppression import WITHHELD_FOOTNOTE
 from dashboard import charts, views
 from dashboard.config import settings_in_force
+from dashboard.db.derived import DerivedTables
 from dashboard.db.repository import Frames, SafetyFrames
 from dashboard.exports.figures import figure_bytes
 from dashboard.exports.tables import benefit_risk_table, counts_table, rates_table, safety_table
@@ -162,7 +164,7 @@ def _compare(a, b) -> str:
     return f"{diff:+.0%} points, {verdict} (Fisher p = {p:.2f})"
 
 
-def report_html(frames: Frames, period: Period, *, settings: Settings | None = None,
+def report_html(source: Frames | Derived | DerivedTables, period: Period, *, settings: Settings | None = None,
                 clinic_ids: tuple[str, ...] = (), instrument: str = "PHQ9",
                 routes: tuple[str, ...] = (), indications: tuple[str, ...] = (),
                 clinic_name: str | None = None, as_of: pd.Timestamp | None = None,
@@ -171,17 +173,22 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
     trend over the last eight quarters, rapid onset, durability and boosters, breakdowns,
     attrition and completeness, session safety (with ``safety``: the monitoring and adverse
     events), methods. Every figure comes from :mod:`dashboard.views` (small cells withheld as
-    everywhere)."""
+    everywhere).
+
+    ``source`` is the derived results the dashboard reads (:func:`dashboard.db.derived.read`:
+    no score is lined up again), or the records themselves (:class:`Frames`, derived here by
+    the same function)."""
     settings = settings or settings_in_force()
     step = progress or (lambda i, n, what: None)
     total_steps = 8
-    step(0, total_steps, "aligning scores")
-    al = align(frames.assessments, frames.sessions, settings=settings)
-    attrs = views.course_mask(course_attributes(al, frames.patients), clinics=clinic_ids,
-                              routes=routes, indications=indications)
-    outcomes = per_course_outcomes(al)
+    step(0, total_steps, "reading outcomes")
+    d = (derive(source.assessments, source.sessions, source.patients, settings=settings)
+         if isinstance(source, Frames) else source)
+    attrs = views.course_mask(d.courses, clinics=clinic_ids, routes=routes,
+                              indications=indications)
+    outcomes, bin_means = split_means(d.outcomes)
     if as_of is None:
-        as_of = frames.data_end() or pd.Timestamp.today()
+        as_of = d.contacts["last_contact"].max() if len(d.contacts) else pd.Timestamp.today()
     name = instrument_name(instrument)
     ci_word = interval_label(settings.confidence_level)
 
@@ -239,8 +246,8 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
     parts += _trend_section(outcomes, attrs, period, instrument, settings, as_of, foot)
     step(3, total_steps, "onset and durability")
     if not cur.empty:
-        means = wide_bin_means(al).merge(cur[["patient_id", "course_id"]].drop_duplicates(),
-                                         on=["patient_id", "course_id"])
+        means = bin_means.merge(cur[["patient_id", "course_id"]].drop_duplicates(),
+                                on=["patient_id", "course_id"])
         traj = views.trajectory_view(means, instrument=instrument, settings=settings)
         parts += ["<h2 class='newpage'>Rapid onset</h2>",
                   _svg(charts.trajectory_figure(traj), foot, height=480)]
@@ -273,7 +280,9 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
                   _table(t[t["outcome"].isin(["endpoint_response", "endpoint_remission"])])]
     step(5, total_steps, "attrition and completeness")
     if not cur.empty:
-        comp = views.completeness_view(completeness_of(al, outcomes, cur), settings=settings)
+        comp = views.completeness_view(d.completeness.merge(
+            cur[["patient_id", "course_id"]].drop_duplicates(), on=["patient_id", "course_id"]),
+            settings=settings)
         comp = comp[comp["instrument"] == instrument]
         comp = comp.assign(meaning=comp["endpoint_status"].map(COMPLETENESS_REASONS))
         parts += [f"<h2 class='newpage'>Attrition and completeness ({html.escape(name)})</h2>",
@@ -283,7 +292,7 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
                   _table(counts_table(comp, value="courses", min_cell_size=settings.min_cell_size,
                                       percent=["share"]).drop(columns=["instrument"]))]
     step(6, total_steps, "session safety")
-    parts += _safety_section(al, attrs, cur, safety, period, instrument, settings, foot)
+    parts += _safety_section(d.sessions, attrs, cur, safety, period, instrument, settings, foot)
     parts += ["<h2 class='newpage'>Methods appendix: every definition and threshold in force</h2>",
               _table(pd.DataFrame(settings.as_rows(), columns=["setting", "value", "meaning"])),
               "<p>Rates are per treatment course with Wilson intervals; durability and time to "
@@ -312,7 +321,7 @@ def report_html(frames: Frames, period: Period, *, settings: Settings | None = N
             "</body></html>")
 
 
-def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFrames | None,
+def _safety_section(sessions: pd.DataFrame, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFrames | None,
                     period: Period, instrument: str, settings: Settings, foot: str) -> list[str]:
     """Session safety in the period: the dosing sessions *dated* in it (not the courses started
     in it), with the Safety page's decided cells; response beside risk by route."""
@@ -320,7 +329,7 @@ def _safety_section(al, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFr
 
     if safety is None:
         return []
-    table = session_safety(al.sessions, safety.monitoring, safety.events, settings=settings)
+    table = session_safety(sessions, safety.monitoring, safety.events, settings=settings)
     last_day = (period.end - pd.Timedelta(days=1)).date()
     t = views.safety_mask(table, attrs, start=period.start.date(), end=last_day)
     parts = ["<h2 class='newpage'>Session safety</h2>"]
@@ -377,13 +386,6 @@ def _css_string(text: str) -> str:
     close the string or the element)."""
     return (text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ")
             .replace("\n", " "))
-
-
-def completeness_of(al, outcomes: pd.DataFrame, cur: pd.DataFrame) -> pd.DataFrame:
-    """Completeness rows of the courses in ``cur``."""
-    c = completeness(al, outcomes)
-    return c.merge(cur[["patient_id", "course_id"]].drop_duplicates(),
-                   on=["patient_id", "course_id"])
 
 
 def _trend_section(outcomes: pd.DataFrame, attrs: pd.DataFrame, period: Period,
@@ -444,15 +446,15 @@ def html_to_pdf(page: str, *, chromium: str | None = None) -> bytes:
         return out.read_bytes()
 
 
-def report_pdf(frames: Frames, period: Period, *, settings: Settings | None = None,
-               clinic_ids: tuple[str, ...] = (), instrument: str = "PHQ9",
+def report_pdf(source: Frames | Derived | DerivedTables, period: Period, *,
+               settings: Settings | None = None, clinic_ids: tuple[str, ...] = (), instrument: str = "PHQ9",
                routes: tuple[str, ...] = (), indications: tuple[str, ...] = (),
                clinic_name: str | None = None, as_of: pd.Timestamp | None = None,
                progress: Progress | None = None, safety: SafetyFrames | None = None) -> bytes:
     """The report as PDF bytes (see :func:`report_html`)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # kaleido: "kopts ignored with a server"
-        page = report_html(frames, period, settings=settings, clinic_ids=clinic_ids,
+        page = report_html(source, period, settings=settings, clinic_ids=clinic_ids,
                            instrument=instrument, routes=routes, indications=indications,
                            clinic_name=clinic_name, as_of=as_of, progress=progress,
                            safety=safety)

@@ -139,7 +139,7 @@ report_key = (period, filters)
 if st.button("Build report", key="export_report"):
     chosen = report.parse_period(period, as_of=as_of)
     bar = st.progress(0.0, text="Starting…")
-    pdf = report.report_pdf(data.frames(url), chosen, settings=settings,
+    pdf = report.report_pdf(data.derived(url, settings), chosen, settings=settings,
                             clinic_ids=filters.clinics, instrument=filters.instrument,
                             routes=filters.routes, indications=filters.indications,
                             clinic_name=os.environ.get("KAP_OUTCOMES_CLINIC_NAME"),
