@@ -25,7 +25,7 @@ from dashboard.config import settings_in_force
 from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
 from dashboard.db.models import IMPORT_KINDS
-from dashboard.db.repository import counts, load_frames, stored_kinds
+from dashboard.db.repository import counts, stored_kinds
 from dashboard.importers import import_file
 
 __all__ = ["main"]
@@ -256,18 +256,22 @@ def cmd_safety(args: argparse.Namespace) -> int:
     """One JSON object per dosing session with its safety record (``safety-reference.md``):
     flags are true / false, or null where the record cannot tell."""
     from analysis.safety import SESSION_FIELDS, session_safety
-    from dashboard.db.repository import load_safety
+    from dashboard.db.derived import read
+    from dashboard.db.repository import load_patients, load_safety
 
     engine = make_engine(args.db)
     upgrade(engine)
-    frames = load_frames(engine, item_columns=())
-    if frames.sessions.empty:
+    if "sessions" not in stored_kinds(engine):
         print("no data yet: run `kap-outcomes demo` or `kap-outcomes import FILE`",
               file=sys.stderr)
         return 0
+    settings = settings_in_force()
+    # the dashboard's sessions: each with its course and dose number (the derived results)
+    sessions = read(engine, settings).sessions.sort_values(["patient_id", "session_at"],
+                                                           kind="stable")
     sf = load_safety(engine)
-    table = session_safety(frames.sessions, sf.monitoring, sf.events, settings=settings_in_force())
-    table = table.merge(frames.patients[["patient_id", "clinic_id"]], on="patient_id",
+    table = session_safety(sessions, sf.monitoring, sf.events, settings=settings)
+    table = table.merge(load_patients(engine)[["patient_id", "clinic_id"]], on="patient_id",
                         how="left")
     fields = list(SESSION_FIELDS[:1]) + ["clinic_id"] + list(SESSION_FIELDS[1:])
     for row in table[fields].itertuples(index=False):

@@ -4,8 +4,8 @@ Everything a page shows comes from the derived results (:func:`derived`: each pa
 courses, outcomes, standing and signal inputs, written at import by
 :mod:`dashboard.db.derived`) through :mod:`dashboard.views` and the analysis package, under the
 :class:`analysis.Settings` in force. A patient page reads and lines up that one patient's own
-records; only the PDF report still reads every record (:func:`frames`). Cached per database URL
-with its data version and settings; :func:`clear` after imports.
+records. Cached per database URL with its data version and settings; :func:`clear` after
+imports.
 
 The large intermediate objects (derived frames, outcomes, safety records) are
 ``st.cache_resource``: shared, never copied, and never mutated by callers (``st.cache_data``
@@ -41,7 +41,6 @@ from dashboard.db import database_url, make_engine, upgrade
 from dashboard.db.derived import DerivedTables, clinic_signals
 from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
-    Frames,
     SafetyFrames,
     data_version,
     import_history,
@@ -91,13 +90,6 @@ def current_url() -> str:
     data of two versions. One indexed query per page run."""
     url = database_url()
     return f"{url}{_VERSION}{data_version(engine(url))}"
-
-
-@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading scores…")
-def frames(url: str) -> Frames:
-    """Patients, sessions and assessments of the database at ``url`` (every record: the PDF
-    report's input)."""
-    return load_frames(engine(url), item_columns=("item_9",))
 
 
 @st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading outcomes…")
@@ -662,7 +654,6 @@ def patient_safety(url: str, settings: Settings, patient_id: str, user: User
 
 def clear() -> None:
     """Forget cached data (after an import)."""
-    frames.clear()
     safety_frames.clear()
     safety_table.clear()
     safety.clear()

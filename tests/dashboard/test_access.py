@@ -101,10 +101,10 @@ def test_clinician_sees_only_own_patients(clinic_db):
     at.switch_page("dashboard/pages/patient.py").run()
     at.text_input(key="patient_query").input("P00").run()
     options = at.selectbox(key="patient_pick_P00").options
-    frames = data.frames(clinic_db)
-    own = set(frames.patients.loc[frames.patients.clinician_id == "clin-NO-1", "patient_id"])
+    patients = data.patients(clinic_db)
+    own = set(patients.loc[patients.clinician_id == "clin-NO-1", "patient_id"])
     assert options and set(options) <= own
-    foreign = sorted(set(frames.patients.patient_id) - own)[0]
+    foreign = sorted(set(patients.patient_id) - own)[0]
     at.text_input(key="patient_query").input(foreign).run()       # typing another id
     assert not at.get("plotly_chart") and "No patient id contains" in at.warning[0].value
     at.switch_page("dashboard/pages/signals.py").run()
@@ -113,8 +113,7 @@ def test_clinician_sees_only_own_patients(clinic_db):
 
 
 def test_data_layer_refuses_forbidden_patients(clinic_db):
-    frames = data.frames(clinic_db)
-    p = frames.patients
+    p = data.patients(clinic_db)
     north = p.loc[p.clinic_id == "north", "patient_id"].iloc[0]
     coast = p.loc[p.clinic_id == "coast", "patient_id"].iloc[0]
     director = User("dir", "director", clinics=("north",))
@@ -201,8 +200,7 @@ def test_oidc_user_without_a_role_sees_nothing(clinic_db):
 
 
 def test_signals_by_role_and_workflow_scoped(clinic_db):
-    frames = data.frames(clinic_db)
-    p = frames.patients
+    p = data.patients(clinic_db)
     doc = User("doc", "clinician", clinician_id="clin-NO-1")
     director = User("dir", "director", clinics=("north",))
     from dashboard.state import Filters
@@ -232,8 +230,7 @@ def test_signals_by_role_and_workflow_scoped(clinic_db):
 
 
 def test_caseload_by_role(clinic_db):
-    frames = data.frames(clinic_db)
-    p = frames.patients
+    p = data.patients(clinic_db)
     doc = User("doc", "clinician", clinician_id="clin-NO-1")
     director = User("dir", "director", clinics=("north",))
     mine = data.caseload(clinic_db, Settings(), doc)
@@ -261,8 +258,7 @@ def test_caseload_by_role(clinic_db):
 
 
 def test_patient_progress_report_for_the_clinician_only(clinic_db):
-    frames = data.frames(clinic_db)
-    p = frames.patients
+    p = data.patients(clinic_db)
     own = p.loc[p.clinician_id == "clin-NO-1", "patient_id"].iloc[0]
     other = p.loc[p.clinician_id == "clin-NO-2", "patient_id"].iloc[0]
     doc = User("doc", "clinician", clinician_id="clin-NO-1")
@@ -332,7 +328,7 @@ def test_serious_event_list_by_role(clinic_db):
 
 
 def _patients_of(url: str, *, clinic: str | None = None, clinician: str | None = None) -> list:
-    p = data.frames(url).patients
+    p = data.patients(url)
     if clinic:
         p = p[p["clinic_id"] == clinic]
     if clinician:

@@ -268,7 +268,7 @@ def test_the_patient_page_lines_up_one_patient_as_the_clinic_does(demo_db):
 
     url = data.current_url()
     settings = Settings()
-    f = data.frames(url)
+    f = repository.load_frames(data.engine(url), item_columns=("item_9",))
     al = align(f.assessments, f.sessions, settings=settings)
     director = User(username="d", role="local")
     for pid in f.patients["patient_id"].iloc[[0, 7, 42]]:

@@ -83,7 +83,7 @@ def test_searching_a_foreign_exact_id_is_audited(clinic):
     at.switch_page("dashboard/pages/patient.py").run()
     from dashboard import data
 
-    p = data.frames(str(clinic.url)).patients
+    p = data.patients(str(clinic.url))
     foreign = p.loc[p["clinician_id"] != "clin-NO-1", "patient_id"].iloc[0]
     at.text_input(key="patient_query").input(foreign).run()
     assert not at.get("plotly_chart")

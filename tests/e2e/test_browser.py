@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.conftest import SHOTS
 
@@ -170,7 +171,16 @@ def test_patient_session_detail_at_desktop_and_phone_width(page, app_url, width)
     heading.first.scroll_into_view_if_needed()
     page.wait_for_timeout(2500)
     page.screenshot(path=str(SHOTS / f"patient-sessions-{width}.png"))
-    page.get_by_text("minutes after the dose").first.scroll_into_view_if_needed()
+    # the vitals chart's axis title: plotly may redraw the chart (and replace the element)
+    # while a busy machine is still laying the page out, so the scroll finds it again
+    for attempt in range(3):
+        try:
+            page.get_by_text("minutes after the dose").first.scroll_into_view_if_needed()
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            page.wait_for_timeout(1000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(SHOTS / f"patient-session-detail-{width}.png"))
     _no_errors(page)
