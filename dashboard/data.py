@@ -255,10 +255,12 @@ class PatientView:
     completeness: pd.DataFrame
 
 
+@st.cache_resource(ttl="10m", max_entries=32)
 def _patient_alignment(url: str, settings: Settings, patient_id: str) -> Alignment:
     """One patient's scores lined up against their courses: an indexed read of their own
     records (a patient's alignment depends on nothing else, :mod:`analysis.derive`), never the
-    clinic's."""
+    clinic's. Kept for the page's other parts (the session safety record) and its reruns
+    (shared; do not mutate); every view is still audited by the caller."""
     f = load_frames(engine(url), patient_ids=[patient_id], item_columns=("item_9",))
     return align(f.assessments, f.sessions, settings=settings)
 
@@ -470,17 +472,26 @@ def _with_states(url: str, sig: pd.DataFrame, when: str) -> pd.DataFrame:
     return out
 
 
-def signals(url: str, settings: Settings, filters: Filters, user: User
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _visible(url: str, user: User, ids: pd.Series) -> np.ndarray:
+    """Which of ``ids`` ``user`` may see (a hash lookup in the sorted visible ids: pandas'
+    ``isin`` on Arrow strings took about 1 s per 100k ids)."""
+    return _visible_ids(url, user).get_indexer(ids) >= 0
+
+
+def signals(url: str, settings: Settings, filters: Filters, user: User, *,
+            patient_id: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The current signals (with their workflow state) of the patients ``user`` may see under
-    ``filters``, safety first then newest first; and the signals of patients not seen within
-    ``active_days``. Not cached: the workflow state changes as clinicians work."""
+    ``filters`` (of ``patient_id`` alone when given), safety first then newest first; and the
+    signals of patients not seen within ``active_days``. Not cached: the workflow state changes
+    as clinicians work."""
     when = signal_clock()
     current, old = _all_signals(url, settings, when)
-    visible = _visible_ids(url, user)
     out = []
     for sig in (current, old):
-        sig = _signal_scope(url, settings, sig[sig[S.PATIENT_ID].isin(visible)], filters)
+        if patient_id is not None:
+            sig = sig[(sig[S.PATIENT_ID] == patient_id).to_numpy()]
+        sig = _signal_scope(url, settings, sig[_visible(url, user, sig[S.PATIENT_ID])],
+                            filters)
         sig = _with_states(url, sig, when)
         sig["trajectory"] = "/patient?patient=" + sig[S.PATIENT_ID].astype(str).map(
             lambda v: quote(v, safe=""))
@@ -500,7 +511,7 @@ def caseload(url: str, settings: Settings, user: User) -> pd.DataFrame:
     not by the page."""
     when = signal_clock()
     c = _caseload_all(url, settings, when)
-    c = c[c[S.PATIENT_ID].isin(_visible_ids(url, user))]
+    c = c[_visible(url, user, c[S.PATIENT_ID])]
     p = patients(url)[[S.PATIENT_ID, S.CLINIC_ID, S.CLINICIAN_ID, S.INDICATION]]
     c = c.merge(p, on=S.PATIENT_ID, how="left")
     current, old = signals(url, settings, Filters(), user)
@@ -517,9 +528,8 @@ def patient_signals(url: str, settings: Settings, patient_id: str, user: User
                     ) -> pd.DataFrame:
     """The signals of one patient (current or not) with their workflow state, unless resolved
     or snoozed; empty when ``user`` may not see the patient."""
-    current, old = signals(url, settings, Filters(), user)
-    parts = [f[f[S.PATIENT_ID] == patient_id] for f in (current, old)]
-    both = pd.concat([p for p in parts if len(p)] or [current.iloc[0:0]], ignore_index=True)
+    current, old = signals(url, settings, Filters(), user, patient_id=patient_id)
+    both = pd.concat([p for p in (current, old) if len(p)] or [current], ignore_index=True)
     return both[both["status"].isin(["open", "acknowledged"])].reset_index(drop=True)
 
 
@@ -632,7 +642,7 @@ def serious_events(url: str, settings: Settings, filters: Filters, user: User
     without patient, day or time (the month only)."""
     ev = safety(url, settings, filters).serious.copy()
     if can_see_patient_pages(user):
-        ev = ev[ev[S.PATIENT_ID].isin(_visible_ids(url, user))]
+        ev = ev[_visible(url, user, ev[S.PATIENT_ID])]
         ev["trajectory"] = "/patient?patient=" + ev[S.PATIENT_ID].astype(str).map(
             lambda v: quote(v, safe=""))
         return ev.reset_index(drop=True)
@@ -673,6 +683,7 @@ def clear() -> None:
     expected_models.clear()
     _signal_counts.clear()
     _visible_ids.clear()
+    _patient_alignment.clear()
     export_rates.clear()
     export_counts.clear()
     quarters.clear()
