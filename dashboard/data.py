@@ -38,7 +38,8 @@ from analysis.signals import SAFETY_KINDS
 from dashboard import views
 from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.derived import DerivedTables, clinic_signals
+from dashboard.db.derived import DerivedTables, clinic_signals, rebuild
+from dashboard.db.derived import is_current as is_derived_current
 from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
     SafetyFrames,
@@ -98,6 +99,25 @@ def derived(url: str, settings: Settings) -> DerivedTables:
     from the derived tables (kept current by every import, :mod:`dashboard.db.derived`) when
     they were made under ``settings``, else computed from the records by the same function."""
     return read_derived(engine(url), settings)
+
+
+@st.cache_data(ttl="1m")
+def derived_current(url: str, settings: Settings) -> bool:
+    """Whether the stored derived results were made under ``settings`` (by this version):
+    when not, every page computes them from the records (correct, but slow at scale)."""
+    return is_derived_current(engine(url), settings)
+
+
+def rebuild_derived(url: str, settings: Settings, *, actor: str,
+                    progress: Callable[[int, int], None] | None = None) -> int:
+    """Make the derived results anew under ``settings`` (:func:`dashboard.db.derived.rebuild`,
+    under the import lock), audited; returns the number of patients. Cached data are
+    forgotten."""
+    n = rebuild(engine(url), settings, progress=progress)
+    audit(url, actor=actor, action="derive", detail=f"{n} patients")
+    clear()
+    derived_current.clear()
+    return n
 
 
 @st.cache_resource(ttl="10m", max_entries=2)

@@ -1,14 +1,22 @@
-"""Keeping the derived tables current: each patient's courses, outcomes with bin means and
-latest contact (:mod:`analysis.derive`), stored so an overview never lines up every score.
+"""Keeping the derived tables current, and reading them: each patient's courses, outcomes with
+bin means, latest contact, standing, signal inputs, aligned sessions and induction scores
+(:mod:`analysis.derive`), plus the clinic's expected-course models fitted on those induction
+scores, stored so no page, CLI command or report lines up every score.
 
 - Every import recomputes the patients it touched, in its own transaction
   (:func:`refresh`): the tables are never behind the records a reader sees.
 - The tables carry the key of the settings they were made under. Under other settings (a
-  clinic changed a threshold, or a database upgraded from before revision 0006) readers
+  clinic changed a threshold, or a version of the code that derives more or otherwise:
+  :data:`analysis.derive.DERIVED_VERSION` is part of the key) readers
   compute from the records instead; an import made then marks the tables current under no
   settings (they now miss its records) and says so in its report; :func:`rebuild`
   (``kap-outcomes derive``, which ``kap-outcomes init`` runs when needed) makes them anew,
   chunk by chunk of whole patient buckets with a progress bar, under the import lock.
+- Every refresh and rebuild refits the expected-course models (:func:`refit_models`): they
+  depend on every patient, so they are stored whole, never per patient.
+- Readers take :func:`read` (each kind loaded on first use) and :func:`clinic_signals` (the
+  signals of a day from the stored inputs, the stored models and the recent sessions'
+  monitoring): the dashboard, the CLI and the report share them.
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ from analysis.signals import assemble_signals
 from dashboard.db import repository
 from dashboard.db.models import DERIVED_KINDS, MODELS_KIND, Patient
 
-__all__ = ["refresh", "rebuild", "is_current", "move_patient", "CHUNK", "read", "DerivedTables",
-           "recent_sessions", "clinic_signals"]
+__all__ = ["refresh", "rebuild", "refit_models", "is_current", "move_patient", "CHUNK", "read",
+           "DerivedTables", "recent_sessions", "clinic_signals"]
 
 #: Patients derived at a time (memory stays bounded at network scale).
 CHUNK = 5_000

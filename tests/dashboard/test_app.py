@@ -110,6 +110,32 @@ def test_data_page_history_and_completeness(demo_db):
     assert "lost_to_follow_up" in set(completeness["Reason"])
 
 
+def test_data_page_rebuilds_stale_derived_outcomes(demo_db):
+    """Derived results of other settings (or an earlier version) are named on the Data page,
+    and its button rebuilds them with a progress bar, audited; then the warning is gone."""
+    from analysis import Settings
+    from dashboard.db import derived, make_engine, repository
+    from dashboard.db.repository import audit_events
+
+    engine = make_engine(f"sqlite:///{demo_db}")
+    at = AppTest.from_file(str(APP), default_timeout=120).run()
+    at.switch_page("dashboard/pages/data_page.py").run()
+    assert not at.exception and not at.warning    # current: nothing to say, no button
+    assert not [b for b in at.button if b.key == "data_rebuild"]
+    with engine.begin() as conn:
+        repository.clear_derived_key(conn)
+    st.cache_data.clear()
+    at.run()
+    assert "made under other settings" in at.warning[0].value
+    at.button(key="data_rebuild").click().run()
+    assert not at.exception
+    assert "Rebuilt the stored outcomes of 300 patients" in at.success[0].value
+    assert derived.is_current(engine, Settings())
+    assert "derive" in set(audit_events(engine)["action"])
+    at.run()
+    assert not at.warning
+
+
 def test_upload_preview_and_import(demo_db):
     # AppTest cannot drive st.file_uploader: the page's calls are tested here and the widget
     # itself in the browser test (tests/e2e).
