@@ -50,10 +50,11 @@ __all__ = ["refresh", "rebuild", "refit_models", "is_current", "move_patient", "
 CHUNK = 5_000
 
 
-def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings) -> None:
+def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings) -> set[str]:
+    """Derive and store these patients; returns the kinds whose rows changed."""
     f = repository.frames_in_transaction(conn, patient_ids)
     derived = derive(f.assessments, f.sessions, f.patients, settings=settings)
-    repository.write_derived(conn, derived, patient_ids)
+    return repository.write_derived(conn, derived, patient_ids)
 
 
 def _chunks_by_bucket(patient_ids: Sequence[str]) -> list[list[str]]:
@@ -89,21 +90,24 @@ def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
         repository.set_derived_key(conn, key)
     done, chunks = 0, _chunks_by_bucket(patient_ids)
     total = sum(len(c) for c in chunks)
+    changed: set[str] = set()
     for chunk in chunks:
-        _derive_chunk(conn, chunk, settings)
+        changed |= _derive_chunk(conn, chunk, settings)
         done += len(chunk)
         if progress:
             progress(done, total)
-    if chunks:
+    if "induction" in changed:
+        # the models are a function of the induction scores alone: unchanged scores (a
+        # follow-up score, a new clinician) leave them exactly as they are
         refit_models(conn, settings)
     return True
 
 
 def refit_models(conn: Connection, settings: Settings) -> None:
     """Fit the clinic's expected-course models on every patient's stored induction scores
-    and store them (inside the caller's transaction): every import that derives patients
-    refits them, so a reader never fits (about 6 s at 100k patients) and the models are never
-    older than the records."""
+    and store them (inside the caller's transaction): every import that changes a patient's
+    induction scores refits them, so a reader never fits (about 6 s at 100k patients) and the
+    models are never older than the records."""
     scores = repository.derived_kind_in(conn, "induction")
     if scores is None:
         scores = pd.DataFrame(columns=INDUCTION_COLUMNS)

@@ -849,12 +849,15 @@ def _from_parquet(payloads: list[bytes]) -> pd.DataFrame | None:
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
-def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> None:
+def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> set[str]:
     """Replace the derived rows of ``patient_ids`` by ``derived`` (their recomputed results),
-    inside the caller's transaction: only the buckets holding these patients are rewritten."""
+    inside the caller's transaction: only the buckets holding these patients are rewritten.
+    Returns the kinds whose rows of these patients changed (a kind may be reported changed
+    when only a type differs: never the other way round)."""
     ids = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object)))
     touched = np.unique(patient_buckets(ids))
     t = DerivedBucket.__table__
+    changed: set[str] = set()
     for kind in DERIVED_KINDS:
         new = getattr(derived, kind)
         new_bucket = patient_buckets(new["patient_id"])
@@ -866,9 +869,14 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
         rows = []
         for b in touched:
             old = _from_parquet([stored[b]]) if b in stored else None
-            if old is not None:
-                old = old[~old["patient_id"].isin(ids)]
             part = new[new_bucket == b]
+            if old is not None:
+                mine = old["patient_id"].isin(ids).to_numpy()
+                if not _same_rows(old[mine], part):
+                    changed.add(kind)
+                old = old[~mine]
+            elif len(part):
+                changed.add(kind)
             # a bucket left without rows of a kind keeps an empty file of that kind's columns,
             # so a reader always finds every kind's columns (a clinic with no signal at all)
             both = part if old is None or old.empty else (
@@ -877,6 +885,19 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
                          "payload": _to_parquet(both.reset_index(drop=True))})
         if rows:
             conn.execute(insert(t), rows)
+    return changed
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two frames hold the same rows (any order; values compared as Python objects,
+    so a string stored as another string type is the same, and every missing value — None,
+    NaN, NA, NaT — as None)."""
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return False
+    rows = [sorted(map(tuple, f.astype(object).where(f.notna(), None)
+                       .itertuples(index=False, name=None)), key=repr)
+            for f in (a, b)]
+    return rows[0] == rows[1]
 
 
 def derived_kind_in(conn: Connection, kind: str) -> pd.DataFrame | None:

@@ -313,3 +313,44 @@ def test_the_stored_models_are_those_fitted_on_every_score(engine, tmp_path):
             want = expected_model(al, instrument=code, quantiles=model_quantiles(settings))
             assert len(want.coefs) > 0
             pd.testing.assert_frame_equal(model.coefs, want.coefs, obj=f"{code} at {step}")
+
+
+def test_the_models_are_refitted_when_induction_scores_change_and_only_then(engine):
+    """The models are a function of the induction scores alone: a follow-up score leaves the
+    stored models as they were (no 6-second refit at network scale for nothing); a new
+    induction score refits them, and they again equal a fit on the whole clinic."""
+    from analysis import align
+    from analysis.expected import expected_model, model_quantiles, models_from_frame
+
+    settings = Settings()
+    _import_sample(engine)
+    key = settings_key(settings)
+
+    def stored_models() -> pd.DataFrame:
+        return repository.load_derived_kind(engine, key, "models")
+
+    before = stored_models()
+    courses = repository.load_derived(engine, key).courses
+    # patients with one course and a long induction: a score on day 3 is an induction score
+    one = courses[~courses["patient_id"].duplicated(keep=False)
+                  & (courses["induction_doses"] >= 4)].sort_values("patient_id").head(15)
+    assert len(one) == 15
+    late = "\n".join(f"{c.patient_id},GAD7,{c.first_dose_at + pd.Timedelta(days=400):%Y-%m-%dT%H:%M},5"
+                     for c in one.itertuples())
+    report = import_file(engine, f"patient_id,instrument,administered_at,total\n{late}\n".encode(),
+                         name="late.csv")
+    assert report.rows_added == 15
+    pd.testing.assert_frame_equal(stored_models(), before)
+    early = "\n".join(
+        f"{c.patient_id},PHQ9,{c.first_dose_at + pd.Timedelta(days=3, minutes=7):%Y-%m-%dT%H:%M},27"
+        for c in one.itertuples())
+    report = import_file(engine, f"patient_id,instrument,administered_at,total\n{early}\n".encode(),
+                         name="early.csv")
+    assert report.rows_added == 15
+    after = stored_models()
+    assert not after.equals(before)
+    f = repository.load_frames(engine, item_columns=("item_9",))
+    al = align(f.assessments, f.sessions, settings=settings)
+    got = models_from_frame(after, settings=settings, quantiles=model_quantiles(settings))
+    want = expected_model(al, instrument="PHQ9", quantiles=model_quantiles(settings))
+    pd.testing.assert_frame_equal(got["PHQ9"].coefs, want.coefs)
