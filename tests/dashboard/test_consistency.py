@@ -118,13 +118,14 @@ def test_every_renderer_shows_the_same_responders(demo_db, tmp_path, capsys):
                          capsys.readouterr().out.splitlines() if line.strip()])
     phq = rows[rows["instrument"] == "PHQ9"]
     assert _counts_from_rows(phq, "endpoint_response") == (k, n)
-    # the PDF report's table for one quarter equals the views on that quarter's courses
-    from dashboard.data import frames as load
+    # the PDF report's table for one quarter (from the dashboard's derived results) equals the
+    # views on that quarter's courses
+    from dashboard.data import derived
 
     starts = pd.to_datetime(phq["first_dose_at"])
     middle = starts.sort_values().iloc[len(starts) // 2]
     period = parse_period(f"{middle.year}Q{(middle.month - 1) // 3 + 1}")
-    page = report_html(load(f"sqlite:///{demo_db}"), period, settings=Settings())
+    page = report_html(derived(f"sqlite:///{demo_db}", Settings()), period, settings=Settings())
     q = phq[(starts >= period.start) & (starts < period.end)]
     qk, qn = _counts_from_rows(q, "endpoint_response")
     # the executive summary's cell for the period: "48% (95% CI 40%–56%; 75 of 157)"
