@@ -179,10 +179,9 @@ def _safety(alignment: Alignment) -> pd.DataFrame:
 
 def _off_track(candidates: pd.DataFrame, models: dict[str, ExpectedModel],
                percentile: float) -> pd.DataFrame:
-    c = candidates
     parts = []
     col = f"q{round(percentile)}"
-    for code, rows in c.groupby(S.INSTRUMENT, observed=True):
+    for code, rows in candidates.groupby(S.INSTRUMENT, observed=True):
         model = models.get(str(code))
         if model is None or rows.empty:
             continue

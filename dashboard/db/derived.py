@@ -229,20 +229,18 @@ def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp,
 
 
 def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
-                   derived: Derived | DerivedTables | None = None,
+                   derived: DerivedTables | None = None,
                    models: dict[str, ExpectedModel] | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every patient's signals on ``as_of`` (:func:`analysis.signals.assemble_signals`): what
     each patient's own records raise and their off-track candidates come from the derived
-    results, the expected-course models are fitted on the stored induction scores, and only
-    the monitoring of the sessions of the last ``active_days`` is read. ``derived`` and ``models`` may be
-    passed when the caller holds them (the dashboard caches both); the stored models are used
-    when there are."""
+    results, the expected-course models are the stored ones
+    (:meth:`DerivedTables.models`), and only the monitoring of the sessions of the last
+    ``active_days`` is read. ``derived`` and ``models`` may be passed when the caller holds
+    them (the dashboard caches both)."""
     d = derived if derived is not None else read(engine, settings)
     if models is None:
-        quantiles = (settings.off_track_percentile / 100,)
-        models = (d.models(quantiles) if isinstance(d, DerivedTables)
-                  else fit_expected_models(d.induction, settings=settings, quantiles=quantiles))
+        models = d.models((settings.off_track_percentile / 100,))
     since = pd.Timestamp(as_of) - pd.Timedelta(days=settings.active_days + 1)
     return assemble_signals(d.signals, d.candidates,
                             d.contacts.set_index("patient_id")["last_contact"], models=models,
