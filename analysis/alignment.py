@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schemas as S
-from analysis._validation import as_naive_timestamps, require_columns
+from analysis._validation import as_naive_timestamps, category_codes, lookup, require_columns
 from analysis.exceptions import AnalysisError
 from analysis.settings import Settings
 
@@ -113,20 +113,21 @@ def _validate(assessments: pd.DataFrame, sessions: pd.DataFrame) -> tuple[pd.Dat
     require_columns(assessments, (S.PATIENT_ID, S.INSTRUMENT, S.ADMINISTERED_AT, S.TOTAL),
                     what="assessments")
     require_columns(sessions, (S.PATIENT_ID, S.SESSION_AT, S.KIND), what="sessions")
-    a = assessments.copy()
+    # shallow: columns are only ever replaced, never written into (copy-on-write in pandas 3)
+    a = assessments.copy(deep=False)
     a.index = pd.RangeIndex(len(a))
-    s = sessions.copy()
+    s = sessions.copy(deep=False)
     a[S.PATIENT_ID] = a[S.PATIENT_ID].astype(str)
     s[S.PATIENT_ID] = s[S.PATIENT_ID].astype(str)
     a[S.ADMINISTERED_AT] = as_naive_timestamps(a[S.ADMINISTERED_AT], what="assessments.administered_at")
     s[S.SESSION_AT] = as_naive_timestamps(s[S.SESSION_AT], what="sessions.session_at")
     a[S.TOTAL] = pd.to_numeric(a[S.TOTAL], errors="coerce").astype(float)
-    bad_kind = ~s[S.KIND].isin(S.SESSION_KINDS)
+    bad_kind = category_codes(s[S.KIND], S.SESSION_KINDS) < 0
     if bad_kind.any():
         raise AnalysisError(f"sessions.kind must be one of {S.SESSION_KINDS}; got "
                             f"{sorted(set(map(str, s.loc[bad_kind, S.KIND])))[:5]}")
     from analysis.instruments import INSTRUMENTS
-    bad_instr = ~a[S.INSTRUMENT].isin(list(INSTRUMENTS))
+    bad_instr = category_codes(a[S.INSTRUMENT], list(INSTRUMENTS)) < 0
     if bad_instr.any():
         raise AnalysisError(f"assessments.instrument must be a canonical code {list(INSTRUMENTS)}; "
                             f"got {sorted(set(map(str, a.loc[bad_instr, S.INSTRUMENT])))[:5]}")
@@ -198,9 +199,9 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
 
     s["_order"] = np.arange(len(s))
     # ties at one timestamp: a dosing session before a booster, so input order never matters
-    s["_kind_rank"] = s[S.KIND].map({k: i for i, k in enumerate(S.SESSION_KINDS)})
+    s["_kind_rank"] = category_codes(s[S.KIND], S.SESSION_KINDS)
     s = s.sort_values([S.PATIENT_ID, S.SESSION_AT, "_kind_rank", "_order"], kind="stable")
-    is_dose = s[S.KIND].isin(S.DOSING_KINDS).to_numpy()
+    is_dose = category_codes(s[S.KIND], S.DOSING_KINDS) >= 0
     doses = _infer_courses(s[is_dose], settings)
 
     # --- per-course dose structure -------------------------------------------------------
@@ -263,7 +264,7 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
     doses = doses.merge(courses[key + ["_course"]], on=key, how="left")
     sess = pd.concat([doses, other], ignore_index=True, sort=False)
     sess = _attach_course(sess, courses)
-    sess["is_dose"] = sess[S.KIND].isin(S.DOSING_KINDS)
+    sess["is_dose"] = category_codes(sess[S.KIND], S.DOSING_KINDS) >= 0
     sess[S.DAY] = np.where(sess["_course"].notna(),
                            _days_between(_ns(sess[S.SESSION_AT]), sess["_day0_ns"].fillna(0)
                                          .to_numpy(dtype="int64")), np.nan)
@@ -271,7 +272,7 @@ def align(assessments: pd.DataFrame, sessions: pd.DataFrame, *,
         sess[col] = sess[col].astype("boolean").fillna(False).astype(bool)
     sess[S.UNASSIGNED_REASON] = _unassigned(
         sess["_course"].notna().to_numpy(),
-        sess[S.PATIENT_ID].isin(courses[S.PATIENT_ID].unique()).to_numpy())
+        category_codes(sess[S.PATIENT_ID], courses[S.PATIENT_ID].unique()) >= 0)
 
     # --- assessments (numpy on the rows' arrays; the wide frame is never merged) ----------
     a = _align_assessments(a, codes[n_c + n_s:], courses, doses, c_pc, c_ws_ns, settings)
@@ -351,13 +352,15 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
 
     # same-day repeats: the later (by time, then input order) of equal keys counts
     total = a[S.TOTAL].to_numpy(dtype=float)
-    ic = pd.Categorical(a[S.INSTRUMENT], categories=["PHQ9", "GAD7", "PCL5"]).codes.astype(np.int64)
+    ic = category_codes(a[S.INSTRUMENT], ["PHQ9", "GAD7", "PCL5"])
+    group = ci * 3 + ic
     scored = assigned & ~np.isnan(total)
-    order = np.arange(n)
     date = t_ns // _DAY_NS
     idx = np.nonzero(scored)[0]
-    keys = (ci[idx], ic[idx], date[idx], dose_number[idx], booster_number[idx])
-    srt = idx[np.lexsort((order[idx], t_ns[idx]) + keys[::-1])]
+    # Within a (course, instrument), date, dose and booster numbers never decrease with time, so
+    # sorting by (group, time) with a stable sort (input order breaks ties) orders the rows by
+    # every key of the repeat rule at once.
+    srt = idx[np.lexsort((t_ns[idx], group[idx]))]
     same_next = np.ones(srt.size, dtype=bool)
     same_next[-1:] = False
     for k in (ci, ic, date, dose_number, booster_number):
@@ -367,9 +370,8 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     usable = scored & ~superseded
 
     # baseline: the latest usable score with day <= 0 of each (course, instrument)
-    group = ci * 3 + ic
     cand = np.nonzero(usable & (np.nan_to_num(day, nan=1.0) <= 0))[0]
-    srt = cand[np.lexsort((order[cand], t_ns[cand], group[cand]))]
+    srt = cand[np.lexsort((t_ns[cand], group[cand]))]   # stable: input order breaks ties
     last = np.r_[group[srt][1:] != group[srt][:-1], True] if srt.size else np.zeros(0, bool)
     base_total = np.full(len(courses) * 3, np.nan)
     base_day = np.full(len(courses) * 3, np.nan)
@@ -384,13 +386,14 @@ def _align_assessments(a: pd.DataFrame, pc: np.ndarray, courses: pd.DataFrame,
     # A tiny tolerance keeps exact halves (e.g. 18 -> 9) a response despite float rounding.
     resp = pd.array(pct <= -settings.response_reduction + 1e-12, dtype="boolean")
     resp[~known] = pd.NA
-    cut = a[S.INSTRUMENT].map(dict(settings.remission_below)).to_numpy(dtype=float)
+    cut = lookup(a[S.INSTRUMENT], dict(settings.remission_below))
     rem = pd.array(total < cut, dtype="boolean")
     rem[~usable] = pd.NA
 
     out = a
-    course_ids = courses[S.COURSE_ID].to_numpy(dtype=object)
-    out[S.COURSE_ID] = np.where(assigned, _take(course_ids, ci, None), None)
+    # a take on the courses' own string array: no 2.5M-object array to infer a dtype from
+    out[S.COURSE_ID] = courses[S.COURSE_ID].array.take(np.where(assigned, ci, -1),
+                                                       allow_fill=True)
     unassigned = ~assigned
     out[S.COURSE_NUMBER] = pd.arrays.IntegerArray(
         _take(courses[S.COURSE_NUMBER].to_numpy(dtype=np.int64), ci, 0), unassigned)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schemas as S
+from analysis._validation import category_codes
 from analysis.alignment import Alignment
 
 __all__ = ["per_course_outcomes", "completeness", "COMPLETENESS_REASONS"]
@@ -70,7 +71,7 @@ def _ends(g: np.ndarray) -> np.ndarray:
 
 def _instrument_codes(values: pd.Series) -> np.ndarray:
     """0, 1, 2 for PHQ9, GAD7, PCL5 (-1 for anything else), as int64."""
-    return pd.Categorical(values, categories=list(_CODES)).codes.astype(np.int64)
+    return category_codes(values, list(_CODES))
 
 
 class _Rows:
