@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import schemas as S
 from analysis.alignment import Alignment
-from analysis.signals import last_contacts
+from analysis.signals import days_since, is_current, last_contacts
 
 __all__ = ["caseload", "caseload_from", "schedule_status", "standing", "STANDING_COLUMNS"]
 
@@ -120,6 +120,7 @@ def caseload_from(standing: pd.DataFrame, *, as_of: pd.Timestamp, settings) -> p
     DataFrame with ``patient_id``, ``course_id``, ``course_number``, ``first_dose_at``,
     ``phase``, ``day_of_course`` (whole days since the first dose, as of), ``last_score_at``,
     ``days_since_score``, ``last_contact_at``, ``days_since_contact`` (any session or score),
+    ``current`` (:func:`analysis.signals.is_current`),
     ``next_due``, ``days_overdue`` (NaN when not overdue), and per instrument ``<code>_last``
     (total) and ``<code>_change`` (fraction change from baseline), sorted most overdue first
     (then longest since a score, then by patient). Patients with scores but no course get a
@@ -137,8 +138,8 @@ def caseload_from(standing: pd.DataFrame, *, as_of: pd.Timestamp, settings) -> p
     out["day_of_course"] = (today - pd.to_datetime(out["first_dose_at"]).dt.normalize()).dt.days
     out["days_since_score"] = (today - pd.to_datetime(out["last_score_at"]).dt.normalize()
                                ).dt.days
-    out["days_since_contact"] = (today - pd.to_datetime(out["last_contact_at"]).dt.normalize()
-                                 ).dt.days
+    out["days_since_contact"] = days_since(out["last_contact_at"], as_of)
+    out["current"] = is_current(out["last_contact_at"], as_of, settings)
     return out.drop(columns=["induction_end_at"]).sort_values(
         ["days_overdue", "days_since_score", S.PATIENT_ID], ascending=[False, False, True],
         na_position="last").reset_index(drop=True)

@@ -49,8 +49,8 @@ from analysis.instruments import INSTRUMENTS
 from analysis.settings import Settings
 
 __all__ = ["SIGNAL_KINDS", "KIND_LABELS", "SAFETY_KINDS", "CANDIDATE_COLUMNS", "INPUT_COLUMNS",
-           "assemble_signals", "current_signals", "fading_history", "last_contacts",
-           "signal_inputs"]
+           "assemble_signals", "current_signals", "days_since", "fading_history", "is_current",
+           "last_contacts", "signal_inputs"]
 
 #: Signal kinds, most urgent first.
 SIGNAL_KINDS = ("safety_high_priority", "session_event", "safety_review", "relapsed", "fading",
@@ -85,6 +85,34 @@ def last_contacts(alignment: Alignment) -> pd.Series:
             columns={S.SESSION_AT: "t"}))
     both = pd.concat(parts, ignore_index=True)
     return both.groupby(S.PATIENT_ID)["t"].max()
+
+
+def days_since(when, as_of) -> np.ndarray:
+    """Whole calendar days from each time in ``when`` to ``as_of``'s day (float; NaN where
+    ``when`` is missing; negative for a time after ``as_of``'s day).
+
+    >>> days_since(pd.Series(pd.to_datetime(["2025-03-01 23:00", None])),
+    ...            pd.Timestamp("2025-03-31 08:00")).tolist()
+    [30.0, nan]
+    """
+    t = pd.to_datetime(pd.Series(when)).dt.normalize()
+    return (pd.Timestamp(as_of).normalize() - t).dt.days.to_numpy(dtype=float, na_value=np.nan)
+
+
+def is_current(last_contact, as_of, settings: Settings) -> np.ndarray:
+    """The one rule for a **current** patient (``definitions.md`` § Current patients): the
+    latest contact (session or score) no more than ``settings.active_days`` calendar days
+    before ``as_of``'s day. Counted in calendar days so the answer holds for the whole of a day
+    (a patient last seen 90 days ago is current all day, whatever the hour); a contact after
+    ``as_of`` counts as current. The signals, the caseload and the overview's card all use it.
+
+    >>> is_current(pd.to_datetime(["2025-01-01 10:00", "2024-12-31 08:00", None]),
+    ...            pd.Timestamp("2025-04-01 23:59"), Settings()).tolist()
+    [True, False, False]
+    """
+    days = days_since(last_contact, as_of)
+    with np.errstate(invalid="ignore"):
+        return days <= settings.active_days
 
 
 def _consecutive(flag: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
@@ -305,8 +333,8 @@ def assemble_signals(rows: pd.DataFrame, candidates: pd.DataFrame, contacts: pd.
     out["score_at"] = pd.to_datetime(out["score_at"])
     out["days_ago"] = (as_of.normalize() - out["score_at"].dt.normalize()).dt.days
     out["last_contact"] = out[S.PATIENT_ID].map(contacts)
-    current = (out["last_contact"] >= as_of - pd.Timedelta(days=settings.active_days)) & \
-        (out["score_at"] <= as_of + pd.Timedelta(days=1))
+    current = is_current(out["last_contact"], as_of, settings) & \
+        (out["score_at"] <= as_of + pd.Timedelta(days=1)).to_numpy()
     safety = out["kind"].isin(SAFETY_KINDS)
     out = out.assign(_safety=~safety)
     order = ["_safety", "priority", "score_at", S.PATIENT_ID, S.INSTRUMENT]

@@ -34,7 +34,7 @@ from analysis.derive import split_means
 from analysis.expected import ExpectedModel
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
-from analysis.signals import SAFETY_KINDS
+from analysis.signals import SAFETY_KINDS, is_current
 from dashboard import views
 from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
@@ -182,15 +182,22 @@ def _course_mask(attrs: pd.DataFrame, f: Filters) -> pd.DataFrame:
                              indications=f.indications, start=f.start, end=f.end)
 
 
-@st.cache_data(ttl="10m", show_spinner="Computing outcomes…")
-def overview(url: str, settings: Settings, filters: Filters) -> views.OverviewView:
+def overview(url: str, settings: Settings, filters: Filters, clock: str | None = None
+             ) -> views.OverviewView:
     """Headline rates, trajectory, KM curves, trend and funnel under ``filters`` (decided once,
-    in :mod:`dashboard.views`)."""
+    in :mod:`dashboard.views`), and the current patients as of ``clock`` (default
+    :func:`signal_clock`: the same "now" as the signals and the caseload)."""
+    return _overview(url, settings, filters, clock or signal_clock())
+
+
+@st.cache_data(ttl="10m", show_spinner="Computing outcomes…")
+def _overview(url: str, settings: Settings, filters: Filters, clock: str
+              ) -> views.OverviewView:
     o = filtered_outcomes(url, settings, filters)
     attrs = _course_mask(attributes(url, settings), filters)
     return views.overview_view(
         o, filtered_means(url, settings, filters), attrs, instrument=filters.instrument,
-        settings=settings, n_active=_active_patients(url, settings, o[S.PATIENT_ID]),
+        settings=settings, n_current=current_patients(url, settings, filters, clock),
         as_of=data_end(url, settings))
 
 
@@ -200,15 +207,20 @@ def data_end(url: str, settings: Settings | None = None) -> pd.Timestamp | None:
     return None if c.empty else c["last_contact"].max()
 
 
-def _active_patients(url: str, settings: Settings, patients: pd.Series, days: int = 90) -> int:
-    """Patients (of ``patients``) with a session or score in the last ``days`` days of the
-    data (the data's own latest date, not today's, so a snapshot reads the same tomorrow)."""
+def current_patients(url: str, settings: Settings, filters: Filters, clock: str) -> int:
+    """How many patients are current as of ``clock`` (:func:`analysis.signals.is_current`, the
+    rule of the signals and the caseload). Unfiltered: every patient with a contact, as the
+    caseload of the whole clinic counts them; under filters: those with a course that passes
+    them."""
     c = derived(url, settings).contacts
     if c.empty:
         return 0
-    recent = c.loc[c["last_contact"] >= c["last_contact"].max() - pd.Timedelta(days=days),
-                   S.PATIENT_ID]
-    return int(pd.Index(recent).intersection(pd.Index(patients.unique())).size)
+    ids = c.loc[is_current(c["last_contact"], pd.Timestamp(clock), settings), S.PATIENT_ID]
+    attrs = attributes(url, settings)
+    keep = _course_mask(attrs, filters)
+    if len(keep) == len(attrs):
+        return int(ids.nunique())
+    return int(pd.Index(ids.unique()).intersection(pd.Index(keep[S.PATIENT_ID].unique())).size)
 
 
 @st.cache_data(ttl="10m")
@@ -695,7 +707,7 @@ def clear() -> None:
     stored.clear()
     filtered_outcomes.clear()
     filtered_means.clear()
-    overview.clear()
+    _overview.clear()
     patient_ids.clear()
     history.clear()
     _all_signals.clear()

@@ -387,7 +387,8 @@ class OverviewView:
 
     instrument: str
     n_patients: int
-    n_active: int
+    #: current patients (:func:`analysis.signals.is_current`) as of the signals' clock
+    n_current: int
     n_courses: int
     headline: RateTable
     trajectory: TrajectoryView
@@ -400,7 +401,7 @@ class OverviewView:
 
 
 def overview_view(outcomes: pd.DataFrame, course_means: pd.DataFrame, attributes: pd.DataFrame,
-                  *, instrument: str, settings: Settings, n_active: int,
+                  *, instrument: str, settings: Settings, n_current: int,
                   as_of: pd.Timestamp | None) -> OverviewView:
     """The overview of the courses in ``outcomes`` and ``course_means`` (their bin means:
     :func:`analysis.cohort.wide_bin_means`), already filtered."""
@@ -409,7 +410,7 @@ def overview_view(outcomes: pd.DataFrame, course_means: pd.DataFrame, attributes
     return OverviewView(
         instrument=instrument,
         n_patients=int(outcomes[S.PATIENT_ID].nunique()),
-        n_active=n_active,
+        n_current=n_current,
         n_courses=int(len(outcomes.drop_duplicates([S.PATIENT_ID, S.COURSE_ID]))),
         headline=headline,
         trajectory=trajectory_view(course_means, instrument=instrument, settings=settings),

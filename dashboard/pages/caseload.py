@@ -18,7 +18,6 @@ st.caption(f"As of {now:%Y-%m-%d}. A score is due every {settings.schedule_induc
            f"days during induction and every {settings.schedule_follow_up_days:g} days for "
            f"{settings.schedule_follow_up_window_days:g} days after it (the schedule is a "
            "setting). Click a column to sort; the patient link opens the trajectory.")
-table["current"] = table["days_since_contact"] <= settings.active_days
 left, mid, right = st.columns(3)
 everyone = left.toggle(f"Include patients not seen in {settings.active_days:g} days",
                        key="caseload_all")

@@ -16,7 +16,7 @@ st.subheader("Settings in force")
 st.dataframe(pd.DataFrame(settings.as_rows(), columns=["Setting", "Value", "Meaning"]),
              hide_index=True, key="definitions_settings")
 st.subheader("Outcomes in plain words")
-st.markdown("""
+st.markdown(f"""
 - **Course**: a run of dosing sessions; a new one starts after more than 90 days without a dose.
   Day 0 is the first dose.
 - **Baseline**: the latest score in the 30 days up to the first dose.
@@ -47,8 +47,9 @@ st.markdown("""
 - **Kaplan–Meier curves** carry the number at risk at days 0, 30, 60, 90 and 180 and stop where
   fewer than the minimum cell size remain at risk.
 - **Rates** carry Wilson intervals at the confidence level in force and "k of n".
-- **Current patients**: any session or score within the last 90 days (`active_days`). Signals
-  are raised for them; others are listed apart as "not seen since".
+- **Current patients**: any session or score within the last {settings.active_days:g} calendar
+  days (`active_days`). The overview's card, the caseload and the signals count them alike;
+  signals are raised for them, and the others are listed apart as "not seen since".
 - **Signals**: safety from PHQ-9 item 9 on any form (≥ 2 high priority, ≥ 1 review); relapsed
   (stays until a booster, a new course or a regained response); fading (the mean of the last
   two scores more than a reliable change above the best two-score mean since the response;

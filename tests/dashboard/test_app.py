@@ -25,7 +25,7 @@ def test_overview_renders_with_rates_and_charts(demo_db, sample_alignment):
     assert not at.exception
     assert at.title[0].value == "Clinic overview"
     labels = [m.label for m in at.metric]
-    assert labels[:2] == ["Active patients", "Courses started"]
+    assert labels[:2] == ["Current patients", "Courses started"]
     assert labels[2:] == ["Response", "Remission", "Rapid response"]
     assert at.caption[0].value.startswith("PHQ-9 ·")  # the instrument of the cards, by name
     expected = per_course_outcomes(sample_alignment)

@@ -21,7 +21,7 @@ def overview(results):
     al, outcomes, attrs = results
     return views.overview_view(outcomes, wide_bin_means(al), attrs, instrument="PHQ9",
                                settings=Settings(),
-                               n_active=0, as_of=al.assessments["administered_at"].max())
+                               n_current=0, as_of=al.assessments["administered_at"].max())
 
 
 def test_trajectory_one_instrument_at_real_day_positions(overview):

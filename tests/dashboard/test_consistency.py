@@ -133,3 +133,32 @@ def test_every_renderer_shows_the_same_responders(demo_db, tmp_path, capsys):
     assert cells, "the report has the period's response row"
     shown = cells[0]
     assert shown == "withheld (small numbers)" or shown.endswith(f"; {qk} of {qn})"), shown
+
+
+def test_current_patients_are_one_count_on_card_caseload_and_signals(demo_db, monkeypatch):
+    """The overview's "Current patients" card, the caseload's current rows and the signals'
+    split into current and "not seen since" all follow :func:`analysis.signals.is_current`."""
+    from dashboard import data
+    from dashboard.security import LOCAL_USER
+    from dashboard.state import Filters
+
+    url = f"sqlite:///{demo_db}"
+    settings = Settings()
+    end = data.data_end(url, settings)
+    # two months after the last record, so that some patients are current and some are not
+    monkeypatch.setenv("KAP_OUTCOMES_AS_OF", f"{end + pd.Timedelta(days=60):%Y-%m-%d} 12:00")
+    contacts = data.derived(url, settings).contacts
+    cut = pd.Timestamp(data.signal_clock()).normalize() - pd.Timedelta(days=settings.active_days)
+    by_hand = set(contacts.loc[contacts["last_contact"] >= cut, "patient_id"])
+    assert 0 < len(by_hand) < contacts["patient_id"].nunique()
+    card = data.overview(url, settings, Filters()).n_current
+    table = data.caseload(url, settings, LOCAL_USER)
+    current = set(table.loc[table["current"], "patient_id"])
+    assert card == len(current) == len(by_hand) and current == by_hand
+    now, old = data.signals(url, settings, Filters(), LOCAL_USER)
+    assert len(now) and len(old)
+    assert set(now["patient_id"]) <= current and not set(old["patient_id"]) & current
+    # under a filter the card counts the current patients with a course that passes it
+    coast = Filters(clinics=("coast",))
+    in_coast = table[(table["clinic_id"] == "coast") & table["course_id"].notna()]
+    assert data.overview(url, settings, coast).n_current == int(in_coast["current"].sum()) > 0

@@ -172,7 +172,7 @@ def test_a_derived_row_never_outlives_its_settings_in_the_dashboard(demo_db, mon
     st.cache_resource.clear()
     monkeypatch.setattr(repository, "load_derived", lambda *a, **k: None)
     computed = data.overview(url, Settings(), Filters())
-    for attr in ("n_patients", "n_active", "n_courses"):
+    for attr in ("n_patients", "n_current", "n_courses"):
         assert getattr(stored, attr) == getattr(computed, attr)
     pd.testing.assert_frame_equal(stored.headline.table, computed.headline.table)
     pd.testing.assert_frame_equal(stored.trajectory.table, computed.trajectory.table)
