@@ -1,100 +1,172 @@
-"""Import throughput: N assessment rows (long form, with items) into SQLite and PostgreSQL.
+"""Import of the generated clinic, against each database's own bulk load of the same rows.
 
-Run: ``python -m benchmarks.bench_import [--rows 1000000] [--pg URL] [--repeats 3]``
+Run: ``python -m benchmarks.bench_import [--patients 100000] [--pg URL] [--repeats 3]``
 
-Prints the median seconds of pandas parsing the same CSV alone (``pd.read_csv``), of the
-import's own parse + validate (dry run, no writes), and of the full import into an empty database
-for each back-end, with rows per second and the ratio to the bare parse. PostgreSQL is measured
-when ``--pg`` or ``KAP_TEST_PG_URL`` gives a URL (its ``public`` schema is dropped and rebuilt).
+The clinic is the one of ``bench_dashboard`` (its CSV files under ``benchmarks/.cache/``, made
+if missing): patients, sessions and assessments. For each back-end, medians of ``--repeats``:
+
+* **floor**: the database's own bulk load of the same rows into a bare table with the file's
+  columns (text) and its natural unique key, in one transaction: on SQLite the standard
+  library's ``executemany`` of ``csv.reader`` rows (WAL), on PostgreSQL ``COPY FROM STDIN``
+  (``setup-notes.md`` § 9: 8.1 s and 5.7 s for the assessments at 100k);
+* **import**: ``import_file`` of the three files in order into an empty database, as
+  ``kap-outcomes import`` does it: parsing, validation, the comparison with stored rows, the
+  writes and the derived outcomes of the patients the file touched.
+
+Prints seconds per file and in all, and the ratio import / floor (the target is ≤ 2×).
+PostgreSQL is measured when ``--pg`` or ``KAP_TEST_PG_URL`` gives a URL (schemas
+``kap_bench_floor`` and ``kap_bench_import`` are dropped and rebuilt).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-from sqlalchemy import text
+from benchmarks.bench_dashboard import CACHE
 
-from dashboard.db import make_engine, upgrade
-from dashboard.importers import import_file
-from sample_data.generate import generate, write_csv
+FILES = ("patients", "sessions", "assessments")
+#: each file's natural key (``dashboard.db.models``; patients are keyed by id within a clinic)
+KEYS = {"patients": ("clinic_id", "patient_id"),
+        "sessions": ("patient_id", "session_at", "kind"),
+        "assessments": ("patient_id", "instrument", "administered_at")}
 
 
-def _make_csv(rows: int, directory: Path) -> Path:
-    patients = max(50, int(rows / 25))
-    data = generate(patients, seed=3)
-    paths = write_csv(data, directory)
-    a = pd.read_csv(paths[2], dtype=str, keep_default_na=False)
-    a = a.head(rows)
-    out = directory / "assessments_bench.csv"
-    a.to_csv(out, index=False)
-    pd.read_csv(paths[0], dtype=str).to_csv(directory / "patients_bench.csv", index=False)
+def clinic_files(n_patients: int) -> list[Path]:
+    """The clinic's three CSV files (generated as ``bench_dashboard`` does, if missing)."""
+    from sample_data.generate import generate, write_csv
+
+    folder = CACHE / f"csv_{n_patients}"
+    paths = [folder / f"{k}.csv" for k in FILES]
+    if not all(p.exists() for p in paths):
+        write_csv(generate(n_patients, seed=11, with_items=False), folder)
+    return paths
+
+
+def _ddl(kind: str, columns: list[str], quote: str = '"') -> str:
+    cols = ", ".join(f"{quote}{c}{quote} text" for c in columns)
+    key = ", ".join(KEYS[kind])
+    return f"CREATE TABLE {kind} ({cols}, UNIQUE ({key}))"
+
+
+def sqlite_floor(paths: list[Path], folder: Path) -> dict[str, float]:
+    """Seconds per file of a bare ``executemany`` load into SQLite (WAL, one transaction)."""
+    db = folder / "floor.db"
+    db.unlink(missing_ok=True)
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    out = {}
+    for kind, path in zip(FILES, paths, strict=True):
+        t = time.perf_counter()
+        with path.open(newline="") as f:
+            rows = csv.reader(f)
+            header = next(rows)
+            con.execute(_ddl(kind, header))
+            con.execute("BEGIN")
+            con.executemany(f"INSERT INTO {kind} VALUES ({', '.join('?' * len(header))})",
+                            rows)
+            con.execute("COMMIT")
+        out[kind] = time.perf_counter() - t
+    con.close()
     return out
 
 
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def postgres_floor(paths: list[Path], base_url: str) -> dict[str, float]:
+    """Seconds per file of ``COPY FROM STDIN`` into PostgreSQL (one transaction each)."""
+    import psycopg
+
+    from dashboard.db.engine import fresh_schema
+
+    fresh_schema(base_url, "kap_bench_floor")
+    dsn = base_url.replace("postgresql+psycopg://", "postgresql://")
+    out = {}
+    with psycopg.connect(dsn, options="-csearch_path=kap_bench_floor") as conn:
+        for kind, path in zip(FILES, paths, strict=True):
+            t = time.perf_counter()
+            with path.open(newline="") as f:
+                header = next(csv.reader([f.readline()]))
+                conn.execute(_ddl(kind, header))
+                with conn.cursor() as cur, cur.copy(
+                        f"COPY {kind} FROM STDIN (FORMAT csv)") as copy:
+                    while block := f.read(1 << 20):
+                        copy.write(block)
+            conn.commit()
+            out[kind] = time.perf_counter() - t
+    return out
 
 
-def _fresh(url: str):
+def our_import(paths: list[Path], url: str) -> dict[str, float]:
+    """Seconds per file of ``import_file`` into the empty database at ``url``."""
+    from dashboard.db import make_engine, upgrade
+    from dashboard.importers import import_file
+
     engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
-    return engine
+    out = {}
+    for kind, path in zip(FILES, paths, strict=True):
+        t = time.perf_counter()
+        report = import_file(engine, path)
+        out[kind] = time.perf_counter() - t
+        assert report.ok, report.summary()
+    engine.dispose()
+    return out
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    out = {k: statistics.median(r[k] for r in runs) for k in FILES}
+    out["all"] = statistics.median(sum(r.values()) for r in runs)
+    return out
+
+
+def _print(name: str, floor: dict[str, float], ours: dict[str, float]) -> None:
+    print(f"\n{name}: seconds (median)   floor   import   ratio", flush=True)
+    for k in (*FILES, "all"):
+        print(f"  {k:<12}            {floor[k]:7.2f}  {ours[k]:7.2f}  {ours[k] / floor[k]:5.1f}x",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pg", default=os.environ.get("KAP_TEST_PG_URL"))
+    parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args(argv)
+    import pandas as pd
+
+    paths = clinic_files(args.patients)
+    rows = {k: sum(1 for _ in p.open()) - 1 for k, p in zip(FILES, paths, strict=True)}
+    print(", ".join(f"{n:,} {k}" for k, n in rows.items()), flush=True)
+    t = time.perf_counter()
+    for p in paths:
+        pd.read_csv(p)
+    print(f"pandas.read_csv of the three files: {time.perf_counter() - t:.2f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        t = time.perf_counter()
-        path = _make_csv(args.rows, tmp_path)
-        n = sum(1 for _ in path.open()) - 1
-        print(f"{n} assessment rows, {path.stat().st_size / 1e6:.0f} MB "
-              f"(generated in {time.perf_counter() - t:.1f} s)", flush=True)
-        parse_s = _median_time(lambda: pd.read_csv(path, dtype={"patient_id": str}),
-                               args.repeats)
-        print(f"pandas read_csv alone:     {parse_s:6.2f} s  {n / parse_s:>10,.0f} rows/s",
-              flush=True)
-        targets = [("sqlite", f"sqlite:///{tmp_path / 'bench.db'}")]
-        if args.pg:
-            targets.append(("postgresql", args.pg))
-        engine = _fresh(targets[0][1])
-        dry = _median_time(lambda: import_file(engine, path, dry_run=True), args.repeats)
-        print(f"parse + validate (dry run):{dry:6.2f} s  {n / dry:>10,.0f} rows/s  "
-              f"x{dry / parse_s:.1f} of bare parse", flush=True)
-        for name, url in targets:
-            times = []
-            for _ in range(args.repeats):
-                if name == "sqlite":
-                    (tmp_path / "bench.db").unlink(missing_ok=True)
-                engine = _fresh(url)
-                assert import_file(engine, tmp_path / "patients_bench.csv").ok
-                t = time.perf_counter()
-                report = import_file(engine, path)
-                times.append(time.perf_counter() - t)
-                assert report.ok and report.rows_added == n, report.summary()
-                engine.dispose()
-            s = statistics.median(times)
-            print(f"import into {name:<11}    {s:6.2f} s  {n / s:>10,.0f} rows/s  "
-                  f"x{s / parse_s:.1f} of bare parse", flush=True)
+        folder = Path(tmp)
+        floors, ours = [], []
+        for i in range(args.repeats):
+            floors.append(sqlite_floor(paths, folder))
+            (folder / "import.db").unlink(missing_ok=True)
+            ours.append(our_import(paths, f"sqlite:///{folder / 'import.db'}"))
+            print(f"  sqlite run {i + 1}: floor {sum(floors[-1].values()):.1f} s, import "
+                  f"{sum(ours[-1].values()):.1f} s", flush=True)
+        _print("SQLite", _medians(floors), _medians(ours))
+    if args.pg and not args.sqlite_only:
+        from dashboard.db.engine import fresh_schema
+
+        floors, ours = [], []
+        for i in range(args.repeats):
+            floors.append(postgres_floor(paths, args.pg))
+            ours.append(our_import(paths, fresh_schema(args.pg, "kap_bench_import")))
+            print(f"  postgresql run {i + 1}: floor {sum(floors[-1].values()):.1f} s, import "
+                  f"{sum(ours[-1].values()):.1f} s", flush=True)
+        _print("PostgreSQL", _medians(floors), _medians(ours))
 
 
 if __name__ == "__main__":

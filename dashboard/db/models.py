@@ -162,7 +162,8 @@ class Course(Base):
 class Session(Base):
     __tablename__ = "sessions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"), index=True)
+    # no index of its own: the natural key (patient_id first) serves lookups by patient
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.patient_id"))
     session_at: Mapped[dt.datetime] = mapped_column(DateTime)
     kind: Mapped[str] = mapped_column(String(20))
     route: Mapped[str | None] = mapped_column(String(4))
@@ -243,7 +244,8 @@ class AdverseEvent(Base):
 assessments_table = Table(
     "assessments", Base.metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("patient_id", ForeignKey("patients.patient_id"), nullable=False, index=True),
+    # no index of its own: the natural key (patient_id first) serves lookups by patient
+    Column("patient_id", ForeignKey("patients.patient_id"), nullable=False),
     Column("instrument", String(8), nullable=False),
     Column("administered_at", DateTime, nullable=False),
     Column("total", Float),

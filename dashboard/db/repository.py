@@ -818,8 +818,12 @@ def has_records(conn: Connection) -> bool:
 def patient_buckets(patient_ids: Iterable[str]) -> np.ndarray:
     """The bucket of each patient key (CRC-32 of the key modulo :data:`DERIVED_BUCKETS`:
     stable across processes and versions, unlike Python's own string hash)."""
-    return np.fromiter((zlib.crc32(str(p).encode()) % DERIVED_BUCKETS for p in patient_ids),
-                       dtype=np.int64)
+    ids = patient_ids if isinstance(patient_ids, (pd.Series, pd.Index, np.ndarray)) \
+        else list(patient_ids)
+    codes, uniques = pd.factorize(pd.Series(ids, dtype=object), use_na_sentinel=False)
+    each = np.fromiter((zlib.crc32(str(p).encode()) % DERIVED_BUCKETS for p in uniques),
+                       dtype=np.int64, count=len(uniques))
+    return each[codes]   # each key hashed once, however many rows name it
 
 
 def clear_derived(conn: Connection) -> None:
@@ -871,8 +875,9 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
             old = _from_parquet([stored[b]]) if b in stored else None
             part = new[new_bucket == b]
             if old is not None:
-                mine = old["patient_id"].isin(ids).to_numpy()
-                if not _same_rows(old[mine], part):
+                # a hash lookup: pandas' isin on Arrow strings loops in Python (11 s here)
+                mine = ids.get_indexer(old["patient_id"].astype(object)) >= 0
+                if kind not in changed and not _same_rows(old[mine], part):
                     changed.add(kind)
                 old = old[~mine]
             elif len(part):
@@ -889,15 +894,51 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    """Whether two frames hold the same rows (any order; values compared as Python objects,
-    so a string stored as another string type is the same, and every missing value — None,
-    NaN, NA, NaT — as None)."""
+    """Whether two frames hold the same rows (any order), compared by value: a string stored
+    as another string type is the same, an integer equals the same float, and every missing
+    value — None, NaN, NA, NaT — is the same missing value.
+
+    Each column pair is brought to one numeric array (numbers as float64, or int64 when both
+    are integers; times as nanoseconds; anything else as codes of one joint factorization),
+    both frames are sorted by all columns and compared array by array: exact, and vectorized
+    (the Python tuples this replaced took 23 s of a 100k-patient import).
+
+    >>> _same_rows(pd.DataFrame({"p": ["a", "b"], "x": [1, None]}),
+    ...            pd.DataFrame({"p": pd.array(["b", "a"], dtype="string"), "x": [np.nan, 1.0]}))
+    True
+    """
     if len(a) != len(b) or list(a.columns) != list(b.columns):
         return False
-    rows = [sorted(map(tuple, f.astype(object).where(f.notna(), None)
-                       .itertuples(index=False, name=None)), key=repr)
-            for f in (a, b)]
-    return rows[0] == rows[1]
+    if not len(a):
+        return True
+    left, right = [], []
+    for col in a.columns:
+        x, y = _comparable(a[col], b[col])
+        left.append(x)
+        right.append(y)
+    oa, ob = np.lexsort(left[::-1]), np.lexsort(right[::-1])
+    return all(np.array_equal(x[oa], y[ob], equal_nan=x.dtype.kind == "f")
+               for x, y in zip(left, right, strict=True))
+
+
+def _comparable(x: pd.Series, y: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns as numeric arrays that are equal element by element exactly where the
+    values are (see :func:`_same_rows`)."""
+    types = pd.api.types
+    kinds = {types.is_bool_dtype(x.dtype) or types.is_numeric_dtype(x.dtype),
+             types.is_bool_dtype(y.dtype) or types.is_numeric_dtype(y.dtype)}
+    if kinds == {True} and not (types.is_bool_dtype(x.dtype) ^ types.is_bool_dtype(y.dtype)):
+        if types.is_integer_dtype(x.dtype) and types.is_integer_dtype(y.dtype) \
+                and not (x.hasnans or y.hasnans):
+            return x.to_numpy(dtype=np.int64), y.to_numpy(dtype=np.int64)
+        return (x.to_numpy(dtype=np.float64, na_value=np.nan),
+                y.to_numpy(dtype=np.float64, na_value=np.nan))
+    if types.is_datetime64_any_dtype(x.dtype) and types.is_datetime64_any_dtype(y.dtype):
+        return (x.to_numpy(dtype="datetime64[ns]").view(np.int64),
+                y.to_numpy(dtype="datetime64[ns]").view(np.int64))
+    both = pd.concat([x.astype(object), y.astype(object)], ignore_index=True)
+    codes, _ = pd.factorize(both, use_na_sentinel=True)   # every missing value -> -1
+    return codes[:len(x)], codes[len(x):]
 
 
 def derived_kind_in(conn: Connection, kind: str) -> pd.DataFrame | None:

@@ -354,3 +354,52 @@ def test_the_models_are_refitted_when_induction_scores_change_and_only_then(engi
     got = models_from_frame(after, settings=settings, quantiles=model_quantiles(settings))
     want = expected_model(al, instrument="PHQ9", quantiles=model_quantiles(settings))
     pd.testing.assert_frame_equal(got["PHQ9"].coefs, want.coefs)
+
+
+def _same_rows_by_tuples(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """The reference: rows as Python tuples (missing values as None), sorted and compared."""
+    if len(a) != len(b) or list(a.columns) != list(b.columns):
+        return False
+    rows = [sorted(map(tuple, f.astype(object).where(f.notna(), None)
+                       .itertuples(index=False, name=None)), key=repr) for f in (a, b)]
+    return rows[0] == rows[1]
+
+
+def test_same_rows_agrees_with_comparing_python_tuples():
+    """The vectorized comparison that decides whether an import changed a derived kind (and so
+    whether the models are refitted) agrees with the plain tuple comparison on frames that
+    differ by order, by storage type, by missing-value spelling or by one value."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    def frame(seed: int, n: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({
+            "patient_id": rng.choice(["P1", "P2", "P3"], n).astype(object),
+            "day": rng.integers(0, 4, n),
+            "total": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 3, n)),
+            "at": pd.to_datetime("2025-01-01") + pd.to_timedelta(rng.integers(0, 3, n), "D"),
+            "flag": rng.random(n) < 0.5,
+        })
+
+    variants = [
+        lambda f: f.sample(frac=1, random_state=1),                       # another order
+        lambda f: f.astype({"patient_id": "string", "day": "float64"}),   # other types
+        lambda f: f.assign(total=f["total"].astype(object).where(f["total"].notna(), None)),
+        lambda f: f.assign(at=f["at"].astype("datetime64[ms]")),
+        lambda f: f.assign(total=f["total"].fillna(-1)),                  # a value differs
+        lambda f: f.assign(day=f["day"].where(f.index != 0, 99)),
+        lambda f: f.iloc[1:],
+        lambda f: f.assign(flag=~f["flag"]),
+        lambda f: pd.concat([f.iloc[:1], f.iloc[:-1]]),                   # a row repeated
+    ]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.integers(0, 10_000), st.integers(1, 12), st.integers(0, len(variants) - 1))
+    def check(seed, n, v):
+        a = frame(seed, n)
+        b = variants[v](a.copy()).reset_index(drop=True)
+        assert repository._same_rows(a, b) == _same_rows_by_tuples(a, b)
+        assert repository._same_rows(a, a.copy())
+
+    check()
