@@ -236,6 +236,10 @@ NATURAL_KEYS = {"patients": ["patient_id"], "sessions": ["patient_id", "session_
                 "adverse_events": ["patient_id", "session_at", "event"]}
 
 
+#: Above this many ids, a lookup reads the whole (narrow) table and filters it in memory.
+_WHOLE_TABLE_IDS = 20_000
+
+
 def patients_named(conn: Connection, source_ids: Sequence[str],
                    keys: Sequence[str] = ()) -> pd.DataFrame:
     """``patient_id`` (the stored key), ``source_id`` and ``clinic_id`` of the stored patients a
@@ -243,6 +247,15 @@ def patients_named(conn: Connection, source_ids: Sequence[str],
     of ``keys`` (the keys a new patient might be given, to avoid them)."""
     t = Patient.__table__
     cols = [t.c.patient_id, t.c.source_id, t.c.clinic_id]
+    if len(source_ids) + len(keys) > _WHOLE_TABLE_IDS:
+        # a network's file names most patients: one read of three columns and hash lookups
+        # beat dozens of IN lists (7 s for a 100k-patient file on PostgreSQL)
+        every = pd.read_sql(select(*cols), conn)
+        hit = (pd.Index(pd.unique(pd.Series(list(source_ids), dtype=object)))
+               .get_indexer(every["source_id"].astype(object)) >= 0) | \
+            (pd.Index(pd.unique(pd.Series(list(keys), dtype=object)))
+             .get_indexer(every["patient_id"].astype(object)) >= 0)
+        return every[hit].reset_index(drop=True)
     parts = [pd.read_sql(select(*cols).where(t.c.source_id.in_(chunk)), conn)
              for chunk in _chunks(list(source_ids))]
     parts += [pd.read_sql(select(*cols).where(t.c.patient_id.in_(chunk)), conn)

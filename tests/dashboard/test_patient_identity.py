@@ -165,3 +165,19 @@ def test_keys_stay_unique_and_short():
     assert patient_key("P1@north", "north", taken={"P1@north", "P1@north@north"}) == \
         key_candidates("P1@north", "north")[2]
     assert patient_key("P1", "north", taken=set(key_candidates("P1", "north"))) is None
+
+
+def test_a_large_lookup_reads_the_table_and_finds_the_same_patients(engine, monkeypatch):
+    """Above ``_WHOLE_TABLE_IDS`` ids the stored patients are read whole and filtered in
+    memory: the same rows as the IN-list queries."""
+    _two_clinics(engine)
+    asks = [(["P1"], []), (["P2", "nobody"], ["P1@north"]), ([], ["P1", "P9"]), ([], [])]
+    with engine.connect() as conn:
+        small = [repository.patients_named(conn, s, k) for s, k in asks]
+        monkeypatch.setattr(repository, "_WHOLE_TABLE_IDS", -1)
+        large = [repository.patients_named(conn, s, k) for s, k in asks]
+    for a, b in zip(small, large, strict=True):
+        key = ["patient_id", "source_id", "clinic_id"]
+        assert sorted(map(tuple, a[key].to_numpy().tolist())) == \
+            sorted(map(tuple, b[key].to_numpy().tolist()))
+    assert sorted(large[1]["patient_id"]) == ["P1@north", "P2"]
