@@ -12,7 +12,11 @@ from dashboard.labels import human_table, interval_label, md
 from dashboard.views import RateTable
 
 __all__ = ["patient_level_page", "sidebar_filters", "rate_metric", "definitions_note", "empty_state",
-           "import_report", "completeness_table"]
+           "import_report", "completeness_table", "page_of", "PAGE_ROWS"]
+
+#: Rows of a patient-level table sent to the browser at a time: a network's Signals page
+#: lists about 29k signals and 105k "not seen" ones; sending them whole took seconds a run.
+PAGE_ROWS = 200
 
 
 _MEANING = {
@@ -140,3 +144,22 @@ def import_report(report) -> None:
 def completeness_table(summary: pd.DataFrame) -> None:
     """Counts of courses by instrument and missing-outcome reason."""
     st.dataframe(human_table(summary).astype(str), hide_index=True, key="completeness_table")
+
+
+def page_of(frame: pd.DataFrame, key: str, noun: str = "rows") -> pd.DataFrame:
+    """The page of ``frame`` the user chose: all of it when it fits in :data:`PAGE_ROWS`,
+    else a page picker and a "rows 201–400 of 29,134" caption above the table (the order is
+    the caller's, so page 1 holds what matters most). A page past the end after the rows
+    shrank shows the last page."""
+    n = len(frame)
+    if n <= PAGE_ROWS:
+        return frame
+    pages = -(-n // PAGE_ROWS)
+    if int(st.session_state.get(key, 1)) > pages:
+        st.session_state[key] = pages
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages,
+                                 value=1, step=1, key=key))
+    start = (page - 1) * PAGE_ROWS
+    right.caption(f"{noun.capitalize()} {start + 1:,}–{min(start + PAGE_ROWS, n):,} of {n:,}")
+    return frame.iloc[start:start + PAGE_ROWS]

@@ -26,10 +26,6 @@ only_signals = mid.toggle("Only with open signals", key="caseload_signals")
 phases = right.multiselect("Phase", sorted(table["phase"].dropna().unique()),
                            key="caseload_phase", placeholder="All phases")
 shown = table if everyone else table[table["current"]]
-for code, name in (("PHQ9", "PHQ-9"), ("GAD7", "GAD-7"), ("PCL5", "PCL-5")):
-    shown = shown.assign(**{name: [
-        "—" if pd.isna(v) else f"{v:.0f}" + ("" if pd.isna(c) else f" ({c:+.0%})")
-        for v, c in zip(shown[f"{code}_last"], shown[f"{code}_change"], strict=True)]})
 if only_due:
     shown = shown[shown["next_due"].notna() & (shown["next_due"] <= now.normalize())]
 if only_signals:
@@ -42,6 +38,11 @@ cols[0].metric("Current patients", len(current), border=True,
                help=f"Seen in the last {settings.active_days:g} days; {len(table)} in all")
 cols[1].metric("Overdue", int(current["days_overdue"].notna().sum()), border=True)
 cols[2].metric("With open signals", int((current["open_signals"] > 0).sum()), border=True)
+shown = components.page_of(shown, "caseload_page", "patients")
+for code, name in (("PHQ9", "PHQ-9"), ("GAD7", "GAD-7"), ("PCL5", "PCL-5")):
+    shown = shown.assign(**{name: [
+        "—" if pd.isna(v) else f"{v:.0f}" + ("" if pd.isna(c) else f" ({c:+.0%})")
+        for v, c in zip(shown[f"{code}_last"], shown[f"{code}_change"], strict=True)]})
 st.dataframe(
     shown[["patient_id", "phase", "day_of_course", "PHQ-9", "GAD-7", "PCL-5",
            "days_since_score", "next_due", "days_overdue", "open_signals", "clinician_id",

@@ -155,6 +155,7 @@ with serious:
             "Session in course": ev["session_number"].astype("Int64")})
         config = {"Patient": st.column_config.LinkColumn(
             "Patient", display_text=r"/patient\?patient=(.*)")}
+        shown = components.page_of(shown, "safety_serious_page", "events")
         st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
         st.caption("Listed in full for the clinic's own safety review (never withheld here); "
                    "exports and the report give counts, withheld like every aggregate.")

@@ -41,6 +41,7 @@ shown = current if show_handled else active
 if shown.empty:
     st.success("No open signals for your current patients.")
 else:
+    shown = components.page_of(shown, "signals_page", "signals")
     table = shown.assign(
         signal=shown["label"], date=shown["score_at"].dt.date,
         ago=shown["days_ago"].map(lambda d: "today" if d == 0 else f"{d} days ago"),
@@ -66,7 +67,8 @@ else:
     labels = [f"{r.patient_id} · {KIND_LABELS.get(r.kind, r.kind)} · {r.instrument} · "
               f"{r.score_at:%Y-%m-%d} ({r.status})" for r in shown.itertuples()]
     pick = st.selectbox("Signal", range(len(labels)), format_func=labels.__getitem__,
-                        key="signal_pick")
+                        key="signal_pick", help="One of the signals in the table above (the "
+                        "page shown, when the list has pages)")
     left, right = st.columns(2)
     action = left.radio("Action", ["Acknowledge", "Assign", "Snooze", "Resolve"],
                         horizontal=True, key="signal_action")
@@ -92,6 +94,7 @@ else:
 if len(not_seen):
     with st.expander(f"Not seen in the last {settings.active_days:g} days: {len(not_seen)} "
                      "signal(s) of patients with no recent contact"):
+        not_seen = components.page_of(not_seen, "signals_not_seen_page", "signals")
         st.dataframe(not_seen.assign(last_seen=not_seen["last_contact"].dt.date)[
             ["label", "patient_id", "instrument", "last_seen", "reason", "clinician_id",
              "trajectory"]], hide_index=True, key="signals_not_seen",

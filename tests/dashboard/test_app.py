@@ -336,3 +336,39 @@ def test_signals_are_computed_for_the_day_not_the_minute(monkeypatch):
     assert data.signal_clock() == f"{today:%Y-%m-%d} 23:59"
     monkeypatch.setenv("KAP_OUTCOMES_AS_OF", "2025-06-01 10:30")
     assert data.signal_clock() == "2025-06-01 10:30"
+
+
+def test_long_lists_come_in_pages_and_act_on_the_page_shown(demo_db, monkeypatch):
+    """A network's Signals page lists tens of thousands of signals: the table and the picker
+    hold one page; saving acts on the row chosen on that page."""
+    from dashboard import components
+
+    now = pd.Timestamp.now().floor("min")
+    monkeypatch.setenv("KAP_OUTCOMES_AS_OF", f"{now:%Y-%m-%d %H:%M}")
+    monkeypatch.setattr(components, "PAGE_ROWS", 3)
+    current, _ = _expected_signals(demo_db, now)
+    assert len(current) > 6
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.switch_page("dashboard/pages/signals.py").run()
+    assert not at.exception
+    pages = -(-len(current) // 3)
+    assert at.number_input(key="signals_page").label == f"Page (of {pages:,})"
+    assert at.dataframe[0].value["patient_id"].tolist() == current["patient_id"].tolist()[:3]
+    assert any(c.value == f"Signals 1–3 of {len(current):,}" for c in at.caption)
+    at.number_input(key="signals_page").set_value(2).run()
+    page2 = at.dataframe[0].value
+    assert page2["patient_id"].tolist() == current["patient_id"].tolist()[3:6]
+    assert len(at.selectbox(key="signal_pick").options) == 3
+    at.radio(key="signal_action").set_value("Resolve").run()
+    at.button(key="signal_save").click().run()
+    assert not at.exception
+    at.toggle(key="signals_show_handled").set_value(True).run()
+    at.number_input(key="signals_page").set_value(2).run()
+    handled = at.dataframe[0].value
+    first = page2.iloc[0]
+    row = handled[(handled["patient_id"] == first["patient_id"])
+                  & (handled["signal"] == first["signal"]) & (handled["date"] == first["date"])]
+    assert row["status"].tolist() == ["resolved"]
+    # the caseload pages alike
+    at.switch_page("dashboard/pages/caseload.py").run()
+    assert not at.exception and len(at.dataframe[0].value) == 3
