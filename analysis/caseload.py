@@ -70,7 +70,8 @@ STANDING_COLUMNS = [S.PATIENT_ID, S.COURSE_ID, S.COURSE_NUMBER, "first_dose_at",
 def standing(alignment: Alignment) -> pd.DataFrame:
     """Where each patient's own records leave them, whatever the date: their current (latest)
     course, the last score of each instrument (of that course; of any time for a patient with
-    no course) with its change from baseline, and their latest score and contact. One row per
+    no course) with its change from baseline (none for a last score dated up to the first
+    dose: the baseline itself), and their latest score and contact. One row per
     patient, :data:`STANDING_COLUMNS` then ``<code>_last`` (points) and ``<code>_change``
     (fraction) for PHQ-9, GAD-7 and PCL-5. Stored per patient at import
     (:mod:`analysis.derive`); :func:`caseload_from` adds the schedule of a day.
@@ -83,8 +84,15 @@ def standing(alignment: Alignment) -> pd.DataFrame:
     in_course = a.merge(latest[[S.PATIENT_ID, S.COURSE_ID]], on=[S.PATIENT_ID, S.COURSE_ID])
     loose = a[~a[S.PATIENT_ID].isin(latest[S.PATIENT_ID])]
     scores = pd.concat([in_course, loose], ignore_index=True).sort_values(S.ADMINISTERED_AT)
-    last = scores.groupby([S.PATIENT_ID, S.INSTRUMENT]).last()[[S.TOTAL, S.PCT_CHANGE]]
-    wide = last.unstack(S.INSTRUMENT)
+    last = scores.groupby([S.PATIENT_ID, S.INSTRUMENT]).last()[
+        [S.TOTAL, S.PCT_CHANGE, S.ADMINISTERED_AT]]
+    # a last score from before the first dose is the baseline itself (or older): it has no
+    # change from baseline to show (it showed "+0%", as if treatment had done nothing)
+    first_dose = latest.set_index(S.PATIENT_ID)["first_dose_at"]
+    before = last[S.ADMINISTERED_AT].to_numpy() <= first_dose.reindex(
+        last.index.get_level_values(S.PATIENT_ID)).to_numpy()
+    last.loc[before, S.PCT_CHANGE] = np.nan
+    wide = last.drop(columns=S.ADMINISTERED_AT).unstack(S.INSTRUMENT)
     out = latest.set_index(S.PATIENT_ID).join(
         scores.groupby(S.PATIENT_ID)[S.ADMINISTERED_AT].max().rename("last_score_at"),
         how="outer")

@@ -47,7 +47,7 @@ __all__ = ["Derived", "DERIVED_VERSION", "derive", "derive_alignment", "settings
 #: The version of what :func:`derive` computes: part of :func:`settings_key`, so tables made
 #: by an earlier version (fewer kinds, another rule) are never read and ``kap-outcomes init``
 #: rebuilds them. Raise it whenever a derived kind or its rule changes.
-DERIVED_VERSION = 3
+DERIVED_VERSION = 4   # 4: no change from baseline for a caseload's baseline-only score
 
 
 @dataclass(frozen=True)

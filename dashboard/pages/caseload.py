@@ -34,10 +34,11 @@ if phases:
     shown = shown[shown["phase"].isin(phases)]
 current = table[table["current"]]
 cols = st.columns(3)
-cols[0].metric("Current patients", len(current), border=True,
+cols[0].metric("Current patients", f"{len(current):,}", border=True,
                help=f"Seen in the last {settings.active_days:g} days; {len(table)} in all")
-cols[1].metric("Overdue", int(current["days_overdue"].notna().sum()), border=True)
-cols[2].metric("With open signals", int((current["open_signals"] > 0).sum()), border=True)
+cols[1].metric("Overdue", f"{int(current['days_overdue'].notna().sum()):,}", border=True)
+cols[2].metric("With open signals", f"{int((current['open_signals'] > 0).sum()):,}",
+               border=True)
 shown = components.page_of(shown, "caseload_page", "patients")
 for code, name in (("PHQ9", "PHQ-9"), ("GAD7", "GAD-7"), ("PCL5", "PCL-5")):
     shown = shown.assign(**{name: [

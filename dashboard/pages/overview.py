@@ -25,13 +25,13 @@ st.caption(f"{md(filters.describe())} · {view.n_courses} courses of {view.n_pat
            f"and counts of fewer than {settings.min_cell_size} patients are withheld")
 
 cards = st.columns(5)
-cards[0].metric("Current patients", view.n_current, border=True,
+cards[0].metric("Current patients", f"{view.n_current:,}", border=True,
                 help=f"Seen (a session or a score) in the {settings.active_days:g} days to "
                      f"{data.as_of():%Y-%m-%d}, as on the Caseload and Signals pages"
                      + ("" if filters == state.Filters(instrument=filters.instrument) else
                         ", with a course that passes the filters")
                      + f"; {view.n_patients} patients in all have a course in the filtered data")
-cards[1].metric("Courses started", view.n_courses, border=True)
+cards[1].metric("Courses started", f"{view.n_courses:,}", border=True)
 components.rate_metric(cards[2], view.headline, "endpoint_response", "Response")
 components.rate_metric(cards[3], view.headline, "endpoint_remission", "Remission")
 components.rate_metric(cards[4], view.headline, "rapid_response", "Rapid response")

@@ -36,7 +36,7 @@ for col, (kinds, label) in zip(cols, [
         (("fading", "fading_after_booster"), "Fading"),
         (("not_responding", "off_track"), "Not responding / off track"),
         (("missing_bp_check",), "Session records")], strict=True):
-    col.metric(label, int(sum(counts.get(k, 0) for k in kinds)), border=True)
+    col.metric(label, f"{int(sum(counts.get(k, 0) for k in kinds)):,}", border=True)
 shown = current if show_handled else active
 if shown.empty:
     st.success("No open signals for your current patients.")

@@ -45,6 +45,7 @@ def test_caseload_rows_by_hand():
     assert pd.isna(c.loc["a", "days_overdue"]) and c.loc["a", "days_since_score"] == 10
     # b: one dose (induction ended day 0), only the baseline: due day 13, 7 days overdue
     assert c.loc["b", "days_overdue"] == 7
+    assert c.loc["b", "PHQ9_last"] == 18 and pd.isna(c.loc["b", "PHQ9_change"])  # no "+0%"
     # c: scores but no course
     assert c.loc["c", "phase"] == "no course yet" and c.loc["c", "PHQ9_last"] == 9
     assert c.index[0] == "b"                                   # most overdue first
