@@ -185,7 +185,62 @@ def _read_here(conn: Connection, query) -> pd.DataFrame:
     if conn.dialect.name == "sqlite":
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         return pd.read_sql_query(sql, conn.connection.driver_connection)
+    if conn.dialect.name == "postgresql":
+        fast = _copy_read(conn, query)
+        if fast is not None:
+            return fast
     return pd.read_sql(query, conn)
+
+
+#: COPY's text for NULL on both ways: a control character, which the importers reject in
+#: every text cell, so no stored value can be mistaken for it.
+_COPY_NULL = "\x01"
+
+
+def _copy_read(conn: Connection, query) -> pd.DataFrame | None:
+    """PostgreSQL: ``query`` on ``conn`` itself through ``COPY (…) TO STDOUT`` as CSV and
+    pandas' C parser, typed by the query's columns (text, numbers, booleans, timestamps); None
+    for a query with another column type. Through SQLAlchemy's rows, reading back 2.6M scores
+    inside an import took 20 s."""
+    kinds = {}
+    for col in query.selected_columns:
+        try:
+            kinds[col.name] = col.type.python_type
+        except NotImplementedError:
+            return None
+        if kinds[col.name] not in (str, int, float, bool, dt.datetime):
+            return None
+    if len(set(kinds)) != len(query.selected_columns):
+        return None
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    buf = io.BytesIO()
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL E'\\x01')") as cp:
+            for block in cp:
+                buf.write(block)
+    finally:
+        cur.close()
+    buf.seek(0)
+    names = list(kinds)
+    text = [n for n, k in kinds.items() if k in (str, bool, dt.datetime)]
+    if not buf.getbuffer().nbytes:
+        out = pd.DataFrame({n: pd.Series([], dtype=object) for n in names})
+    else:
+        out = pd.read_csv(buf, names=names, header=None, dtype={n: object for n in text},
+                          keep_default_na=False, na_values={n: [_COPY_NULL] for n in names},
+                          encoding="utf-8")
+    for name, kind in kinds.items():
+        col = out[name]
+        if kind is bool:
+            out[name] = col.map({"t": True, "f": False})
+        elif kind is dt.datetime:
+            out[name] = _timestamps(col)
+        elif kind in (int, float):
+            out[name] = pd.to_numeric(col)
+        else:
+            out[name] = col.astype(object).where(col.notna(), None)
+    return out
 
 
 def _text(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:

@@ -82,3 +82,47 @@ def test_upgrade_from_0003_keeps_stored_data(backend_engine_0003):
                       b"900\n", name="s.csv")
     assert [str(p) for p in bad.errors] == [
         "line 2, weight_kg: 900 kg is outside 20–400 kg: a unit error?"]
+
+
+def test_a_read_inside_a_transaction_equals_a_plain_read(engine):
+    """The import's own read of what it wrote (``COPY … TO STDOUT`` on PostgreSQL, the sqlite3
+    cursor on SQLite) gives the rows and values of a plain ``pandas.read_sql``: commas, quotes,
+    the text "NA", empty cells, booleans, numbers and timestamps."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from dashboard.db import repository
+    from dashboard.db.models import Patient, Session, assessments_table
+    from dashboard.importers import import_file
+
+    assert import_file(engine, b'patient_id,clinician_id,indication,birth_year\n'
+                       b'P1,"c,1",TRD,1980\nP2,"say ""hi""",,\n00123,NA,PTSD,1975\n',
+                       name="p.csv").ok
+    assert import_file(engine, b"patient_id,session_at,kind,route,dose_mg,weight_kg\n"
+                       b"P1,2025-03-03T10:00,dosing,IV,35.5,70\n"
+                       b"P2,2025-03-04T10:30:15,integration,,,\n", name="s.csv").ok
+    assert import_file(engine, b"patient_id,instrument,administered_at,total,item_9\n"
+                       b"P1,PHQ9,2025-03-01T09:00,15,1\nP1,GAD7,2025-03-01T09:00,9,\n",
+                       name="a.csv").ok
+    p, s, a = Patient.__table__, Session.__table__, assessments_table
+    queries = [select(p.c.patient_id, p.c.source_id, p.c.clinician_id, p.c.indication,
+                      p.c.birth_year),
+               select(s.c.patient_id, s.c.session_at, s.c.kind, s.c.route, s.c.dose_mg,
+                      s.c.weight_kg),
+               select(a.c.patient_id, a.c.administered_at, a.c.total, a.c.prorated,
+                      a.c.item_9),
+               select(s.c.patient_id).where(s.c.patient_id == "nobody")]
+    with engine.begin() as conn:
+        for q in queries:
+            here = repository._read_here(conn, q)
+            plain = pd.read_sql(q, conn)
+            for col in ("session_at", "administered_at"):   # SQLite gives ISO text
+                for frame in (here, plain):
+                    if col in frame:
+                        frame[col] = repository._timestamps(frame[col])
+            assert list(here.columns) == list(plain.columns)
+            assert repository._same_rows(here, plain), (here, plain)
+        clinicians = repository._read_here(conn, queries[0]).set_index("source_id")
+        assert clinicians.loc["P1", "clinician_id"] == "c,1"
+        assert clinicians.loc["P2", "clinician_id"] == 'say "hi"'
+        assert clinicians.loc["00123", "clinician_id"] == "NA"
