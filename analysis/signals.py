@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import schemas as S
-from analysis._validation import group_codes
+from analysis._validation import group_codes, lookup
 from analysis.alignment import Alignment
 from analysis.expected import ExpectedModel, expected_model
 from analysis.instruments import INSTRUMENTS
@@ -155,19 +155,20 @@ def fading_history(alignment: Alignment) -> pd.DataFrame:
     a = a.assign(episode=a[S.BOOSTER_NUMBER].fillna(0).astype(int))
     key = _KEY + ["episode"]
     a = a.sort_values(key + [S.DAY], kind="stable").reset_index(drop=True)
-    groups = [a[c].to_numpy() for c in key]
-    g = a.groupby(key, sort=False)
+    # one integer per episode, made once: every step below groups by it (grouping on the
+    # id strings again at each step was most of this function's time at network scale)
+    groups = [group_codes(*(a[c].to_numpy() for c in key))]
     resp = a[S.IS_RESPONSE].fillna(False).to_numpy(dtype=bool)
-    responded = pd.Series(resp).groupby(groups, sort=False).cummax().to_numpy()
+    responded = pd.Series(resp).groupby(groups[0], sort=False).cummax().to_numpy()
     total = a[S.TOTAL].to_numpy(dtype=float)
-    prev = g[S.TOTAL].shift(1).to_numpy(dtype=float)
+    prev = pd.Series(total).groupby(groups[0], sort=False).shift(1).to_numpy(dtype=float)
     mean2 = (total + prev) / 2
-    ref = pd.Series(np.where(responded, mean2, np.nan)).groupby(groups, sort=False).cummin()
+    ref = pd.Series(np.where(responded, mean2, np.nan)).groupby(groups[0], sort=False).cummin()
     ref = ref.to_numpy()
-    rc = a[S.INSTRUMENT].map(dict(settings.reliable_change_points)).to_numpy(dtype=float)
+    rc = lookup(a[S.INSTRUMENT], dict(settings.reliable_change_points)).astype(float)
     run = _consecutive(~resp & responded, groups)
     confirmed = pd.Series(run >= settings.relapse_confirmations).groupby(
-        groups, sort=False).cummax().to_numpy()
+        groups[0], sort=False).cummax().to_numpy()
     relapsed = confirmed & ~resp
     fading = responded & ~confirmed & (mean2 - ref > rc)
     out = a[_KEY + [S.DAY, S.TOTAL, S.ADMINISTERED_AT, S.PHASE, "episode", S.PCT_CHANGE,

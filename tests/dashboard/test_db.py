@@ -126,3 +126,36 @@ def test_a_read_inside_a_transaction_equals_a_plain_read(engine):
         assert clinicians.loc["P1", "clinician_id"] == "c,1"
         assert clinicians.loc["P2", "clinician_id"] == 'say "hi"'
         assert clinicians.loc["00123", "clinician_id"] == "NA"
+
+
+def test_a_large_write_checks_its_foreign_keys_once_and_still_refuses_orphans(engine,
+                                                                               monkeypatch):
+    """From ``BULK_FOREIGN_KEY_ROWS`` rows PostgreSQL checks the foreign keys once, after the
+    write: the schema is the models' again afterwards, and a row naming no patient still
+    fails the whole transaction (on SQLite the per-row checks do the same)."""
+    import sqlite3
+
+    import pandas as pd
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from dashboard.db import repository
+    from dashboard.db.models import assessments_table
+    from dashboard.importers import import_file
+
+    monkeypatch.setattr(repository, "BULK_FOREIGN_KEY_ROWS", 1)
+    assert import_file(engine, b"patient_id,instrument,administered_at,total\n"
+                       b"P1,PHQ9,2025-03-01T09:00,15\nP2,PHQ9,2025-03-01T09:00,9\n",
+                       name="a.csv").ok
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.execute(text("SELECT count(*) FROM assessments")).scalar_one() == 2
+    orphan = pd.DataFrame({"patient_id": ["nobody"], "instrument": ["PHQ9"],
+                           "administered_at": [pd.Timestamp("2025-03-02 09:00")],
+                           "total": [3.0], "prorated": [False]})
+    with pytest.raises((IntegrityError, sqlite3.IntegrityError)), engine.begin() as conn:
+        repository._bulk_insert(conn, assessments_table, orphan)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM assessments")).scalar_one() == 2
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
