@@ -143,9 +143,8 @@ def caseload_from(standing: pd.DataFrame, *, as_of: pd.Timestamp, settings) -> p
     out["phase"] = np.where(has, phase, "no course yet")
     out["next_due"] = due.where(has)
     out["days_overdue"] = overdue.where(has)
-    out["day_of_course"] = (today - pd.to_datetime(out["first_dose_at"]).dt.normalize()).dt.days
-    out["days_since_score"] = (today - pd.to_datetime(out["last_score_at"]).dt.normalize()
-                               ).dt.days
+    out["day_of_course"] = days_since(out["first_dose_at"], as_of)
+    out["days_since_score"] = days_since(out["last_score_at"], as_of)
     out["days_since_contact"] = days_since(out["last_contact_at"], as_of)
     out["current"] = is_current(out["last_contact_at"], as_of, settings)
     return out.drop(columns=["induction_end_at"]).sort_values(

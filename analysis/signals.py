@@ -157,18 +157,18 @@ def fading_history(alignment: Alignment) -> pd.DataFrame:
     a = a.sort_values(key + [S.DAY], kind="stable").reset_index(drop=True)
     # one integer per episode, made once: every step below groups by it (grouping on the
     # id strings again at each step was most of this function's time at network scale)
-    groups = [group_codes(*(a[c].to_numpy() for c in key))]
+    episode = group_codes(*(a[c].to_numpy() for c in key))
     resp = a[S.IS_RESPONSE].fillna(False).to_numpy(dtype=bool)
-    responded = pd.Series(resp).groupby(groups[0], sort=False).cummax().to_numpy()
+    responded = pd.Series(resp).groupby(episode, sort=False).cummax().to_numpy()
     total = a[S.TOTAL].to_numpy(dtype=float)
-    prev = pd.Series(total).groupby(groups[0], sort=False).shift(1).to_numpy(dtype=float)
+    prev = pd.Series(total).groupby(episode, sort=False).shift(1).to_numpy(dtype=float)
     mean2 = (total + prev) / 2
-    ref = pd.Series(np.where(responded, mean2, np.nan)).groupby(groups[0], sort=False).cummin()
+    ref = pd.Series(np.where(responded, mean2, np.nan)).groupby(episode, sort=False).cummin()
     ref = ref.to_numpy()
-    rc = lookup(a[S.INSTRUMENT], dict(settings.reliable_change_points)).astype(float)
-    run = _consecutive(~resp & responded, groups)
+    rc = lookup(a[S.INSTRUMENT], dict(settings.reliable_change_points))
+    run = _consecutive(~resp & responded, [episode])
     confirmed = pd.Series(run >= settings.relapse_confirmations).groupby(
-        groups[0], sort=False).cummax().to_numpy()
+        episode, sort=False).cummax().to_numpy()
     relapsed = confirmed & ~resp
     fading = responded & ~confirmed & (mean2 - ref > rc)
     out = a[_KEY + [S.DAY, S.TOTAL, S.ADMINISTERED_AT, S.PHASE, "episode", S.PCT_CHANGE,

@@ -194,10 +194,13 @@ def overview(url: str, settings: Settings, filters: Filters, clock: str | None =
 def _overview(url: str, settings: Settings, filters: Filters, clock: str
               ) -> views.OverviewView:
     o = filtered_outcomes(url, settings, filters)
-    attrs = _course_mask(attributes(url, settings), filters)
+    every = attributes(url, settings)
+    attrs = _course_mask(every, filters)
     return views.overview_view(
         o, filtered_means(url, settings, filters), attrs, instrument=filters.instrument,
-        settings=settings, n_current=current_patients(url, settings, filters, clock),
+        settings=settings,
+        n_current=current_patients(url, settings, clock,
+                                   None if len(attrs) == len(every) else attrs),
         as_of=data_end(url, settings))
 
 
@@ -207,20 +210,20 @@ def data_end(url: str, settings: Settings | None = None) -> pd.Timestamp | None:
     return None if c.empty else c["last_contact"].max()
 
 
-def current_patients(url: str, settings: Settings, filters: Filters, clock: str) -> int:
+def current_patients(url: str, settings: Settings, clock: str,
+                     courses: pd.DataFrame | None = None) -> int:
     """How many patients are current as of ``clock`` (:func:`analysis.signals.is_current`, the
-    rule of the signals and the caseload). Unfiltered: every patient with a contact, as the
-    caseload of the whole clinic counts them; under filters: those with a course that passes
-    them."""
+    rule of the signals and the caseload). Without ``courses`` (no filter narrows them): every
+    patient with a contact, as the caseload of the whole clinic counts them; with the courses
+    that pass the filters: their patients only."""
     c = derived(url, settings).contacts
     if c.empty:
         return 0
     ids = c.loc[is_current(c["last_contact"], pd.Timestamp(clock), settings), S.PATIENT_ID]
-    attrs = attributes(url, settings)
-    keep = _course_mask(attrs, filters)
-    if len(keep) == len(attrs):
+    if courses is None:
         return int(ids.nunique())
-    return int(pd.Index(ids.unique()).intersection(pd.Index(keep[S.PATIENT_ID].unique())).size)
+    return int(pd.Index(ids.unique()).intersection(
+        pd.Index(courses[S.PATIENT_ID].unique())).size)
 
 
 @st.cache_data(ttl="10m")

@@ -502,7 +502,7 @@ def _foreign_keys_checked_once(conn: Connection, table: Table, rows: int):
     The table is locked against readers until the import commits (PostgreSQL's ALTER TABLE);
     smaller writes, SQLite, and a database user who may not alter the table keep the per-row
     checks."""
-    keys = [fk for fk in table.foreign_key_constraints]
+    keys = list(table.foreign_key_constraints)
     if conn.dialect.name != "postgresql" or rows < BULK_FOREIGN_KEY_ROWS or not keys:
         yield
         return
@@ -552,7 +552,7 @@ def _copy_csv(raw, table: str, part: pd.DataFrame) -> None:
             out[col] = s.astype("Int64")
     buf = io.StringIO()
     # NULL is a control character, which the importers reject in every text cell
-    out.to_csv(buf, index=False, header=False, na_rep="\x01")
+    out.to_csv(buf, index=False, header=False, na_rep=_COPY_NULL)
     cur = raw.cursor()
     with cur.copy(f"COPY {table} ({', '.join(out.columns)}) FROM STDIN "
                   "WITH (FORMAT csv, NULL E'\\x01')") as copy:
