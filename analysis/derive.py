@@ -38,16 +38,17 @@ from analysis.caseload import standing
 from analysis.cohort import BIN_SERIES, course_attributes, wide_bin_means
 from analysis.expected import induction_scores
 from analysis.outcomes import completeness, per_course_outcomes
+from analysis.safety import session_safety
 from analysis.settings import Settings
 from analysis.signals import last_contacts, signal_inputs
 
 __all__ = ["Derived", "DERIVED_VERSION", "derive", "derive_alignment", "settings_key",
-           "split_means"]
+           "split_means", "session_safety_records"]
 
 #: The version of what :func:`derive` computes: part of :func:`settings_key`, so tables made
 #: by an earlier version (fewer kinds, another rule) are never read and ``kap-outcomes init``
 #: rebuilds them. Raise it whenever a derived kind or its rule changes.
-DERIVED_VERSION = 4   # 4: no change from baseline for a caseload's baseline-only score
+DERIVED_VERSION = 5   # 5: the session safety records (4: a baseline-only caseload score)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class Derived:
     ``signals`` and ``candidates``: :func:`analysis.signals.signal_inputs`.
     ``induction``: :func:`analysis.expected.induction_scores` (what the expected-course models
     are fitted on).
+    ``safety``: :func:`analysis.safety.session_safety`, one record per dosing session (what
+    the Safety page, the session signals and the report's safety section count).
     """
 
     courses: pd.DataFrame
@@ -77,9 +80,12 @@ class Derived:
     signals: pd.DataFrame
     candidates: pd.DataFrame
     induction: pd.DataFrame
+    safety: pd.DataFrame
 
 
-def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
+def derive_alignment(alignment: Alignment, patients: pd.DataFrame,
+                     monitoring: pd.DataFrame | None = None,
+                     events: pd.DataFrame | None = None) -> Derived:
     """:func:`derive` from an alignment already made."""
     outcomes = per_course_outcomes(alignment)
     means = wide_bin_means(alignment)
@@ -91,14 +97,29 @@ def derive_alignment(alignment: Alignment, patients: pd.DataFrame) -> Derived:
                    contacts=contacts, completeness=completeness(alignment, outcomes),
                    sessions=alignment.sessions.drop(columns=["course_index"]),
                    standing=standing(alignment), signals=rows, candidates=candidates,
-                   induction=induction_scores(alignment))
+                   induction=induction_scores(alignment),
+                   safety=session_safety_records(alignment.sessions, monitoring, events,
+                                                 settings=alignment.settings))
+
+
+def session_safety_records(sessions: pd.DataFrame, monitoring: pd.DataFrame | None,
+                           events: pd.DataFrame | None, *, settings: Settings) -> pd.DataFrame:
+    """:attr:`Derived.safety` of the aligned ``sessions`` (no monitoring or events given:
+    none recorded). Safety records depend on a patient's own sessions, monitoring and events
+    alone, so an import of monitoring recomputes this kind only, for the patients it names."""
+    return session_safety(sessions, pd.DataFrame() if monitoring is None else monitoring,
+                          pd.DataFrame() if events is None else events, settings=settings)
 
 
 def derive(assessments: pd.DataFrame, sessions: pd.DataFrame, patients: pd.DataFrame, *,
-           settings: Settings) -> Derived:
+           settings: Settings, monitoring: pd.DataFrame | None = None,
+           events: pd.DataFrame | None = None) -> Derived:
     """Line up the scores of the given patients against their courses (:func:`align`) and
-    derive their courses, outcomes, bin means and latest contacts (see :class:`Derived`)."""
-    return derive_alignment(align(assessments, sessions, settings=settings), patients)
+    derive their courses, outcomes, bin means, latest contacts and session safety records
+    (see :class:`Derived`; ``monitoring`` and ``events`` as :func:`analysis.safety.session_safety`
+    takes them, none when omitted)."""
+    return derive_alignment(align(assessments, sessions, settings=settings), patients,
+                            monitoring, events)
 
 
 def split_means(outcomes: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -26,7 +26,7 @@ from dashboard.db import make_engine, upgrade
 from dashboard.db.engine import database_url
 from dashboard.db.models import IMPORT_KINDS
 from dashboard.db.repository import counts, stored_kinds
-from dashboard.importers import import_file
+from dashboard.importers import import_file, import_files
 
 __all__ = ["main"]
 
@@ -78,13 +78,17 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 def _import_paths(engine, paths, args) -> int:
     status = 0
-    for path in paths:
-        report = import_file(engine, path, kind=args.kind, date_order=args.date_order,
-                             dry_run=args.dry_run, actor=os.environ.get("USER", "cli"),
-                             progress=_progress_bar(Path(path).name),
-                             patient_identifier_system=getattr(
-                                 args, "patient_identifier_system", None),
-                             clinic=getattr(args, "clinic", None))
+    options = dict(kind=args.kind, date_order=args.date_order, dry_run=args.dry_run,
+                   actor=os.environ.get("USER", "cli"),
+                   patient_identifier_system=getattr(args, "patient_identifier_system", None),
+                   clinic=getattr(args, "clinic", None))
+    if getattr(args, "together", False):
+        reports = import_files(engine, paths, **options,
+                               progress=[_progress_bar(Path(p).name) for p in paths])
+    else:
+        reports = (import_file(engine, path, **options, progress=_progress_bar(Path(path).name))
+                   for path in paths)
+    for report in reports:
         print(report.summary())
         for warning in report.warnings:
             print(f"  warning: {warning}")
@@ -113,6 +117,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.kind = None
     args.date_order = "iso"
     args.dry_run = False
+    args.together = True
     files = [SAMPLE / f"{name}.csv" for name in ("patients", "sessions", "assessments",
                                                   "monitoring", "adverse_events")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,9 +260,9 @@ def cmd_signals(args: argparse.Namespace) -> int:
 def cmd_safety(args: argparse.Namespace) -> int:
     """One JSON object per dosing session with its safety record (``safety-reference.md``):
     flags are true / false, or null where the record cannot tell."""
-    from analysis.safety import SESSION_FIELDS, session_safety
+    from analysis.safety import SESSION_FIELDS
     from dashboard.db.derived import read
-    from dashboard.db.repository import load_patients, load_safety
+    from dashboard.db.repository import load_patients
 
     engine = make_engine(args.db)
     upgrade(engine)
@@ -266,11 +271,9 @@ def cmd_safety(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     settings = settings_in_force()
-    # the dashboard's sessions: each with its course and dose number (the derived results)
-    sessions = read(engine, settings).sessions.sort_values(["patient_id", "session_at"],
-                                                           kind="stable")
-    sf = load_safety(engine)
-    table = session_safety(sessions, sf.monitoring, sf.events, settings=settings)
+    # the dashboard's own records (derived at import: no monitoring row is read here)
+    table = read(engine, settings).safety.sort_values(["patient_id", "session_at"],
+                                                      kind="stable")
     table = table.merge(load_patients(engine)[["patient_id", "clinic_id"]], on="patient_id",
                         how="left")
     fields = list(SESSION_FIELDS[:1]) + ["clinic_id"] + list(SESSION_FIELDS[1:])
@@ -322,7 +325,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dashboard.db.derived import read
-    from dashboard.db.repository import load_safety, record_audit
+    from dashboard.db.repository import SafetyFrames, load_grave_events, record_audit
     from dashboard.exports.report import parse_period, report_pdf
 
     engine = make_engine(args.db)
@@ -351,7 +354,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                          indications=tuple(args.indication or ()),
                          clinic_name=args.clinic_name or os.environ.get(
                              "KAP_OUTCOMES_CLINIC_NAME"), as_of=as_of, progress=progress,
-                         safety=load_safety(engine))
+                         safety=SafetyFrames(monitoring=pd.DataFrame(),
+                                             events=load_grave_events(engine)))
     Path(args.out).write_bytes(pdf)
     record_audit(engine, actor=os.environ.get("USER", "cli"), action="report",
                  target_kind="period", target_id=period.label)
@@ -481,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--clinic", metavar="ID",
                      help="every row is of this clinic: the patient ids are this clinic's "
                           "(two clinics may use the same id for two patients)")
+    imp.add_argument("--together", action="store_true",
+                     help="the files land together or not at all (one transaction; a "
+                          "clinic's whole export is derived once, not once per file)")
     imp.set_defaults(func=cmd_import, date_order="iso")
     met = sub.add_parser("metrics", help="per-course outcomes")
     met.add_argument("--json", action="store_true", help="one JSON object per line")

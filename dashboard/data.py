@@ -46,6 +46,7 @@ from dashboard.db.repository import (
     data_version,
     import_history,
     load_frames,
+    load_grave_events,
     load_patients,
     load_safety,
     patient_scope,
@@ -633,19 +634,17 @@ def quarters(url: str, settings: Settings) -> list[str]:
     return sorted({f"{t.year}Q{(t.month - 1) // 3 + 1}" for t in starts})
 
 
-@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading session monitoring…")
+@st.cache_resource(ttl="10m", max_entries=2, show_spinner="Loading adverse events…")
 def safety_frames(url: str) -> SafetyFrames:
-    """Monitoring rows and adverse events of the database at ``url``."""
-    return load_safety(engine(url))
+    """What the Safety page and the report read beside the derived safety records: the
+    severe or serious adverse events (no monitoring row: the records carry what it implies)."""
+    return SafetyFrames(monitoring=pd.DataFrame(), events=load_grave_events(engine(url)))
 
 
-@st.cache_resource(ttl="10m", show_spinner="Checking every dosing session…")
 def safety_table(url: str, settings: Settings) -> pd.DataFrame:
-    """One safety record per dosing session (:func:`analysis.safety.session_safety`), with
-    each session's course from the derived results (shared; do not mutate)."""
-    sf = safety_frames(url)
-    return session_safety(derived(url, settings).sessions, sf.monitoring, sf.events,
-                          settings=settings)
+    """One safety record per dosing session (:func:`analysis.safety.session_safety`, the
+    derived ``safety``: each session with its course; shared, do not mutate)."""
+    return derived(url, settings).safety
 
 
 def _safety_filtered(url: str, settings: Settings, filters: Filters) -> pd.DataFrame:
@@ -700,7 +699,6 @@ def patient_safety(url: str, settings: Settings, patient_id: str, user: User
 def clear() -> None:
     """Forget cached data (after an import)."""
     safety_frames.clear()
-    safety_table.clear()
     safety.clear()
     benefit_risk.clear()
     export_safety.clear()

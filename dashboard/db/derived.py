@@ -16,19 +16,29 @@ scores, stored so no page, CLI command or report lines up every score.
   depend on every patient, so they are stored whole, never per patient.
 - Readers take :func:`read` (each kind loaded on first use) and :func:`clinic_signals` (the
   signals of a day from the stored inputs, the stored models and the recent sessions'
-  monitoring): the dashboard, the CLI and the report share them.
+  safety records): the dashboard, the CLI and the report share them.
+- An import of monitoring or adverse events recomputes the session safety records alone of
+  the patients it names (``refresh(..., safety_only=True)``): no course or outcome depends on
+  them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from analysis.alignment import align
-from analysis.derive import Derived, derive, derive_alignment, settings_key
+from analysis.derive import (
+    Derived,
+    derive,
+    derive_alignment,
+    session_safety_records,
+    settings_key,
+)
 from analysis.expected import (
     INDUCTION_COLUMNS,
     ExpectedModel,
@@ -37,7 +47,6 @@ from analysis.expected import (
     models_from_frame,
     models_to_frame,
 )
-from analysis.safety import session_safety
 from analysis.settings import Settings
 from analysis.signals import assemble_signals
 from dashboard.db import repository
@@ -53,8 +62,28 @@ CHUNK = 5_000
 def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings) -> set[str]:
     """Derive and store these patients; returns the kinds whose rows changed."""
     f = repository.frames_in_transaction(conn, patient_ids)
-    derived = derive(f.assessments, f.sessions, f.patients, settings=settings)
+    sf = repository.safety_in_transaction(conn, patient_ids)
+    derived = derive(f.assessments, f.sessions, f.patients, settings=settings,
+                     monitoring=sf.monitoring, events=sf.events)
     return repository.write_derived(conn, derived, patient_ids)
+
+
+@dataclass(frozen=True)
+class _SafetyOnly:
+    safety: pd.DataFrame
+
+
+def _derive_safety_chunk(conn: Connection, patient_ids: Sequence[str],
+                         settings: Settings) -> set[str]:
+    """Recompute and store these patients' session safety records alone (after an import of
+    monitoring or adverse events: no course or outcome changes), from their stored aligned
+    sessions; returns ``{"safety"}`` when their rows changed."""
+    sessions = repository.derived_rows_in(conn, "sessions", patient_ids)
+    if sessions is None:   # nothing derived yet: the whole derivation makes the sessions too
+        return _derive_chunk(conn, patient_ids, settings)
+    sf = repository.safety_in_transaction(conn, patient_ids)
+    table = session_safety_records(sessions, sf.monitoring, sf.events, settings=settings)
+    return repository.write_derived(conn, _SafetyOnly(table), patient_ids, kinds=("safety",))
 
 
 def _chunks_by_bucket(patient_ids: Sequence[str]) -> list[list[str]]:
@@ -73,11 +102,13 @@ def _chunks_by_bucket(patient_ids: Sequence[str]) -> list[list[str]]:
 
 
 def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
-            was_empty: bool,
+            was_empty: bool, safety_only: bool = False,
             progress: Callable[[int, int], None] | None = None) -> bool:
     """Recompute the derived rows of ``patient_ids`` inside the import's transaction, if the
     tables are current under ``settings`` (or the database held no records before this
-    import, so these patients are all there is). Returns whether the tables are current."""
+    import, so these patients are all there is). ``safety_only``: only their session safety
+    records changed (an import of monitoring or adverse events). Returns whether the tables
+    are current."""
     key = settings_key(settings)
     stored = repository.derived_key(conn)
     if stored != key:
@@ -91,8 +122,9 @@ def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
     done, chunks = 0, _chunks_by_bucket(patient_ids)
     total = sum(len(c) for c in chunks)
     changed: set[str] = set()
+    one_chunk = _derive_safety_chunk if safety_only else _derive_chunk
     for chunk in chunks:
-        changed |= _derive_chunk(conn, chunk, settings)
+        changed |= one_chunk(conn, chunk, settings)
         done += len(chunk)
         if progress:
             progress(done, total)
@@ -206,7 +238,9 @@ class DerivedTables:
 
 def _from_records(engine: Engine, settings: Settings) -> Derived:
     f = repository.load_frames(engine, item_columns=("item_9",))
-    return derive_alignment(align(f.assessments, f.sessions, settings=settings), f.patients)
+    sf = repository.load_safety(engine)
+    return derive_alignment(align(f.assessments, f.sessions, settings=settings), f.patients,
+                            sf.monitoring, sf.events)
 
 
 def read(engine: Engine, settings: Settings) -> DerivedTables:
@@ -217,15 +251,10 @@ def read(engine: Engine, settings: Settings) -> DerivedTables:
     return DerivedTables(engine, settings)
 
 
-def recent_sessions(engine: Engine, settings: Settings, since: pd.Timestamp,
-                    sessions: pd.DataFrame) -> pd.DataFrame:
-    """The safety records (:func:`analysis.safety.session_safety`) of the dosing sessions from
-    ``since`` on: the session signals' input. ``sessions`` are the aligned sessions (the
-    derived ``sessions``: each with its course and dose number); only the monitoring and
-    events of the sessions since then are read."""
-    recent = repository.load_safety(engine, since=since)
-    return session_safety(sessions[sessions["session_at"] >= since], recent.monitoring,
-                          recent.events, settings=settings)
+def recent_sessions(safety: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
+    """The safety records of the dosing sessions from ``since`` on (the session signals'
+    input), from the derived ``safety`` records (no monitoring row is read)."""
+    return safety[safety["session_at"] >= since].reset_index(drop=True)
 
 
 def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
@@ -235,8 +264,8 @@ def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
     """Every patient's signals on ``as_of`` (:func:`analysis.signals.assemble_signals`): what
     each patient's own records raise and their off-track candidates come from the derived
     results, the expected-course models are the stored ones
-    (:meth:`DerivedTables.models`), and only the monitoring of the sessions of the last
-    ``active_days`` is read. ``derived`` and ``models`` may be passed when the caller holds
+    (:meth:`DerivedTables.models`), and the session signals come from the derived safety
+    records of the sessions of the last ``active_days``. ``derived`` and ``models`` may be passed when the caller holds
     them (the dashboard caches both)."""
     d = derived if derived is not None else read(engine, settings)
     if models is None:
@@ -245,4 +274,4 @@ def clinic_signals(engine: Engine, settings: Settings, as_of: pd.Timestamp, *,
     return assemble_signals(d.signals, d.candidates,
                             d.contacts.set_index("patient_id")["last_contact"], models=models,
                             as_of=pd.Timestamp(as_of), settings=settings,
-                            sessions=recent_sessions(engine, settings, since, d.sessions))
+                            sessions=recent_sessions(d.safety, since))

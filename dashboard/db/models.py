@@ -338,7 +338,7 @@ class SignalState(Base):
 DERIVED_BUCKETS = 64
 #: The kinds of derived frames (:class:`analysis.derive.Derived` attributes).
 DERIVED_KINDS = ("courses", "outcomes", "contacts", "completeness", "sessions", "standing",
-                 "signals", "candidates", "induction")
+                 "signals", "candidates", "induction", "safety")
 #: The clinic's expected-course models (fitted on every patient's induction scores, so not per
 #: patient): stored as bucket 0 of this kind, refitted by every import that derives patients.
 MODELS_KIND = "models"

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    or_,
     select,
     text,
 )
@@ -64,6 +65,7 @@ __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
+           "safety_in_transaction", "load_grave_events", "derived_rows_in",
            "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions", "data_version",
            "signal_version"]
 
@@ -433,6 +435,33 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
                 frame[v] = rows[v].to_numpy()
             out[kind] = _safety_types(frame, kind)
     return SafetyFrames(monitoring=out["monitoring"], events=out["adverse_events"])
+
+
+def safety_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> SafetyFrames:
+    """:func:`load_safety` of these patients on the caller's connection (an import's own
+    transaction sees what it wrote)."""
+    return SafetyFrames(monitoring=_safety_rows(conn, "monitoring", patient_ids),
+                        events=_safety_rows(conn, "adverse_events", patient_ids))
+
+
+def load_grave_events(engine: Engine, *, patient_ids: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
+    """The adverse events that were severe or serious (each with its session's
+    ``patient_id`` and ``session_at``): what :func:`analysis.safety.serious_events` lists,
+    read without the clinic's other events."""
+    q, s = _safety_query("adverse_events")
+    t = AdverseEvent.__table__
+    q = q.where(or_(t.c.serious.is_(True), t.c.severity == "severe"))
+    with engine.connect() as conn:
+        if patient_ids is not None:
+            parts = [pd.read_sql(q.where(s.c.patient_id.in_(chunk)), conn)
+                     for chunk in _chunks(list(patient_ids))]
+            out = pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
+                q.where(s.c.id < 0), conn)
+        else:
+            out = pd.read_sql(q, conn)
+    out["session_at"] = _timestamps(out["session_at"])
+    return _safety_types(out, "adverse_events")
 
 
 def dosing_sessions(conn: Connection, patient_ids: Sequence[str]) -> pd.DataFrame:
@@ -958,16 +987,18 @@ def _from_parquet(payloads: list[bytes]) -> pd.DataFrame | None:
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 
-def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]) -> set[str]:
-    """Replace the derived rows of ``patient_ids`` by ``derived`` (their recomputed results),
-    inside the caller's transaction: only the buckets holding these patients are rewritten.
-    Returns the kinds whose rows of these patients changed (a kind may be reported changed
-    when only a type differs: never the other way round)."""
+def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str], *,
+                  kinds: Sequence[str] = DERIVED_KINDS) -> set[str]:
+    """Replace the derived rows of ``patient_ids`` by ``derived`` (their recomputed results;
+    any object with an attribute per kind), inside the caller's transaction: only the buckets
+    holding these patients, and only the ``kinds`` given, are rewritten. Returns the kinds
+    whose rows of these patients changed (a kind may be reported changed when only a type
+    differs: never the other way round)."""
     ids = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object)))
     touched = np.unique(patient_buckets(ids))
     t = DerivedBucket.__table__
     changed: set[str] = set()
-    for kind in DERIVED_KINDS:
+    for kind in kinds:
         new = getattr(derived, kind)
         new_bucket = patient_buckets(new["patient_id"])
         stored = {int(b): bytes(p) for b, p in conn.execute(
@@ -1050,6 +1081,21 @@ def derived_kind_in(conn: Connection, kind: str) -> pd.DataFrame | None:
     """One kind of every patient's derived results on the caller's connection (an import's
     own transaction sees what it wrote), or None when none is stored."""
     return _from_parquet(_buckets_of(conn, kind))
+
+
+def derived_rows_in(conn: Connection, kind: str, patient_ids: Sequence[str]
+                    ) -> pd.DataFrame | None:
+    """One kind of these patients' derived results on the caller's connection (only their
+    buckets are read), or None when none is stored."""
+    ids = pd.Index(pd.unique(pd.Series(list(patient_ids), dtype=object)))
+    t = DerivedBucket.__table__
+    buckets = [int(b) for b in np.unique(patient_buckets(ids))]
+    got = _from_parquet([bytes(p) for p in conn.execute(
+        select(t.c.payload).where((t.c.kind == kind) & t.c.bucket.in_(buckets))
+        .order_by(t.c.bucket)).scalars()])
+    if got is None:
+        return None
+    return got[ids.get_indexer(got["patient_id"].astype(object)) >= 0].reset_index(drop=True)
 
 
 def write_models(conn: Connection, frame: pd.DataFrame) -> None:

@@ -171,18 +171,23 @@ def report_html(source: Frames | Derived | DerivedTables, period: Period, *, set
                 progress: Progress | None = None, safety: SafetyFrames | None = None) -> str:
     """The report as a self-contained HTML page (charts as inline SVG): executive summary,
     trend over the last eight quarters, rapid onset, durability and boosters, breakdowns,
-    attrition and completeness, session safety (with ``safety``: the monitoring and adverse
-    events), methods. Every figure comes from :mod:`dashboard.views` (small cells withheld as
+    attrition and completeness, session safety (with ``safety``), methods. Every figure comes from :mod:`dashboard.views` (small cells withheld as
     everywhere).
 
     ``source`` is the derived results the dashboard reads (:func:`dashboard.db.derived.read`:
     no score is lined up again), or the records themselves (:class:`Frames`, derived here by
-    the same function)."""
+    the same function). ``safety`` asks for the safety section: its adverse events give the
+    severe or serious count (those events alone suffice,
+    :func:`dashboard.db.repository.load_grave_events`); the sessions' safety records are the
+    derived ones, or with records as ``source`` made here from ``safety``'s monitoring and
+    events."""
     settings = settings or settings_in_force()
     step = progress or (lambda i, n, what: None)
     total_steps = 8
     step(0, total_steps, "reading outcomes")
-    d = (derive(source.assessments, source.sessions, source.patients, settings=settings)
+    d = (derive(source.assessments, source.sessions, source.patients, settings=settings,
+                monitoring=None if safety is None else safety.monitoring,
+                events=None if safety is None else safety.events)
          if isinstance(source, Frames) else source)
     attrs = views.course_mask(d.courses, clinics=clinic_ids, routes=routes,
                               indications=indications)
@@ -292,7 +297,7 @@ def report_html(source: Frames | Derived | DerivedTables, period: Period, *, set
                   _table(counts_table(comp, value="courses", min_cell_size=settings.min_cell_size,
                                       percent=["share"]).drop(columns=["instrument"]))]
     step(6, total_steps, "session safety")
-    parts += _safety_section(d.sessions, attrs, cur, safety, period, instrument, settings, foot)
+    parts += _safety_section(d.safety, attrs, cur, safety, period, instrument, settings, foot)
     parts += ["<h2 class='newpage'>Methods appendix: every definition and threshold in force</h2>",
               _table(pd.DataFrame(settings.as_rows(), columns=["setting", "value", "meaning"])),
               "<p>Rates are per treatment course with Wilson intervals; durability and time to "
@@ -321,15 +326,16 @@ def report_html(source: Frames | Derived | DerivedTables, period: Period, *, set
             "</body></html>")
 
 
-def _safety_section(sessions: pd.DataFrame, attrs: pd.DataFrame, cur: pd.DataFrame, safety: SafetyFrames | None,
-                    period: Period, instrument: str, settings: Settings, foot: str) -> list[str]:
+def _safety_section(table: pd.DataFrame, attrs: pd.DataFrame, cur: pd.DataFrame,
+                    safety: SafetyFrames | None, period: Period, instrument: str,
+                    settings: Settings, foot: str) -> list[str]:
     """Session safety in the period: the dosing sessions *dated* in it (not the courses started
-    in it), with the Safety page's decided cells; response beside risk by route."""
-    from analysis.safety import SAFETY_OUTCOMES, session_safety
+    in it), with the Safety page's decided cells; response beside risk by route. ``table``:
+    every dosing session's safety record (the derived ``safety``)."""
+    from analysis.safety import SAFETY_OUTCOMES
 
     if safety is None:
         return []
-    table = session_safety(sessions, safety.monitoring, safety.events, settings=settings)
     last_day = (period.end - pd.Timedelta(days=1)).date()
     t = views.safety_mask(table, attrs, start=period.start.date(), end=last_day)
     parts = ["<h2 class='newpage'>Session safety</h2>"]
@@ -341,7 +347,7 @@ def _safety_section(sessions: pd.DataFrame, attrs: pd.DataFrame, cur: pd.DataFra
     m = settings.min_cell_size
     n_serious = (str(sv.n_serious_shared) if sv.n_serious_shared is not None
                  else f"withheld (fewer than {m} patients had one)")
-    no_record = "" if len(safety.monitoring) else (
+    no_record = "" if table["has_monitoring"].any() else (
         " <b>No session monitoring has been imported: every session counts as incomplete and "
         "no vital-sign flag can be told.</b>")
     parts += [f"<p>{sv.n_sessions} dosing sessions dated {period.start:%d %b %Y} – "

@@ -21,7 +21,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0008"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"
 
 
 def test_sqlite_uses_wal_and_foreign_keys(sqlite_engine):
@@ -71,7 +71,7 @@ def test_upgrade_from_0003_keeps_stored_data(backend_engine_0003):
                           ":b)"), {"b": batch})
     upgrade(engine)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0008"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"
         assert conn.execute(text("SELECT count(*) FROM import_batches")).scalar_one() == 1
         assert conn.execute(text("SELECT import_id FROM sessions")).scalar_one() == batch
     report = import_file(engine, b"patient_id,session_at,event,severity,serious,"

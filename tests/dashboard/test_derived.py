@@ -15,7 +15,8 @@ from analysis.derive import derive, settings_key, split_means
 from analysis.schemas import OUTCOME_FIELDS
 from dashboard.cli import main
 from dashboard.db import derived, repository
-from dashboard.importers import import_file
+from dashboard.importers import import_file, import_files
+from dashboard.importers.service import NOT_IMPORTED_WITH_BATCH
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 KEY_O = ["patient_id", "course_id", "instrument"]
@@ -37,7 +38,9 @@ def assert_same_as_recomputed(engine, settings: Settings) -> None:
     assert stored is not None
     assert tuple(split_means(stored.outcomes)[0].columns) == OUTCOME_FIELDS
     f = repository.load_frames(engine, item_columns=("item_9",))
-    fresh = derive(f.assessments, f.sessions, f.patients, settings=settings)
+    sf = repository.load_safety(engine)
+    fresh = derive(f.assessments, f.sessions, f.patients, settings=settings,
+                   monitoring=sf.monitoring, events=sf.events)
     pd.testing.assert_frame_equal(_norm(stored.courses, KEY_C),
                                   _norm(fresh.courses[stored.courses.columns], KEY_C),
                                   check_dtype=False)
@@ -46,7 +49,7 @@ def assert_same_as_recomputed(engine, settings: Settings) -> None:
                                         KEY_O), check_dtype=False)
     pd.testing.assert_frame_equal(_norm(stored.contacts, ["patient_id"]),
                                   _norm(fresh.contacts, ["patient_id"]), check_dtype=False)
-    for kind in ("completeness", "standing", "signals", "candidates", "induction"):
+    for kind in ("completeness", "standing", "signals", "candidates", "induction", "safety"):
         got, want = getattr(stored, kind), getattr(fresh, kind)
         assert list(got.columns) == list(want.columns), kind
         every = list(want.columns)
@@ -403,3 +406,101 @@ def test_same_rows_agrees_with_comparing_python_tuples():
         assert repository._same_rows(a, a.copy())
 
     check()
+
+
+def _payloads(engine) -> dict[tuple[str, int], bytes]:
+    from sqlalchemy import select
+
+    from dashboard.db.models import DerivedBucket
+
+    t = DerivedBucket.__table__
+    with engine.connect() as conn:
+        return {(k, int(b)): bytes(p) for k, b, p in conn.execute(
+            select(t.c.kind, t.c.bucket, t.c.payload)).all()}
+
+
+def test_monitoring_and_event_imports_keep_the_safety_records_current(engine, tmp_path):
+    """The derived safety records equal :func:`analysis.safety.session_safety` over every
+    record after imports of monitoring and adverse events in parts; those imports rewrite the
+    safety records alone, of the patients they name."""
+    settings = Settings()
+    for name in ("patients", "sessions", "assessments"):
+        assert import_file(engine, SAMPLE / f"{name}.csv").ok
+    before = _payloads(engine)
+    assert not repository.load_derived(engine, settings_key(settings)).safety[
+        "has_monitoring"].any()
+    m1, m2 = _split_by_date(SAMPLE / "monitoring.csv", "session_at", "2025-06-01", tmp_path)
+    assert import_file(engine, m1).ok
+    after = _payloads(engine)
+    rewritten = {k for k in after if after[k] != before.get(k)}
+    assert rewritten and {kind for kind, _ in rewritten} == {"safety"}
+    # only the buckets of the patients named in the file
+    named = pd.read_csv(m1)["patient_id"].astype(str).unique()
+    assert {b for _, b in rewritten} <= set(repository.patient_buckets(named).tolist())
+    assert_same_as_recomputed(engine, settings)
+    for path in (m2, SAMPLE / "adverse_events.csv"):
+        assert import_file(engine, path).ok
+    assert_same_as_recomputed(engine, settings)
+    stored = repository.load_derived(engine, settings_key(settings)).safety
+    assert stored["has_monitoring"].any() and stored["adverse_events"].sum() == len(
+        pd.read_csv(SAMPLE / "adverse_events.csv"))
+    # the grave events read alone are the severe or serious ones of every event
+    every = repository.load_safety(engine).events
+    grave = every[every["serious"] | (every["severity"] == "severe")]
+    got = repository.load_grave_events(engine)
+    key = ["patient_id", "session_at", "event"]
+    pd.testing.assert_frame_equal(_norm(got, key), _norm(grave[got.columns], key),
+                                  check_dtype=False)
+    assert 0 < len(got) < len(every)
+
+
+def test_files_imported_together_land_together_and_derive_each_patient_once(engine,
+                                                                            monkeypatch):
+    """A clinic's export imported as one batch: the same records and derived results as
+    file by file, each patient derived once (not once per file), one audit row per file."""
+    settings = Settings()
+    names = ("patients", "sessions", "assessments", "monitoring", "adverse_events")
+    derived_ids: list[str] = []
+    real = derived._derive_chunk
+
+    def counting(conn, patient_ids, chosen):
+        derived_ids.extend(patient_ids)
+        return real(conn, patient_ids, chosen)
+
+    monkeypatch.setattr(derived, "_derive_chunk", counting)
+    reports = import_files(engine, [SAMPLE / f"{n}.csv" for n in names], settings=settings)
+    assert all(r.ok for r in reports) and [r.kind for r in reports] == list(names)
+    assert all(r.rows_added == len(pd.read_csv(SAMPLE / f"{n}.csv"))
+               for r, n in zip(reports, names, strict=True))
+    assert len(derived_ids) == len(set(derived_ids)) == repository.counts(engine)["patients"]
+    assert_same_as_recomputed(engine, settings)
+    assert len(repository.import_history(engine)) == len(names)
+    # imported again together: nothing added, nothing derived
+    derived_ids.clear()
+    again = import_files(engine, [SAMPLE / f"{n}.csv" for n in names], settings=settings)
+    assert all(r.ok and r.rows_added == 0 for r in again) and not derived_ids
+
+
+def test_a_batch_with_one_bad_file_writes_nothing(engine):
+    """One rejected file (a bad cell, or a conflict with a file before it) and no file of the
+    batch lands; the valid files' reports say why."""
+    bad = (b"patient_id,instrument,administered_at,total\n"
+           b"P1,PHQ9,2025-01-02,99\n")
+    reports = import_files(engine, [SAMPLE / "patients.csv", SAMPLE / "sessions.csv", bad],
+                           names=["patients.csv", "sessions.csv", "assessments.csv"])
+    assert [r.ok for r in reports] == [False, False, False]
+    assert reports[0].file_error == reports[1].file_error == NOT_IMPORTED_WITH_BATCH
+    assert reports[2].errors and all(r.rows_added == 0 for r in reports)
+    assert repository.counts(engine)["patients"] == 0
+    # a conflict found inside the transaction: the session file's changed dose contradicts
+    # the one the first file of the batch wrote
+    first = SAMPLE.joinpath("sessions.csv").read_bytes()
+    lines = first.decode().splitlines()
+    head, row = lines[0].split(","), lines[2].split(",")   # a dosing session
+    row[head.index("dose_mg")] = "999"
+    changed = "\n".join([lines[0], ",".join(row)]).encode() + b"\n"
+    reports = import_files(engine, [SAMPLE / "patients.csv", first, changed],
+                           names=["patients.csv", "sessions.csv", "changed.csv"])
+    assert not reports[2].ok and reports[2].conflicts
+    assert reports[0].file_error == NOT_IMPORTED_WITH_BATCH
+    assert repository.counts(engine)["sessions"] == repository.counts(engine)["patients"] == 0
