@@ -356,7 +356,8 @@ def flag_values(flag: pd.Series) -> pd.Series:
     """
     if flag.dtype == float:
         return flag
-    return pd.to_numeric(flag.astype("boolean").astype("Float64"), errors="coerce").astype(float)
+    return pd.Series(flag.astype("boolean").to_numpy(dtype=float, na_value=np.nan),
+                     index=flag.index, name=flag.name)
 
 
 #: Course-level flags that need every session (the others: any session).
@@ -414,29 +415,40 @@ def safety_rates(table: pd.DataFrame, *, by: str | None = None, unit: str = "ses
         patient, group = rolled["p"].to_numpy(), rolled["g"].to_numpy()
         values = {o: rolled[o].to_numpy(dtype=float) for o in outcomes}
     rows = []
+    # (cell, patient) pairs and their cells coded once for every flag: per flag only
+    # bincounts (the Safety page asks for some 60 rate sets of 500k sessions)
+    n_codes = int(np.max(patient, initial=-1)) + 1
+    at, pairs = pd.factorize(np.where(group >= 0, group.astype(np.int64) * n_codes + patient,
+                                      -1))
+    cells, of = np.unique(pairs // max(n_codes, 1), return_inverse=True)
+    in_cell = pairs >= 0
     for j, o in enumerate(outcomes):
         v = values[o]
-        keep = ~np.isnan(v) & (group >= 0)
-        if not keep.any():
+        known = ~np.isnan(v)
+        # per pair: k_i flagged of n_i known; then per cell
+        k_i = np.bincount(at, weights=np.where(known, v, 0.0), minlength=len(pairs))
+        n_i = np.bincount(at, weights=known, minlength=len(pairs))
+        pick = in_cell & (n_i > 0)
+        if not pick.any():
             continue
-        per = pd.DataFrame({"g": group[keep], "p": patient[keep], "v": v[keep]}).groupby(
-            ["g", "p"], sort=False)["v"].agg(k_i="sum", n_i="size").reset_index()
-        k_i, n_i = per["k_i"].to_numpy(), per["n_i"].to_numpy()
-        cell = per.assign(has=k_i > 0, lacks=k_i < n_i).groupby("g", sort=False).agg(
-            k=("k_i", "sum"), n=("n_i", "sum"), n_patients=("p", "size"),
-            k_patients=("has", "sum"), nk_patients=("lacks", "sum"))
-        rate = (cell["k"] / cell["n"]).to_numpy()
-        p_row = pd.Series(rate, index=cell.index).reindex(per["g"]).to_numpy()
+        cell = of[pick]
+        k_i, n_i = k_i[pick], n_i[pick]
+        k = np.bincount(cell, weights=k_i, minlength=len(cells))
+        n = np.bincount(cell, weights=n_i, minlength=len(cells))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = k / n
         # design effect: sum over patients of (k_i - p n_i)^2 over n p (1 - p)
-        sq = pd.Series((k_i - p_row * n_i) ** 2).groupby(per["g"].to_numpy(), sort=False).sum()
-        sq = sq.reindex(cell.index).to_numpy()
-        binom = cell["n"].to_numpy() * rate * (1 - rate)
+        sq = np.bincount(cell, weights=(k_i - rate[cell] * n_i) ** 2, minlength=len(cells))
+        binom = n * rate * (1 - rate)
         with np.errstate(invalid="ignore", divide="ignore"):
             deff = np.where(binom > 0, sq / np.where(binom > 0, binom, 1), 1.0)
-        part = cell.reset_index()
-        part["_order"] = j
-        part["rate"], part["deff"] = rate, np.maximum(deff, 1.0)
-        rows.append(part)
+        has = n > 0
+        rows.append(pd.DataFrame({
+            "g": cells, "k": k, "n": n,
+            "n_patients": np.bincount(cell, minlength=len(cells)),
+            "k_patients": np.bincount(cell, weights=k_i > 0, minlength=len(cells)),
+            "nk_patients": np.bincount(cell, weights=k_i < n_i, minlength=len(cells)),
+            "_order": j, "rate": rate, "deff": np.maximum(deff, 1.0)})[has])
     if not rows:
         return pd.DataFrame(columns=columns)
     out = pd.concat(rows, ignore_index=True)

@@ -241,3 +241,30 @@ def test_session_signals_are_current_and_only_where_monitoring_is_recorded():
     # a clinic that records no monitoring at all gets no missing-check signals
     none = session_signals(t.assign(has_monitoring=False), as_of=as_of)
     assert none["kind"].tolist() == ["session_event", "session_event"]
+
+
+def test_rates_equal_a_plain_loop_over_cells_and_patients():
+    """The vectorized rates equal a per-cell, per-patient loop written from the definitions
+    (random clinic, fixed seed; missing flags and a missing group included)."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    t = pd.DataFrame({
+        "patient_id": rng.choice([f"P{i}" for i in range(400)], n),
+        "course_id": "1", "session_at": T0 + pd.to_timedelta(rng.integers(0, 300, n), "D"),
+        "route": rng.choice(np.array(["IV", "IM", "IN", None], dtype=object), n),
+        "sedated": pd.array(rng.choice(np.array([True, False, None], dtype=object), n,
+                                       p=[0.2, 0.6, 0.2]), dtype="boolean")})
+    got = safety_rates(t, by="route", outcomes=["sedated"]).set_index("route")
+    want = {}
+    for route, cell in t[t["route"].notna() & t["sedated"].notna()].groupby("route"):
+        per = [(int(g["sedated"].sum()), len(g)) for _, g in cell.groupby("patient_id")]
+        k, m = sum(a for a, _ in per), sum(b for _, b in per)
+        p = k / m
+        deff = max(1.0, sum((a - p * b) ** 2 for a, b in per) / (m * p * (1 - p)))
+        want[route] = (k, m, len(per), sum(a > 0 for a, _ in per),
+                       sum(a < b for a, b in per), deff)
+    assert sorted(got.index) == sorted(want)
+    for route, (k, m, n_p, k_p, nk_p, deff) in want.items():
+        r = got.loc[route]
+        assert (r.k, r.n, r.n_patients, r.k_patients, r.nk_patients) == (k, m, n_p, k_p, nk_p)
+        assert r.deff == pytest.approx(deff, rel=1e-12)
