@@ -342,7 +342,7 @@ def completeness(alignment: Alignment, outcomes: pd.DataFrame | None = None) -> 
         ["no_assessments", "no_baseline", "ok", "lost_to_follow_up", "booster_before_endpoint"],
         "no_endpoint_assessment")
     # courses of patients never assessed at all: one row each, instrument unknown
-    silent = courses[~courses[S.PATIENT_ID].isin(out[S.PATIENT_ID])]
+    silent = courses[category_codes(courses[S.PATIENT_ID], out[S.PATIENT_ID].unique()) < 0]
     if len(silent):
         extra = silent[[S.PATIENT_ID, S.COURSE_ID, "induction_doses", "booster_count"]].assign(
             instrument=pd.NA, n_assessments=0, n_usable=0, n_unscored=0, n_superseded=0,

@@ -25,9 +25,10 @@ scores, stored so no page, CLI command or report lines up every score.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
@@ -53,15 +54,98 @@ from dashboard.db import repository
 from dashboard.db.models import DERIVED_KINDS, MODELS_KIND, Patient
 
 __all__ = ["refresh", "rebuild", "refit_models", "is_current", "move_patient", "CHUNK", "read",
-           "DerivedTables", "recent_sessions", "clinic_signals"]
+           "DerivedTables", "recent_sessions", "clinic_signals", "WrittenRecords"]
 
 #: Patients derived at a time (memory stays bounded at network scale).
 CHUNK = 5_000
 
 
-def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings) -> set[str]:
+_SESSION_COLUMNS = ("patient_id", "session_at", "kind", "route", "dose_mg", "weight_kg",
+                    "course_id", "clinician_id")
+_SCORE_COLUMNS = ("patient_id", "instrument", "administered_at", "total", "prorated", "item_9")
+
+
+class WrittenRecords:
+    """The sessions and scores an import wrote, for the patients it created: those rows are
+    every record these patients have, so their derivation takes them from here instead of
+    reading them back inside the transaction (10 s of a 100k-patient clinic's first import).
+    Typed as :func:`dashboard.db.repository.frames_in_transaction` reads them (a test asserts
+    the derived results equal a recomputation from the stored records)."""
+
+    def __init__(self) -> None:
+        self.created: set[str] = set()
+        self._parts: dict[str, list[pd.DataFrame]] = {"sessions": [], "assessments": []}
+        self._frames: dict[str, tuple[pd.DataFrame, np.ndarray, pd.Index]] = {}
+
+    def add(self, kind: str, written: pd.DataFrame, created: Iterable[str]) -> None:
+        """Rows of ``kind`` written by one file, and the patients that file created."""
+        self.created.update(created)
+        if kind in self._parts and len(written):
+            columns = _SESSION_COLUMNS if kind == "sessions" else _SCORE_COLUMNS
+            self._parts[kind].append(written.reindex(columns=list(columns)))
+            self._frames.pop(kind, None)
+
+    def _frame(self, kind: str) -> tuple[pd.DataFrame, np.ndarray, pd.Index]:
+        if kind not in self._frames:
+            columns = list(_SESSION_COLUMNS if kind == "sessions" else _SCORE_COLUMNS)
+            parts = self._parts[kind]
+            frame = (pd.concat(parts, ignore_index=True) if parts
+                     else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}))
+            when = "session_at" if kind == "sessions" else "administered_at"
+            frame[when] = pd.to_datetime(frame[when]).astype("datetime64[ns]")
+            text = (("kind", "route", "course_id", "clinician_id") if kind == "sessions"
+                    else ("instrument",))
+            for col in ("patient_id", *text):
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+            if kind == "sessions":
+                for col in ("dose_mg", "weight_kg"):
+                    frame[col] = frame[col].astype(float)
+            else:
+                frame["total"] = frame["total"].astype(float)
+                frame["prorated"] = frame["prorated"].astype(bool)
+                frame["item_9"] = frame["item_9"].astype("Int64")
+            codes, uniques = pd.factorize(frame["patient_id"])
+            self._frames[kind] = (frame, codes, pd.Index(uniques, dtype=object))
+        return self._frames[kind]
+
+    def rows_of(self, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
+        """The written rows of ``kind`` of these patients."""
+        frame, codes, uniques = self._frame(kind)
+        wanted = np.zeros(len(uniques) + 1, dtype=bool)
+        at = uniques.get_indexer(pd.Index(list(patient_ids), dtype=object))
+        wanted[at[at >= 0]] = True
+        return frame[wanted[codes]].reset_index(drop=True)
+
+
+def _frames(conn: Connection, patient_ids: Sequence[str],
+            written: WrittenRecords | None) -> repository.Frames:
+    """The records of these patients: those the import created from ``written``, the others
+    read on the import's connection."""
+    if written is None or not written.created:
+        return repository.frames_in_transaction(conn, patient_ids)
+    fresh = [p for p in patient_ids if p in written.created]
+    if not fresh:
+        return repository.frames_in_transaction(conn, patient_ids)
+    taken = set(fresh)
+    f = repository.frames_in_transaction(conn, patient_ids,
+                                         records_of=[p for p in patient_ids if p not in taken])
+
+    def joined(stored: pd.DataFrame, mine: pd.DataFrame) -> pd.DataFrame:
+        if stored.empty:
+            return mine
+        return pd.concat([stored, mine.astype(stored.dtypes.to_dict(), errors="ignore")],
+                         ignore_index=True) if len(mine) else stored
+
+    return repository.Frames(
+        patients=f.patients,
+        sessions=joined(f.sessions, written.rows_of("sessions", fresh)),
+        assessments=joined(f.assessments, written.rows_of("assessments", fresh)))
+
+
+def _derive_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings,
+                  written: WrittenRecords | None = None) -> set[str]:
     """Derive and store these patients; returns the kinds whose rows changed."""
-    f = repository.frames_in_transaction(conn, patient_ids)
+    f = _frames(conn, patient_ids, written)
     sf = repository.safety_in_transaction(conn, patient_ids)
     derived = derive(f.assessments, f.sessions, f.patients, settings=settings,
                      monitoring=sf.monitoring, events=sf.events)
@@ -73,14 +157,14 @@ class _SafetyOnly:
     safety: pd.DataFrame
 
 
-def _derive_safety_chunk(conn: Connection, patient_ids: Sequence[str],
-                         settings: Settings) -> set[str]:
+def _derive_safety_chunk(conn: Connection, patient_ids: Sequence[str], settings: Settings,
+                         written: WrittenRecords | None = None) -> set[str]:
     """Recompute and store these patients' session safety records alone (after an import of
     monitoring or adverse events: no course or outcome changes), from their stored aligned
     sessions; returns ``{"safety"}`` when their rows changed."""
     sessions = repository.derived_rows_in(conn, "sessions", patient_ids)
     if sessions is None:   # nothing derived yet: the whole derivation makes the sessions too
-        return _derive_chunk(conn, patient_ids, settings)
+        return _derive_chunk(conn, patient_ids, settings, written)
     sf = repository.safety_in_transaction(conn, patient_ids)
     table = session_safety_records(sessions, sf.monitoring, sf.events, settings=settings)
     return repository.write_derived(conn, _SafetyOnly(table), patient_ids, kinds=("safety",))
@@ -103,11 +187,13 @@ def _chunks_by_bucket(patient_ids: Sequence[str]) -> list[list[str]]:
 
 def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
             was_empty: bool, safety_only: bool = False,
+            written: WrittenRecords | None = None,
             progress: Callable[[int, int], None] | None = None) -> bool:
     """Recompute the derived rows of ``patient_ids`` inside the import's transaction, if the
     tables are current under ``settings`` (or the database held no records before this
     import, so these patients are all there is). ``safety_only``: only their session safety
-    records changed (an import of monitoring or adverse events). Returns whether the tables
+    records changed (an import of monitoring or adverse events). ``written``: the records
+    the import wrote for the patients it created (not read back). Returns whether the tables
     are current."""
     key = settings_key(settings)
     stored = repository.derived_key(conn)
@@ -124,7 +210,7 @@ def refresh(conn: Connection, patient_ids: Sequence[str], settings: Settings, *,
     changed: set[str] = set()
     one_chunk = _derive_safety_chunk if safety_only else _derive_chunk
     for chunk in chunks:
-        changed |= one_chunk(conn, chunk, settings)
+        changed |= one_chunk(conn, chunk, settings, written)
         done += len(chunk)
         if progress:
             progress(done, total)

@@ -125,16 +125,20 @@ def load_frames(engine: Engine, *, clinic_ids: Sequence[str] | None = None,
                             arrow=True)
 
 
-def frames_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> Frames:
+def frames_in_transaction(conn: Connection, patient_ids: Sequence[str], *,
+                          records_of: Sequence[str] | None = None) -> Frames:
     """:func:`load_frames` of these patients (item 9 only) on the caller's connection: what an
     import's own transaction has written is seen (the fast Arrow read is not: it is another
-    connection)."""
+    connection). ``records_of``: read the sessions and scores of these patients only (the
+    caller holds the others'); default all of ``patient_ids``."""
     return _load_frames(conn, clinic_ids=None, patient_ids=list(patient_ids),
-                        items=["item_9"], arrow=False)
+                        items=["item_9"], arrow=False,
+                        records_of=None if records_of is None else list(records_of))
 
 
 def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
-                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool) -> Frames:
+                 patient_ids: Sequence[str] | None, items: list[str], arrow: bool,
+                 records_of: list[str] | None = None) -> Frames:
     p = Patient.__table__
     s = Session.__table__
     c = Course.__table__
@@ -154,7 +158,10 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
           .select_from(s.outerjoin(c, s.c.course_id == c.c.id)))
     aq = select(a.c.patient_id, a.c.instrument, a.c.administered_at, a.c.total, a.c.prorated,
                 *[a.c[n] for n in items])
-    if clinic_ids is not None or patient_ids is not None:
+    if records_of is not None:
+        sq = sq.where(s.c.patient_id.in_(records_of))
+        aq = aq.where(a.c.patient_id.in_(records_of))
+    elif clinic_ids is not None or patient_ids is not None:
         sq = sq.where(s.c.patient_id.in_(ids))
         aq = aq.where(a.c.patient_id.in_(ids))
     sessions = read(conn, sq.order_by(s.c.patient_id, s.c.session_at))

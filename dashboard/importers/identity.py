@@ -87,7 +87,7 @@ def resolve_patients(records: pd.DataFrame, stored: pd.DataFrame, *,
     = the patient's clinic; the new patients; the ambiguous rows; a warning per id that now
     names patients of two clinics.
     """
-    rec = records.copy()
+    rec = records.copy(deep=False)   # columns are replaced, never written into
     # the rule is applied to each distinct (clinic, id) pair once and spread to its rows (a
     # network's file names 100k patients in 2.6M rows)
     pair_of_row, pairs = _pairs(rec)

@@ -474,18 +474,32 @@ def _patients(raw, cols, issues, order, max_missing):
     return out
 
 
+def _map_distinct(text: pd.Series, fn) -> pd.Series:
+    """``text.map(fn)`` (objects, None where ``fn`` gives None), with ``fn`` called once per
+    distinct value: a call per row on Arrow strings took 2 s of an 800k-session file.
+
+    >>> _map_distinct(pd.Series(["a", "b", "a"]), str.upper).tolist()
+    ['A', 'B', 'A']
+    """
+    codes, uniques = pd.factorize(text)
+    values = np.empty(len(uniques) + 1, dtype=object)
+    values[:-1] = [fn(u) for u in uniques]
+    values[-1] = None
+    return pd.Series(values[codes], index=text.index, dtype=object)
+
+
 def _sessions(raw, cols, issues, order, max_missing):
     out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
                                            required=True)})
     out["session_at"] = _dates(raw, cols["session_at"], issues, "session_at", order)
     kind = _text(raw, cols["kind"])
-    norm = kind.map(lambda v: _KINDS.get(normalize_header(v)))
+    norm = _map_distinct(kind, lambda v: _KINDS.get(normalize_header(v)))
     issues.add(norm.isna(), "kind", lambda i: (
         "missing" if not kind.iloc[i] else f"{kind.iloc[i]!r} is not a session kind (dosing, "
                                            "booster, integration, preparation)"))
     out["kind"] = norm
     route = _text(raw, cols.get("route"))
-    rnorm = route.map(lambda v: _ROUTES.get(normalize_header(v)) if v else None)
+    rnorm = _map_distinct(route, lambda v: _ROUTES.get(normalize_header(v)) if v else None)
     issues.add((route != "") & rnorm.isna(), "route",
                lambda i: f"{route.iloc[i]!r} is not a route (IV, IM, IN, SL, PO)")
     dosing = norm.isin(["dosing", "booster"])
@@ -513,8 +527,7 @@ def _coded(raw: RawFile, col: str | None, issues: _Issues, name: str,
            codes: dict[str, object], allowed: str, *, required: bool) -> pd.Series:
     """A coded column: each cell looked up (case, spaces, dashes ignored) in ``codes``."""
     text = _text(raw, col)
-    lookup = {v: (codes.get(normalize_header(v)) if v else None) for v in text.unique()}
-    value = text.map(lookup)
+    value = _map_distinct(text, lambda v: codes.get(normalize_header(v)) if v else None)
     bad = (text != "") & value.isna()
     issues.add(bad, name, lambda i: f"{_shown(text.iloc[i], 40)} is not one of {allowed}")
     if required:
@@ -614,13 +627,13 @@ def _assessments(raw, cols, issues, order, max_missing):
     out = pd.DataFrame({"patient_id": _ids(_text(raw, cols["patient_id"]), issues, "patient_id",
                                            required=True)})
     instr_text = _text(raw, cols["instrument"])
-    codes = {}
-    for v in instr_text.unique():
+    def code(v: str) -> str | None:
         try:
-            codes[v] = normalize_instrument(v) if v else None
+            return normalize_instrument(v) if v else None
         except UnknownInstrumentError:
-            codes[v] = None
-    instrument = instr_text.map(codes)
+            return None
+
+    instrument = _map_distinct(instr_text, code)
     issues.add(instrument.isna(), "instrument", lambda i: (
         "missing" if not instr_text.iloc[i] else f"{instr_text.iloc[i]!r} is not PHQ9, GAD7 or PCL5"))
     out["instrument"] = instrument

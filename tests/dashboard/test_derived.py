@@ -49,7 +49,8 @@ def assert_same_as_recomputed(engine, settings: Settings) -> None:
                                         KEY_O), check_dtype=False)
     pd.testing.assert_frame_equal(_norm(stored.contacts, ["patient_id"]),
                                   _norm(fresh.contacts, ["patient_id"]), check_dtype=False)
-    for kind in ("completeness", "standing", "signals", "candidates", "induction", "safety"):
+    for kind in ("completeness", "standing", "signals", "candidates", "induction", "safety",
+                 "sessions"):
         got, want = getattr(stored, kind), getattr(fresh, kind)
         assert list(got.columns) == list(want.columns), kind
         every = list(want.columns)
@@ -463,16 +464,27 @@ def test_files_imported_together_land_together_and_derive_each_patient_once(engi
     derived_ids: list[str] = []
     real = derived._derive_chunk
 
-    def counting(conn, patient_ids, chosen):
+    def counting(conn, patient_ids, chosen, written=None):
         derived_ids.extend(patient_ids)
-        return real(conn, patient_ids, chosen)
+        return real(conn, patient_ids, chosen, written)
+
+    read_back: list[str] = []
+    real_read = repository.frames_in_transaction
+
+    def reading(conn, patient_ids, *, records_of=None):
+        read_back.extend(patient_ids if records_of is None else records_of)
+        return real_read(conn, patient_ids, records_of=records_of)
 
     monkeypatch.setattr(derived, "_derive_chunk", counting)
+    monkeypatch.setattr(repository, "frames_in_transaction", reading)
     reports = import_files(engine, [SAMPLE / f"{n}.csv" for n in names], settings=settings)
     assert all(r.ok for r in reports) and [r.kind for r in reports] == list(names)
     assert all(r.rows_added == len(pd.read_csv(SAMPLE / f"{n}.csv"))
                for r, n in zip(reports, names, strict=True))
     assert len(derived_ids) == len(set(derived_ids)) == repository.counts(engine)["patients"]
+    # every patient was created by the batch: their records were derived as written, none
+    # read back, and the results equal a recomputation from the stored records
+    assert read_back == []
     assert_same_as_recomputed(engine, settings)
     assert len(repository.import_history(engine)) == len(names)
     # imported again together: nothing added, nothing derived
