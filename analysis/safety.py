@@ -182,8 +182,11 @@ def session_safety(sessions: pd.DataFrame, monitoring: pd.DataFrame, events: pd.
     out["sedated"] = _flag_any([(min_moaas, min_moaas <= t.sedated_moaas_at_most)])
     out = _dissociation(out, m, idx, settings)
 
-    minimum = out[S.ROUTE].map(lambda r: settings.discharge_minimum(
-        r if isinstance(r, str) else None)).to_numpy(dtype=float)
+    # the route's minimum observation, looked up once per distinct route
+    route_code, routes = pd.factorize(out[S.ROUTE])
+    minimum = np.array([settings.discharge_minimum(r if isinstance(r, str) else None)
+                        for r in routes] + [settings.discharge_minimum(None)],
+                       dtype=float)[route_code]
     has_pre_bp = ~np.isnan(pre_sys) & ~np.isnan(pre_dia)
     long_enough = discharge >= minimum
     out["minutes_to_discharge"] = discharge
