@@ -378,8 +378,15 @@ def _safety_query(kind: str):
     return q, s
 
 
-def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
+def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str], *,
+                 any_first: bool = False) -> pd.DataFrame:
+    """Monitoring or adverse-event rows of these patients. ``any_first``: ask first whether the
+    table holds any row (a clinic that records no monitoring is not asked about each patient:
+    3 s of a 100k-patient import on PostgreSQL)."""
     q, s = _safety_query(kind)
+    t, _ = _safety_table(kind)
+    if any_first and conn.execute(select(t.c.id).limit(1)).first() is None:
+        patient_ids = []
     parts = [pd.read_sql(q.where(s.c.patient_id.in_(chunk)), conn)
              for chunk in _chunks(list(patient_ids))]
     out = pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
@@ -447,8 +454,8 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
 def safety_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> SafetyFrames:
     """:func:`load_safety` of these patients on the caller's connection (an import's own
     transaction sees what it wrote)."""
-    return SafetyFrames(monitoring=_safety_rows(conn, "monitoring", patient_ids),
-                        events=_safety_rows(conn, "adverse_events", patient_ids))
+    return SafetyFrames(monitoring=_safety_rows(conn, "monitoring", patient_ids, any_first=True),
+                        events=_safety_rows(conn, "adverse_events", patient_ids, any_first=True))
 
 
 def load_grave_events(engine: Engine, *, patient_ids: Sequence[str] | None = None

@@ -516,9 +516,7 @@ def _compare(conn, parsed: Parsed) -> _Comparison:
             conflicts += placed
         rec, unmatched = _unmatched_sessions(rec, sessions)
         conflicts += unmatched
-    else:
-        known = repository.existing_rows(conn, "patients", patients)
-    stored = known if kind == "patients" else repository.existing_rows(conn, kind, patients)
+    stored = repository.existing_rows(conn, kind, patients)
     key = repository.NATURAL_KEYS[kind]
     if stored.empty:
         return _Comparison(rec, 0, sorted(conflicts), new_patients,
