@@ -325,7 +325,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dashboard.db.derived import read
-    from dashboard.db.repository import SafetyFrames, load_grave_events, record_audit
+    from dashboard.db.repository import grave_safety, record_audit
     from dashboard.exports.report import parse_period, report_pdf
 
     engine = make_engine(args.db)
@@ -354,8 +354,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                          indications=tuple(args.indication or ()),
                          clinic_name=args.clinic_name or os.environ.get(
                              "KAP_OUTCOMES_CLINIC_NAME"), as_of=as_of, progress=progress,
-                         safety=SafetyFrames(monitoring=pd.DataFrame(),
-                                             events=load_grave_events(engine)))
+                         safety=grave_safety(engine))
     Path(args.out).write_bytes(pdf)
     record_audit(engine, actor=os.environ.get("USER", "cli"), action="report",
                  target_kind="period", target_id=period.label)

@@ -44,9 +44,9 @@ from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
     SafetyFrames,
     data_version,
+    grave_safety,
     import_history,
     load_frames,
-    load_grave_events,
     load_patients,
     load_safety,
     patient_scope,
@@ -638,7 +638,7 @@ def quarters(url: str, settings: Settings) -> list[str]:
 def safety_frames(url: str) -> SafetyFrames:
     """What the Safety page and the report read beside the derived safety records: the
     severe or serious adverse events (no monitoring row: the records carry what it implies)."""
-    return SafetyFrames(monitoring=pd.DataFrame(), events=load_grave_events(engine(url)))
+    return grave_safety(engine(url))
 
 
 def safety_table(url: str, settings: Settings) -> pd.DataFrame:

@@ -91,19 +91,15 @@ class WrittenRecords:
             parts = self._parts[kind]
             frame = (pd.concat(parts, ignore_index=True) if parts
                      else pd.DataFrame({c: pd.Series(dtype=object) for c in columns}))
-            when = "session_at" if kind == "sessions" else "administered_at"
-            frame[when] = pd.to_datetime(frame[when]).astype("datetime64[ns]")
+            # text as a read gives it (objects, None), the rest as every reader types it
             text = (("kind", "route", "course_id", "clinician_id") if kind == "sessions"
                     else ("instrument",))
             for col in ("patient_id", *text):
                 frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
             if kind == "sessions":
-                for col in ("dose_mg", "weight_kg"):
-                    frame[col] = frame[col].astype(float)
+                repository.type_sessions(frame)
             else:
-                frame["total"] = frame["total"].astype(float)
-                frame["prorated"] = frame["prorated"].astype(bool)
-                frame["item_9"] = frame["item_9"].astype("Int64")
+                repository.type_scores(frame, ["item_9"])
             codes, uniques = pd.factorize(frame["patient_id"])
             self._frames[kind] = (frame, codes, pd.Index(uniques, dtype=object))
         return self._frames[kind]
@@ -121,9 +117,7 @@ def _frames(conn: Connection, patient_ids: Sequence[str],
             written: WrittenRecords | None) -> repository.Frames:
     """The records of these patients: those the import created from ``written``, the others
     read on the import's connection."""
-    if written is None or not written.created:
-        return repository.frames_in_transaction(conn, patient_ids)
-    fresh = [p for p in patient_ids if p in written.created]
+    fresh = [] if written is None else [p for p in patient_ids if p in written.created]
     if not fresh:
         return repository.frames_in_transaction(conn, patient_ids)
     taken = set(fresh)

@@ -65,7 +65,8 @@ __all__ = ["Frames", "NATURAL_KEYS", "load_frames", "existing_rows",
            "signal_states", "save_signal_state", "move_patients", "move_patient", "import_lock",
            "save_user", "get_user", "list_users", "patient_scope",
            "import_history", "audit_events", "counts", "ITEM_COLUMNS", "load_safety",
-           "safety_in_transaction", "load_grave_events", "derived_rows_in",
+           "safety_in_transaction", "load_grave_events", "grave_safety", "derived_rows_in",
+           "type_sessions", "type_scores",
            "SafetyFrames", "MONITORING_VALUES", "EVENT_VALUES", "dosing_sessions", "data_version",
            "signal_version"]
 
@@ -168,16 +169,29 @@ def _load_frames(conn: Connection, *, clinic_ids: Sequence[str] | None,
     assessments = read(conn, aq.order_by(a.c.patient_id, a.c.administered_at))
     _text(sessions, ("kind", "route", "course_id", "clinician_id"))
     _text(assessments, ("instrument",))
+    type_sessions(sessions)
+    type_scores(assessments, items)
+    patients["birth_year"] = patients["birth_year"].astype("Int64")
+    return Frames(patients=patients, sessions=sessions, assessments=assessments)
+
+
+def type_sessions(sessions: pd.DataFrame) -> None:
+    """Give sessions, in place, the types every reader hands to the analysis: naive
+    ``datetime64[ns]`` times, float doses and weights (a read of only empty values gives
+    objects)."""
     sessions["session_at"] = _timestamps(sessions["session_at"])
-    for col in ("dose_mg", "weight_kg"):   # a read of only empty values gives objects
+    for col in ("dose_mg", "weight_kg"):
         sessions[col] = sessions[col].astype(float)
+
+
+def type_scores(assessments: pd.DataFrame, items: Sequence[str]) -> None:
+    """Give scores, in place, the types every reader hands to the analysis: naive
+    ``datetime64[ns]`` times, float totals, boolean ``prorated``, nullable integer items."""
     assessments["administered_at"] = _timestamps(assessments["administered_at"])
     assessments["total"] = assessments["total"].astype(float)
     assessments["prorated"] = assessments["prorated"].astype(bool)
     for col in items:
         assessments[col] = assessments[col].astype("Int64")
-    patients["birth_year"] = patients["birth_year"].astype("Int64")
-    return Frames(patients=patients, sessions=sessions, assessments=assessments)
 
 
 def _read(conn: Connection, query) -> pd.DataFrame:
@@ -378,14 +392,13 @@ def _safety_query(kind: str):
     return q, s
 
 
-def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str], *,
-                 any_first: bool = False) -> pd.DataFrame:
-    """Monitoring or adverse-event rows of these patients. ``any_first``: ask first whether the
-    table holds any row (a clinic that records no monitoring is not asked about each patient:
-    3 s of a 100k-patient import on PostgreSQL)."""
+def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.DataFrame:
+    """Monitoring or adverse-event rows of these patients. An empty table is not asked about
+    each patient (a clinic that records no monitoring: 3 s of a 100k-patient import on
+    PostgreSQL)."""
     q, s = _safety_query(kind)
     t, _ = _safety_table(kind)
-    if any_first and conn.execute(select(t.c.id).limit(1)).first() is None:
+    if conn.execute(select(t.c.id).limit(1)).first() is None:
         patient_ids = []
     parts = [pd.read_sql(q.where(s.c.patient_id.in_(chunk)), conn)
              for chunk in _chunks(list(patient_ids))]
@@ -454,28 +467,27 @@ def load_safety(engine: Engine, *, patient_ids: Sequence[str] | None = None,
 def safety_in_transaction(conn: Connection, patient_ids: Sequence[str]) -> SafetyFrames:
     """:func:`load_safety` of these patients on the caller's connection (an import's own
     transaction sees what it wrote)."""
-    return SafetyFrames(monitoring=_safety_rows(conn, "monitoring", patient_ids, any_first=True),
-                        events=_safety_rows(conn, "adverse_events", patient_ids, any_first=True))
+    return SafetyFrames(monitoring=_safety_rows(conn, "monitoring", patient_ids),
+                        events=_safety_rows(conn, "adverse_events", patient_ids))
 
 
-def load_grave_events(engine: Engine, *, patient_ids: Sequence[str] | None = None
-                      ) -> pd.DataFrame:
+def load_grave_events(engine: Engine) -> pd.DataFrame:
     """The adverse events that were severe or serious (each with its session's
     ``patient_id`` and ``session_at``): what :func:`analysis.safety.serious_events` lists,
     read without the clinic's other events."""
-    q, s = _safety_query("adverse_events")
+    q, _ = _safety_query("adverse_events")
     t = AdverseEvent.__table__
-    q = q.where(or_(t.c.serious.is_(True), t.c.severity == "severe"))
     with engine.connect() as conn:
-        if patient_ids is not None:
-            parts = [pd.read_sql(q.where(s.c.patient_id.in_(chunk)), conn)
-                     for chunk in _chunks(list(patient_ids))]
-            out = pd.concat(parts, ignore_index=True) if parts else pd.read_sql(
-                q.where(s.c.id < 0), conn)
-        else:
-            out = pd.read_sql(q, conn)
+        out = pd.read_sql(q.where(or_(t.c.serious.is_(True), t.c.severity == "severe")), conn)
     out["session_at"] = _timestamps(out["session_at"])
     return _safety_types(out, "adverse_events")
+
+
+def grave_safety(engine: Engine) -> SafetyFrames:
+    """What a reader of the derived safety records needs beside them (the Safety page, the
+    report): the severe or serious events, and no monitoring row (the records carry what the
+    monitoring implies)."""
+    return SafetyFrames(monitoring=pd.DataFrame(), events=load_grave_events(engine))
 
 
 def dosing_sessions(conn: Connection, patient_ids: Sequence[str]) -> pd.DataFrame:

@@ -206,10 +206,7 @@ def import_files(engine: Engine, sources: Sequence[str | Path | bytes], *,
         problem = _database_error(exc)
         if problem is None:
             raise
-        failed = True
-        for report in reports:
-            report.rows_added = 0
-            report.batch_id = None
+        failed = True   # _batch_failed below: no report counts a row
         reports[-1].conflicts.append(RowIssue(0, "database", problem))
     for report in reports:
         log.info("import %s: kind=%s total=%d added=%d skipped=%d rejected=%d",
