@@ -89,7 +89,7 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, list[int]]:
         raise FileError("the file contains NUL bytes: it is not a CSV text file")
     if not text.strip():
         raise FileError("the file is empty")
-    first = text.splitlines()[0]
+    first = text.partition("\n")[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     if '"' not in text and "\r" not in text:
         return _read_csv_fast(text, delimiter)
@@ -108,28 +108,37 @@ def _read_csv(data: bytes) -> tuple[pd.DataFrame, list[int]]:
 
 
 def _read_csv_fast(text: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
-    """pandas' C parser for files without quotes (one record per line, so lines are exact)."""
-    physical = text.split("\n")
-    if physical and physical[-1] == "":
-        physical.pop()
-    header = physical[0].split(delimiter)
-    blank = " \t" + delimiter
-    keep = np.fromiter((bool(line.strip(blank)) for line in physical[1:]), dtype=bool,
-                       count=len(physical) - 1)
-    lines = (np.nonzero(keep)[0] + 2).tolist()
-    if len(lines) > limits().max_rows:
-        raise TooLarge(f"the file has {len(lines):,} rows, over the cap of "
-                       f"{limits().max_rows:,} (KAP_OUTCOMES_MAX_IMPORT_ROWS): split it")
-    _frame(header, [[""]] if lines else [])  # header checks (duplicates, empty, no rows)
+    """pandas' C parser for files without quotes (one record per line, so lines are exact).
+
+    A blank line (spaces, tabs and delimiters only) is one whose cells are all blank once
+    stripped of spaces and tabs: found on the parsed columns, not line by line in Python."""
+    header_line, _, body = text.partition("\n")
+    header = header_line.split(delimiter)
+    physical = body.count("\n") + (1 if body and not body.endswith("\n") else 0)
+    if physical > limits().max_rows:
+        # the cap counts rows, not blank lines: count exactly only when it may be exceeded
+        blank = " \t" + delimiter
+        rows = sum(1 for line in body.split("\n") if line.strip(blank))
+        if rows > limits().max_rows:
+            raise TooLarge(f"the file has {rows:,} rows, over the cap of "
+                           f"{limits().max_rows:,} (KAP_OUTCOMES_MAX_IMPORT_ROWS): split it")
+    _frame(header, [[""]] if body.strip(" \t\n" + delimiter) else [])  # header checks
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                             na_filter=False, header=None, skiprows=1, engine="c",
                             names=range(len(header)), skip_blank_lines=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise FileError(f"cannot read the CSV: {str(exc).strip()}") from None
-    if len(frame) != keep.size:
+    if len(frame) != physical:
         raise FileError("cannot read the CSV: rows do not line up with the file's lines")
-    frame = frame[keep].fillna("").reset_index(drop=True)
+    frame = frame.fillna("")
+    keep = np.zeros(len(frame), dtype=bool)
+    for col in frame.columns:
+        keep |= (frame[col].str.strip(" \t") != "").to_numpy(dtype=bool)
+    lines = (np.flatnonzero(keep) + 2).tolist()
+    if not keep.all():
+        frame = frame[keep]
+    frame = frame.reset_index(drop=True)
     frame.columns = [h.strip() for h in header]
     return frame, lines
 

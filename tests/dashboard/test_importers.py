@@ -308,3 +308,30 @@ def test_load_frames_filters_quote_safely(engine):
     assert north.assessments["administered_at"].dtype == "datetime64[ns]"
     nobody = repository.load_frames(engine, patient_ids=["x') OR ('1'='1"])
     assert nobody.assessments.empty and nobody.patients.empty
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_blank_lines_are_skipped_and_rows_keep_their_file_lines(quoted):
+    """Blank lines (empty, spaces and tabs, delimiters only) are not rows, and every row keeps
+    its line in the file: the same with the C parser (no quotes) as with the csv module (a
+    quoted cell sends the file there)."""
+    from dashboard.importers.reading import read_file
+
+    first = '"P1"' if quoted else "P1"
+    text = (f"patient_id,instrument,administered_at,total\n{first},PHQ9,2025-01-01,20\n\n"
+            " \t \n,,,\nP2,GAD7,2025-01-02,9\n  ,  ,\t,\nP3,PHQ9,2025-01-03,\n")
+    raw = read_file(csv(text), name="s.csv")
+    assert raw.lines == [2, 6, 8]
+    assert raw.frame.astype(object).values.tolist() == [
+        ["P1", "PHQ9", "2025-01-01", "20"], ["P2", "GAD7", "2025-01-02", "9"],
+        ["P3", "PHQ9", "2025-01-03", ""]]
+    # no trailing newline, and a file of blank lines only
+    assert read_file(csv(text.rstrip("\n")), name="s.csv").lines == [2, 6, 8]
+    with pytest.raises(Exception, match="no data rows"):
+        read_file(csv("patient_id,total\n\n , \n"), name="s.csv")
+
+
+def test_a_bad_cell_after_blank_lines_names_its_file_line(engine):
+    report = import_file(engine, csv("patient_id,instrument,administered_at,total\n\n\n"
+                                     "P1,PHQ9,2025-01-01,99\n"), name="s.csv")
+    assert [(e.line, e.column) for e in report.errors] == [(4, "total")]
