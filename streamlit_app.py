@@ -48,6 +48,7 @@ if security.can_admin(user):
 pages.append(st.Page("dashboard/pages/definitions.py", title="Definitions",
                      icon=":material/menu_book:"))
 navigation = st.navigation(pages)
+components.rebuild_banner(url, settings_in_force())
 next_page = st.session_state.pop("auth_next_page", None)
 if next_page:
     target = next((p for p in pages if p.url_path == next_page), None)

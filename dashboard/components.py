@@ -163,3 +163,35 @@ def page_of(frame: pd.DataFrame, key: str, noun: str = "rows") -> pd.DataFrame:
     start = (page - 1) * PAGE_ROWS
     right.caption(f"{noun.capitalize()} {start + 1:,}–{min(start + PAGE_ROWS, n):,} of {n:,}")
     return frame.iloc[start:start + PAGE_ROWS]
+
+
+def rebuild_banner(url: str, settings: Settings) -> None:
+    """What every page says while the stored outcomes are rebuilt in the background (a
+    progress bar, refreshed every 2 s), or that the last rebuild failed; nothing when they
+    are current. The page reruns itself once the rebuild ends."""
+    from dashboard import data
+
+    if data.background_rebuild(url, settings) is None:
+        return
+
+    @st.fragment(run_every=2)
+    def banner() -> None:
+        job = data.background_rebuild(url, settings)
+        if job is None:
+            return
+        if job.running:
+            done = (f"{job.done:,} of {job.total:,} patients" if job.total else
+                    "waiting for an import or another instance's rebuild to end")
+            st.info(f"Updating the stored outcomes to the current settings and version: {done}. "
+                    "Until it ends, every page computes them from the records: the same "
+                    "figures, more slowly.")
+            st.progress(job.share)
+        elif job.error:
+            st.warning(f"Rebuilding the stored outcomes failed ({job.error}). Every page "
+                       "computes them from the records (the same figures, more slowly) until "
+                       "someone who imports data tries again on the Data page, or an "
+                       "administrator runs `kap-outcomes derive`.")
+        else:
+            st.rerun(scope="app")
+
+    banner()

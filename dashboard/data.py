@@ -35,10 +35,10 @@ from analysis.expected import ExpectedModel
 from analysis.outcomes import COMPLETENESS_REASONS
 from analysis.safety import session_safety
 from analysis.signals import SAFETY_KINDS, is_current
-from dashboard import views
+from dashboard import rebuilds, views
 from dashboard.config import settings_in_force
 from dashboard.db import database_url, make_engine, upgrade
-from dashboard.db.derived import DerivedTables, clinic_signals, rebuild
+from dashboard.db.derived import DerivedTables, clinic_signals
 from dashboard.db.derived import is_current as is_derived_current
 from dashboard.db.derived import read as read_derived
 from dashboard.db.repository import (
@@ -109,16 +109,31 @@ def derived_current(url: str, settings: Settings) -> bool:
     return is_derived_current(engine(url), settings)
 
 
-def rebuild_derived(url: str, settings: Settings, *, actor: str,
-                    progress: Callable[[int, int], None] | None = None) -> int:
-    """Make the derived results anew under ``settings`` (:func:`dashboard.db.derived.rebuild`,
-    under the import lock), audited; returns the number of patients. Cached data are
-    forgotten."""
-    n = rebuild(engine(url), settings, progress=progress)
-    audit(url, actor=actor, action="derive", detail=f"{n} patients")
-    clear()
-    derived_current.clear()
-    return n
+def background_rebuild(url: str, settings: Settings) -> rebuilds.Rebuild | None:
+    """The background rebuild of the stored outcomes (:mod:`dashboard.rebuilds`) to show:
+    started when they are found stale under ``settings`` (unless this process's last attempt
+    failed: then it is shown, and the Data page offers to try again); None when they are
+    current and no rebuild has just ended. The first page run after a rebuild ends forgets
+    the cached data, so the next reads take the rebuilt tables."""
+    eng = engine(url)
+    job = rebuilds.current(eng, settings)
+    if job is not None and job.running:
+        return job
+    if job is not None and not job.seen:
+        job.seen = True
+        clear()
+        derived_current.clear()
+        return job
+    if job is not None and job.error:
+        return job
+    if not derived_current(url, settings):
+        return rebuilds.start(eng, settings, again=True)
+    return None
+
+
+def rebuild_again(url: str, settings: Settings, *, actor: str) -> rebuilds.Rebuild:
+    """Start the background rebuild once more (after a failed one), audited as ``actor``'s."""
+    return rebuilds.start(engine(url), settings, actor=actor, again=True)
 
 
 @st.cache_resource(ttl="10m", max_entries=2)

@@ -235,14 +235,21 @@ def is_current(engine: Engine, settings: Settings) -> bool:
 
 
 def rebuild(engine: Engine, settings: Settings, *,
-            progress: Callable[[int, int], None] | None = None) -> int:
+            progress: Callable[[int, int], None] | None = None,
+            only_if_stale: bool = False) -> int:
     """Make the derived tables anew for every patient under ``settings`` (one transaction,
-    under the import lock so no import interleaves); returns the number of patients."""
+    under the import lock so no import interleaves); returns the number of patients.
+    ``only_if_stale``: do nothing (and return 0) when, once the lock is held, they are already
+    current under ``settings`` (another process rebuilt them while this one waited)."""
     with repository.import_lock(engine), engine.begin() as conn:
+        if only_if_stale and repository.derived_key(conn) == settings_key(settings):
+            return 0
         ids = list(conn.execute(select(Patient.__table__.c.patient_id)
                                 .order_by(Patient.__table__.c.patient_id)).scalars())
         repository.clear_derived(conn)
         done = 0
+        if progress:
+            progress(0, len(ids))
         for chunk in _chunks_by_bucket(ids):
             _derive_chunk(conn, chunk, settings)
             done += len(chunk)

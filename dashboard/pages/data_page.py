@@ -22,15 +22,11 @@ st.title("Data")
 st.caption("CSV (UTF-8, comma or semicolon), XLSX or FHIR JSON/NDJSON. Each file imports whole or "
            "not at all; rows already stored are skipped; nothing stored is ever overwritten.")
 
-if not data.derived_current(url, settings):
-    st.warning("The stored outcomes were made under other settings or by an earlier version of "
-               "KAP Outcomes. Every page computes them from the records until they are rebuilt: "
-               "correct, but slow for a large clinic.")
-    if st.button("Rebuild the stored outcomes", key="data_rebuild"):
-        bar = st.progress(0.0, text="Deriving every patient's outcomes…")
-        n = data.rebuild_derived(url, settings, actor=auth.actor(), progress=lambda i, total: (
-            bar.progress(i / max(total, 1), text=f"{i} of {total} patients")))
-        st.success(f"Rebuilt the stored outcomes of {n} patients.")
+job = data.background_rebuild(url, settings)   # its progress is on every page
+if job is not None and job.error and st.button("Rebuild the stored outcomes",
+                                               key="data_rebuild"):
+    data.rebuild_again(url, settings, actor=auth.actor())
+    st.rerun()
 
 uploads = st.file_uploader("Clinic files", accept_multiple_files=True,
                            key=f"data_upload_{st.session_state.get('data_round', 0)}",

@@ -516,3 +516,33 @@ def test_a_batch_with_one_bad_file_writes_nothing(engine):
     assert not reports[2].ok and reports[2].conflicts
     assert reports[0].file_error == NOT_IMPORTED_WITH_BATCH
     assert repository.counts(engine)["sessions"] == repository.counts(engine)["patients"] == 0
+
+
+def test_a_background_rebuild_waits_for_the_lock_and_skips_what_is_current(engine):
+    """Two app processes finding stale tables: the second rebuild waits for the first (the
+    import lock) and then, finding them current, does nothing and audits nothing."""
+    from dashboard import rebuilds
+
+    assert import_files(engine, [SAMPLE / "patients.csv", SAMPLE / "sessions.csv",
+                                 SAMPLE / "assessments.csv"])[0].ok
+    with engine.begin() as conn:
+        repository.clear_derived_key(conn)
+    settings = Settings()
+    with repository.import_lock(engine):
+        job = rebuilds.start(engine, settings)
+        assert job.wait(1).running and job.done == 0   # waiting on the lock
+        assert rebuilds.start(engine, settings) is job  # one rebuild per process
+        _rebuild_unlocked(engine, settings)   # "the other process", holding the lock
+    assert job.wait(60).patients == 0 and job.error is None
+    assert derived.is_current(engine, settings)
+    assert not any("background" in (d or "") for d in repository.audit_events(engine)["detail"])
+    assert_same_as_recomputed(engine, settings)
+
+
+def _rebuild_unlocked(engine, settings: Settings) -> None:
+    """:func:`derived.rebuild`'s work without taking the import lock (held by the caller)."""
+    import contextlib
+    from unittest import mock
+
+    with mock.patch.object(repository, "import_lock", lambda _e: contextlib.nullcontext()):
+        derived.rebuild(engine, settings)
