@@ -406,6 +406,7 @@ def _safety_rows(conn: Connection, kind: str, patient_ids: Sequence[str]) -> pd.
              for chunk in _chunks(list(patient_ids))]
     out = pd.concat(parts, ignore_index=True) if parts else _read_here(conn, q.where(s.c.id < 0))
     out["session_at"] = _timestamps(out["session_at"])
+    out["patient_id"] = out["patient_id"].astype("str")
     return _safety_types(out, kind)
 
 
@@ -501,6 +502,7 @@ def dosing_sessions(conn: Connection, patient_ids: Sequence[str]) -> pd.DataFram
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=["id", "patient_id", "session_at"])
     out["session_at"] = _timestamps(out["session_at"])
+    out["patient_id"] = out["patient_id"].astype("str")   # as the file's ids (COPY: object)
     return out.sort_values("id").drop_duplicates(["patient_id", "session_at"])
 
 

@@ -390,21 +390,29 @@ def _database_error(exc: Exception) -> str | None:
 
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Element-wise equality where a missing value in the file (``a``) means "not given"."""
-    av = a.to_numpy(dtype=object)
-    bv = b.to_numpy(dtype=object)
-    out = np.ones(len(av), dtype=bool)
-    for i, (x, y) in enumerate(zip(av, bv, strict=True)):
-        if x is None or x is pd.NA or (isinstance(x, float) and x != x):
-            continue
-        if y is None or y is pd.NA or (isinstance(y, float) and y != y):
-            out[i] = False
-            continue
-        try:
-            out[i] = float(x) == float(y)
-        except (TypeError, ValueError):
-            out[i] = str(x) == str(y)
-    return out
+    """Element-wise equality where a missing value in the file (``a``) means "not given": a
+    missing ``a`` is the same as anything, a given one differs from a missing ``b``; values
+    that both read as numbers compare as numbers (``"3"`` is 3.0), any others as text.
+    Vectorized (a loop over the values took 10 s of re-importing 2.3M monitoring rows).
+
+    >>> _same(pd.Series([None, 1, "2", "mild", 5.0]), pd.Series([7, None, 2.0, "mild", 5]))
+    array([ True, False,  True,  True,  True])
+    """
+    a_missing = a.isna().to_numpy(dtype=bool)
+    b_missing = b.isna().to_numpy(dtype=bool)
+    numeric = pd.api.types.is_numeric_dtype
+    if numeric(a.dtype) and numeric(b.dtype):   # booleans included
+        equal = a.to_numpy(dtype=float, na_value=np.nan) == b.to_numpy(dtype=float,
+                                                                       na_value=np.nan)
+    else:
+        an = pd.to_numeric(pd.Series(a.to_numpy(dtype=object)), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan)
+        bn = pd.to_numeric(pd.Series(b.to_numpy(dtype=object)), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan)
+        both = ~np.isnan(an) & ~np.isnan(bn)
+        text = a.astype(object).astype(str).to_numpy() == b.astype(object).astype(str).to_numpy()
+        equal = np.where(both, an == bn, text)
+    return a_missing | (~b_missing & equal)
 
 
 @dataclass

@@ -335,3 +335,44 @@ def test_a_bad_cell_after_blank_lines_names_its_file_line(engine):
     report = import_file(engine, csv("patient_id,instrument,administered_at,total\n\n\n"
                                      "P1,PHQ9,2025-01-01,99\n"), name="s.csv")
     assert [(e.line, e.column) for e in report.errors] == [(4, "total")]
+
+
+def _same_by_loop(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """The comparison rule, value by value (the reference for the vectorized one)."""
+    out = []
+    for x, y in zip(a.to_numpy(dtype=object), b.to_numpy(dtype=object), strict=True):
+        if pd.isna(x):
+            out.append(True)
+        elif pd.isna(y):
+            out.append(False)
+        else:
+            try:
+                out.append(float(x) == float(y))
+            except (TypeError, ValueError):
+                out.append(str(x) == str(y))
+    return np.array(out, dtype=bool)
+
+
+def test_the_comparison_with_stored_values_follows_the_rule_value_by_value():
+    """A re-import compares each given cell with the stored one: missing in the file is "not
+    given", numbers as numbers ("3" equals 3.0), anything else as text."""
+    from dashboard.importers.service import _same
+
+    rng = np.random.default_rng(5)
+    pool = [None, np.nan, pd.NA, 0, 1, 3, 3.0, 2.5, "3", "3.0", "2.5", "mild", "severe", "",
+            True, False]
+    for dtype in ("object", "float", "boolean", "str", "Int64"):
+        for _ in range(30):
+            n = 40
+            if dtype == "object":
+                a = pd.Series(rng.choice(np.array(pool, dtype=object), n), dtype=object)
+                b = pd.Series(rng.choice(np.array(pool, dtype=object), n), dtype=object)
+            elif dtype == "str":
+                words = np.array(["mild", "severe", "3", "3.0", "x"], dtype=object)
+                a = pd.Series(rng.choice(words, n), dtype="str").where(rng.random(n) > .2)
+                b = pd.Series(rng.choice(words, n), dtype="str").where(rng.random(n) > .2)
+            else:
+                hi = 2 if dtype == "boolean" else 3
+                a = pd.Series(rng.integers(0, hi, n)).astype(dtype).where(rng.random(n) > .2)
+                b = pd.Series(rng.integers(0, hi, n)).astype(dtype).where(rng.random(n) > .2)
+            assert (_same(a, b) == _same_by_loop(a, b)).all(), (dtype, a.tolist(), b.tolist())
