@@ -1056,12 +1056,15 @@ def write_derived(conn: Connection, derived: Derived, patient_ids: Sequence[str]
         new = getattr(derived, kind)
         stored = conn.execute(select(t.c.bucket, t.c.payload).where(
             (t.c.kind == kind) & t.c.bucket.in_(touched))).all()
-        conn.execute(t.delete().where((t.c.kind == kind) & t.c.bucket.in_(touched)))
         theirs, others = _rows_of([_read_payload(bytes(p)) for _, p in stored], ids)
         kept = {int(b): table for (b, _), table in zip(stored, others, strict=True)}
         old = _frame_of([table for table in theirs if table.num_rows])
         if (len(new) > 0) if old is None else not _same_rows(old, new):
             changed.add(kind)
+        elif len(stored) == len(touched):
+            continue   # the same rows, every bucket stored: nothing to write (new scores
+            # leave the aligned sessions and their safety records as they were)
+        conn.execute(t.delete().where((t.c.kind == kind) & t.c.bucket.in_(touched)))
         bucket = patient_buckets(new["patient_id"])
         order = np.argsort(bucket, kind="stable")
         fresh = pa.Table.from_pandas(new.iloc[order], preserve_index=False)

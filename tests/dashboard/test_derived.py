@@ -546,3 +546,23 @@ def _rebuild_unlocked(engine, settings: Settings) -> None:
 
     with mock.patch.object(repository, "import_lock", lambda _e: contextlib.nullcontext()):
         derived.rebuild(engine, settings)
+
+
+def test_a_kind_whose_rows_did_not_change_is_not_rewritten(engine, tmp_path):
+    """New follow-up scores change outcomes and standing, not the aligned sessions or their
+    safety records: those buckets keep their stored bytes, and everything stored still equals
+    a recomputation."""
+    settings = Settings()
+    for name in ("patients", "sessions", "monitoring", "adverse_events"):
+        assert import_file(engine, SAMPLE / f"{name}.csv").ok
+    early, late = _split_by_date(SAMPLE / "assessments.csv", "administered_at", "2025-06-01",
+                                 tmp_path)
+    assert import_file(engine, early).ok
+    before = _payloads(engine)
+    assert import_file(engine, late).ok
+    after = _payloads(engine)
+    rewritten = {kind for kind, b in after if after[(kind, b)] != before.get((kind, b))}
+    assert {"outcomes", "standing"} <= rewritten
+    assert not rewritten & {"sessions", "safety"}
+    assert set(after) == set(before)   # no bucket lost or added
+    assert_same_as_recomputed(engine, settings)
