@@ -1168,7 +1168,7 @@ def derived_rows_in(conn: Connection, kind: str, patient_ids: Sequence[str]
 
 def _rows_of(tables: list, patient_ids: Sequence[str]) -> tuple[list, list]:
     """Each Arrow table's rows of these patients, and each one's other rows (an empty
-    table, whose id column may have no type, has neither)."""
+    table, whose id column may have no type, is returned as it is in both lists)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

@@ -122,7 +122,7 @@ def _read_csv_fast(text: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
         if rows > limits().max_rows:
             raise TooLarge(f"the file has {rows:,} rows, over the cap of "
                            f"{limits().max_rows:,} (KAP_OUTCOMES_MAX_IMPORT_ROWS): split it")
-    _frame(header, [[""]] if body.strip(" \t\n" + delimiter) else [])  # header checks
+    _frame(header, [[""]] if physical else [])  # header checks; no line: no data rows
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
                             na_filter=False, header=None, skiprows=1, engine="c",
@@ -135,6 +135,8 @@ def _read_csv_fast(text: str, delimiter: str) -> tuple[pd.DataFrame, list[int]]:
     keep = np.zeros(len(frame), dtype=bool)
     for col in frame.columns:
         keep |= (frame[col].str.strip(" \t") != "").to_numpy(dtype=bool)
+    if not keep.any():
+        _frame(header, [])   # blank lines only: "no data rows"
     lines = (np.flatnonzero(keep) + 2).tolist()
     if not keep.all():
         frame = frame[keep]

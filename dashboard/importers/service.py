@@ -405,12 +405,11 @@ def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
         equal = a.to_numpy(dtype=float, na_value=np.nan) == b.to_numpy(dtype=float,
                                                                        na_value=np.nan)
     else:
-        an = pd.to_numeric(pd.Series(a.to_numpy(dtype=object)), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan)
-        bn = pd.to_numeric(pd.Series(b.to_numpy(dtype=object)), errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan)
+        av, bv = a.astype(object), b.astype(object)
+        an, bn = (pd.to_numeric(v, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                  for v in (av, bv))
         both = ~np.isnan(an) & ~np.isnan(bn)
-        text = a.astype(object).astype(str).to_numpy() == b.astype(object).astype(str).to_numpy()
+        text = av.astype(str).to_numpy() == bv.astype(str).to_numpy()
         equal = np.where(both, an == bn, text)
     return a_missing | (~b_missing & equal)
 
